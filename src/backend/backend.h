@@ -1,19 +1,120 @@
 // The compute device behind one interface. Engine code talks to a Backend and never names one;
 // `cpu` (fp32 reference, always built) and `cuda` implement it.
+//
+// Model: a "device" with its own memory and four in-order streams. Copies and kernels are
+// enqueued on a stream; events order streams against each other. On the cpu backend device
+// memory is ordinary host memory and every call completes before it returns, so the same
+// engine code runs on both. All pointers passed to compute calls are device pointers, holding
+// elements of dtype() unless a parameter says float/int32_t; int32 index arrays live on the
+// device too (upload them with copy_h2d). Host-pool memory from host_alloc() is also usable by
+// copy_rows (pinned, device-visible memory on CUDA), so new cache rows can be written back
+// straight into their host blocks.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/cpu/ops.h"
+#include "util/dtype.h"
+
 namespace hs {
 
-class Backend;
+struct SamplingParams;
+
+enum class Stream : int {
+  compute = 0,    // kernels and GEMMs
+  weights = 1,    // host-to-device weight uploads
+  cache_in = 2,   // host-to-device cache blocks (K/V and activation checkpoints)
+  cache_out = 3,  // device-to-host write-back of new cache entries
+};
+constexpr int kNumStreams = 4;
+const char* stream_name(Stream s);  // "compute", "weights", "cache_in", "cache_out"
+
+// A point in a stream's work. Backend-owned; cheap to copy.
+struct Event {
+  int64_t id = -1;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;         // "cpu" or "cuda"
+  virtual std::string device_name() const = 0;  // e.g. "NVIDIA H100 80GB HBM3"
+  // Element type of weights, activations and caches, on the device and in the host pool.
+  virtual DType dtype() const = 0;
+
+  // ---- memory ---------------------------------------------------------------------------
+  // Host memory for the pool: pinned (and device-visible) on CUDA. Throws hs::Error if it
+  // cannot be had.
+  virtual void* host_alloc(size_t bytes) = 0;
+  virtual void host_free(void* p) = 0;
+  virtual void* device_alloc(size_t bytes) = 0;  // throws hs::Error when out of memory
+  virtual void device_free(void* p) = 0;
+  // Device memory the engine may plan with (cpu: the budget it was created with).
+  virtual size_t device_capacity_bytes() const = 0;
+
+  // ---- copies and ordering -------------------------------------------------------------------
+  virtual void copy_h2d(void* dst, const void* src, size_t bytes, Stream s) = 0;
+  virtual void copy_d2h(void* dst, const void* src, size_t bytes, Stream s) = 0;
+  virtual void copy_d2d(void* dst, const void* src, size_t bytes, Stream s) = 0;
+  // dst row dst_rows[i] = src row src_rows[i], i < n_rows, rows of row_elems elements of
+  // dtype(). dst or src may be host-pool memory. Index arrays are device pointers.
+  virtual void copy_rows(void* dst, const int32_t* dst_rows, const void* src,
+                         const int32_t* src_rows, int64_t n_rows, int64_t row_elems,
+                         Stream s) = 0;
+  virtual Event record(Stream s) = 0;           // marks the work enqueued on s so far
+  virtual void wait(Stream s, Event e) = 0;     // later work on s starts after e
+  virtual void sync(Event e) = 0;               // the host waits for e
+  virtual void synchronize() = 0;               // the host waits for every stream
+  // Milliseconds from the backend's creation to e (device clock on CUDA); e must be complete.
+  virtual double event_ms(Event e) = 0;
+
+  // ---- compute (compute stream; shapes as in backend/cpu/ops.h) -------------------------
+  virtual void embed(void* out, const void* table, const int32_t* ids, int64_t rows,
+                     int64_t dim) = 0;
+  virtual void add_rows(void* x, const void* table, const int32_t* idx, int64_t rows,
+                        int64_t dim) = 0;
+  virtual void layernorm(void* out, const void* x, const void* w, const void* b, int64_t rows,
+                         int64_t dim, float eps) = 0;
+  virtual void rmsnorm(void* out, const void* x, const void* w, int64_t rows, int64_t dim,
+                       float eps) = 0;
+  // out = x w^T + b (b may be null).  out: [rows, n], x: [rows, k], w: [n, k].
+  virtual void linear(void* out, const void* x, const void* w, const void* b, int64_t rows,
+                      int64_t k, int64_t n) = 0;
+  // As linear, with fp32 output (the logits).
+  virtual void linear_f32(float* out, const void* x, const void* w, int64_t rows, int64_t k,
+                          int64_t n) = 0;
+  virtual void scale(void* x, float s, int64_t n) = 0;
+  virtual void rope(void* x, const int32_t* pos, int64_t rows, int64_t heads, int64_t head_dim,
+                    float theta) = 0;
+  virtual void attention(void* out, const void* q, const void* k, const void* v,
+                         const int32_t* block_table, const int32_t* seq, const int32_t* pos,
+                         const cpu::AttentionShape& s) = 0;
+  virtual void relu(void* x, int64_t n) = 0;
+  virtual void silu_mul(void* out, const void* gate, const void* up, int64_t n) = 0;
+  virtual void add(void* out, const void* a, const void* b, int64_t n) = 0;
+  // Picks one token per row of fp32 logits [rows, vocab] (engine/sampler.h semantics:
+  // keys[r] = request_key(id), steps[r] = the request's generation step) and writes them to
+  // HOST memory tokens_host[rows]; returns when they are there.
+  virtual void sample(int32_t* tokens_host, const float* logits, int64_t rows, int64_t vocab,
+                      const SamplingParams& p, const uint64_t* keys_host,
+                      const int64_t* steps_host) = 0;
+};
 
 // Backends this binary was built with ("cpu", and "cuda" when nvcc was found).
 std::vector<std::string> available_backends();
 
+struct BackendOptions {
+  int device_index = 0;          // CUDA device (the local rank under MPI)
+  DType dtype = DType::f16;      // CUDA compute dtype (fp16 or bf16); cpu is always fp32
+  double device_mem_gib = 0;     // cpu: the notional device budget; cuda: 0 = what is free
+};
+
 // Creates a backend by name; throws hs::Error naming what is available otherwise.
-std::unique_ptr<Backend> make_backend(const std::string& name, int device_index = 0);
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opt = {});
 
 }  // namespace hs

@@ -1,0 +1,101 @@
+// The plan of a run: how the cache is held (the policy and its activation share), how the
+// batch is cut into mini-batches, what stays resident on the GPU, and what the cost model
+// predicts for it. Made by the planner (plan/planner.h) from the model's shape, the workload
+// and the cost constants; carried out by the engine, which must move exactly the bytes that
+// predict_step_traffic() says.
+//
+// Block accounting (shared by planner and engine, so predictions are exact):
+//  - A request's cache is cut into blocks of `block_tokens` consecutive positions. Block b of
+//    every request is an activation-checkpoint block iff floor((b+1)*f) > floor(b*f) with
+//    f = act_fraction (activation blocks spread evenly); otherwise a K/V block. A request whose
+//    cache holds n tokens therefore has ceil(n / block_tokens) blocks, floor(ceil(n/bt) * f) of
+//    them activation blocks.
+//  - A decode step loads, for each layer whose cache lives on the host, every block holding at
+//    least one cached token, whole (block_tokens rows): K/V blocks cost 2*kv_dim*elem bytes a
+//    row, activation blocks hidden*elem bytes a row.
+//  - A step writes back each new token's entry (K and V, or its checkpoint) for every layer
+//    whose cache lives on the host: one row per request per layer.
+//  - Weights of layers >= gpu_weight_layers are uploaded once per layer per step (prefill and
+//    every decode step); the first gpu_weight_layers layers stay on the device.
+//  - Caches of layers < gpu_cache_layers live on the device and never cross PCIe.
+//  - recompute-tokens keeps no cache: each step recomputes every position from token ids.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "util/dtype.h"
+
+namespace hs {
+
+enum class Policy { kv, act, hybrid, recompute_tokens, automatic };
+const char* policy_name(Policy p);       // "kv", "act", "hybrid", "recompute-tokens", "auto"
+Policy parse_policy(const std::string&); // throws hs::Error listing the choices
+
+// Constants of the cost model: measured at start-up by profile() or given on the command line.
+struct CostConstants {
+  double h2d_gbps = 25;      // host-to-device, pinned, GB/s (1e9 bytes)
+  double d2h_gbps = 25;
+  double gemm_tflops = 150;  // dense fp16/bf16 GEMM rate for the shapes in use
+  double mem_gbps = 2000;    // device memory bandwidth (attention reads K/V at this rate)
+};
+
+// What is being run: per-request prompt lengths and tokens to generate.
+struct Workload {
+  std::vector<int64_t> prompt_lens;
+  std::vector<int64_t> gen_lens;
+  static Workload uniform(int64_t batch, int64_t prompt_len, int64_t gen_len);
+  int64_t batch() const { return static_cast<int64_t>(prompt_lens.size()); }
+};
+
+struct Plan {
+  Policy requested = Policy::automatic;
+  Policy policy = Policy::kv;        // what runs (auto resolved to one of the others)
+  double act_fraction = 0;           // share of cache blocks held as activation checkpoints
+  int64_t block_tokens = 16;
+  int64_t mini_batch_size = 1;       // requests per mini-batch (the last may hold fewer)
+  int64_t num_mini_batches = 1;
+  std::vector<std::vector<int32_t>> mini_batches;  // request indices of each mini-batch
+  int64_t gpu_weight_layers = 0;     // layers whose weights stay on the device
+  int64_t gpu_cache_layers = 0;      // layers whose caches stay on the device
+  DType dtype = DType::f16;          // element type of weights and caches
+
+  // Per layer, per token.
+  int64_t kv_bytes_per_token = 0;    // 2 * kv_dim * elem
+  int64_t act_bytes_per_token = 0;   // hidden * elem
+
+  // Memory the run needs (checked when the plan is made, before any work).
+  int64_t host_pool_bytes = 0;       // weights + host caches + staging
+  int64_t device_bytes = 0;          // resident share + double-buffered weights + working set
+
+  // Predictions for an average decode step.
+  double predicted_pcie_ms = 0;
+  double predicted_gpu_ms = 0;
+  double predicted_step_ms = 0;      // max of the two (they overlap)
+  double predicted_prefill_ms = 0;
+  double predicted_tokens_per_s = 0; // generated tokens / (prefill + decode time)
+
+  CostConstants constants;
+  std::string explanation;           // why this choice, in a sentence or two
+};
+
+// Bytes one step moves, by kind.
+struct StepTraffic {
+  int64_t weights_h2d = 0;
+  int64_t kv_h2d = 0;
+  int64_t act_h2d = 0;
+  int64_t write_back_d2h = 0;
+  int64_t total_h2d() const { return weights_h2d + kv_h2d + act_h2d; }
+};
+
+// Is block b of a request an activation block, under activation share f?
+bool is_act_block(int64_t b, double f);
+
+// Exact bytes of one decode step in which request i has cached_lens[i] tokens before the step
+// (requests that finished are left out by the caller), by the accounting above.
+StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
+                                 const std::vector<int64_t>& cached_lens);
+
+}  // namespace hs
