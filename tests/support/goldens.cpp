@@ -1,0 +1,48 @@
+#include "goldens.h"
+
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace hs::test {
+
+Golden load_golden(const std::string& model_name) {
+  std::ifstream f(data_path("goldens/" + model_name + ".json"));
+  if (!f) throw std::runtime_error("no golden for " + model_name);
+  nlohmann::json j = nlohmann::json::parse(f);
+  Golden g;
+  g.model = j.at("model").get<std::string>();
+  g.max_new_tokens = j.at("max_new_tokens").get<int64_t>();
+  for (const auto& c : j.at("cases")) {
+    GoldenCase gc;
+    gc.prompt = c.at("prompt").get<std::vector<int32_t>>();
+    gc.greedy = c.at("greedy").get<std::vector<int32_t>>();
+    if (c.contains("step_logits"))
+      gc.step_logits = c.at("step_logits").get<std::vector<std::vector<float>>>();
+    else if (c.contains("last_logits"))
+      gc.step_logits.push_back(c.at("last_logits").get<std::vector<float>>());
+    g.cases.push_back(std::move(gc));
+  }
+  return g;
+}
+
+std::vector<std::string> golden_models() {
+  return {"opt-tiny",  "opt-postln-proj", "opt-oddheads", "llama-tiny",
+          "llama-gqa", "llama-mqa-odd",   "qwen2-tiny"};
+}
+
+double max_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(a[i]) - double(b[i])));
+    ref = std::max(ref, std::fabs(double(b[i])));
+  }
+  return diff / ref;
+}
+
+}  // namespace hs::test
