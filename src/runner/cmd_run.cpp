@@ -1,21 +1,16 @@
 // hybridserve run: push a JSONL dataset of prompts through a model and write one result per
 // request.
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/reference.h"
 #include "runner/commands.h"
-#include "runner/dataset.h"
+#include "runner/job.h"
 #include "util/error.h"
 
 namespace hs {
 namespace {
-
-using json = nlohmann::json;
 
 struct RunOptions {
   std::string model_dir, input, output;
@@ -23,75 +18,39 @@ struct RunOptions {
   std::string device = "cpu";
   int64_t batch_size = 16;
   SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool resume = false, overwrite = false, retry_failed = false;
+  double checkpoint_s = 600, progress_s = 30;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-void run(const RunOptions& o) {
-  validate(o.sampling);
-  HS_CHECK(o.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
-  HS_CHECK(o.batch_size > 0, "--batch-size must be > 0");
-  HS_CHECK(!ends_with(o.output, ".h5"),
-           "HDF5 output (.h5) is not available in this build yet: use a .jsonl output");
+void run(const RunOptions& o, const std::string& config_toml) {
   HS_CHECK(o.device == "cpu", "--device ", o.device, " is not available in this build yet");
 
-  auto weights = open_model_dir(o.model_dir);
-  const ModelConfig& cfg = weights->config();
-  ReferenceGenerator gen(*weights);
+  JobOptions job;
+  job.model_dir = o.model_dir;
+  job.input = o.input;
+  job.output = o.output;
+  job.max_new_tokens = o.max_new_tokens;
+  job.batch_size = o.batch_size;
+  job.sampling = o.sampling;
+  job.stop = o.stop;
+  job.resume = o.resume;
+  job.overwrite = o.overwrite;
+  job.retry_failed = o.retry_failed;
+  job.checkpoint_s = o.checkpoint_s;
+  job.progress_s = o.progress_s;
+  job.config_toml = config_toml;
 
-  DatasetOptions dopt;
-  dopt.model = &cfg;
-  std::vector<DatasetEntry> entries = read_dataset(o.input, dopt);
-
-  const std::string tmp = o.output + ".partial";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  HS_CHECK(out.good(), "cannot write output file '", tmp, "'");
-
-  int64_t n_ok = 0, n_err = 0, n_tokens = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<GenRequest> batch;
-  std::vector<const DatasetEntry*> batch_entries;
-  auto write_error = [&](const DatasetEntry& e) {
-    json r = {{"id", e.id ? json(*e.id) : json(nullptr)}, {"status", "error"}, {"error", e.error}};
-    out << r.dump() << '\n';
-    ++n_err;
+  // One engine per rank, built on the thread that runs it; device_index is the rank's GPU.
+  EngineFactory make_engine = [o](int device_index) {
+    (void)device_index;
+    RankEngine e;
+    auto weights = open_model_dir(o.model_dir);
+    e.generator = std::make_unique<ReferenceGenerator>(*weights);
+    e.device_name = "cpu (reference engine)";
+    return e;
   };
-  auto flush = [&] {
-    if (batch.empty()) return;
-    std::vector<GenResult> res = gen.generate(batch, o.sampling);
-    for (size_t i = 0; i < res.size(); ++i) {
-      json r = {{"id", res[i].id},
-                {"status", "ok"},
-                {"output_ids", res[i].output},
-                {"finish_reason", res[i].finish_reason}};
-      out << r.dump() << '\n';
-      n_tokens += static_cast<int64_t>(res[i].output.size());
-      ++n_ok;
-    }
-    batch.clear();
-    batch_entries.clear();
-  };
-  for (const DatasetEntry& e : entries) {
-    if (!e.ok()) {
-      flush();
-      write_error(e);
-      continue;
-    }
-    batch.push_back({*e.id, e.input_ids, e.max_new_tokens.value_or(o.max_new_tokens)});
-    batch_entries.push_back(&e);
-    if (static_cast<int64_t>(batch.size()) == o.batch_size) flush();
-  }
-  flush();
-  out.close();
-  HS_CHECK(out.good(), "error writing output file '", tmp, "'");
-  std::filesystem::rename(tmp, o.output);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "hybridserve run: %lld ok, %lld failed, %lld tokens in %.2f s -> %s\n",
-               static_cast<long long>(n_ok), static_cast<long long>(n_err),
-               static_cast<long long>(n_tokens), s, o.output.c_str());
+  run_job(job, make_engine);
 }
 
 }  // namespace
@@ -100,15 +59,38 @@ void add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
       "run",
-      "Generate continuations for every request of a JSONL dataset.\n"
-      "Input lines: {\"id\": ..., \"input_ids\": [..]} with optional \"max_new_tokens\".\n"
-      "Output: one JSON line per request, {\"id\", \"status\": \"ok\"|\"error\", "
-      "\"output_ids\" | \"error\"}.");
+      "Generate continuations for every request of a JSONL dataset, as one batch job.\n"
+      "Input lines: {\"id\": ..., \"input_ids\": [..]} or {\"id\": ..., \"prompt\": \"text\"}, "
+      "with optional \"max_new_tokens\".\n"
+      "Output: .jsonl (one JSON line per request) or .h5 (HDF5: /requests, /trace, /meta; see "
+      "docs/OUTPUT.md), in input order. Under mpirun / srun --mpi=pmix every rank runs an "
+      "engine on its own GPU and rank 0 hands out work units. Finished requests go to OUT.journal "
+      "as they finish, so a killed job loses nothing: run the same command with --resume.");
   cmd->add_option("--model", o->model_dir,
                   "Hugging Face model directory (config.json + *.safetensors)")
       ->required();
   cmd->add_option("--input", o->input, "Input dataset, JSONL, one request per line")->required();
-  cmd->add_option("--output", o->output, "Results file (.jsonl)")->required();
+  cmd->add_option("--output", o->output,
+                  "Results file: .jsonl or .h5/.hdf5; OUT.journal and OUT.trace are kept beside it")
+      ->required();
+  cmd->add_flag("--resume", o->resume,
+                "Continue the job whose journal is beside --output (same command): finished "
+                "requests are kept, the rest computed. Without a journal: start the job");
+  cmd->add_flag("--overwrite", o->overwrite,
+                "Discard an existing --output and its journal and start again (without this or "
+                "--resume an existing output is refused)");
+  cmd->add_flag("--retry-failed", o->retry_failed,
+                "With --resume: compute again the requests whose generation failed");
+  cmd->add_option("--stop", o->stop,
+                  "End a request when its decoded text contains this string (repeatable; needs "
+                  "the model's tokenizer.json)");
+  cmd->add_option("--checkpoint-s", o->checkpoint_s,
+                  "Rewrite the results file from the journal at most this often while running "
+                  "(seconds; it is always written at the end)")
+      ->capture_default_str();
+  cmd->add_option("--progress-s", o->progress_s,
+                  "Seconds between progress lines when stderr is not a terminal (Slurm logs)")
+      ->capture_default_str();
   cmd->add_option("--max-new-tokens", o->max_new_tokens,
                   "Tokens to generate per request unless its line says otherwise; generation "
                   "also stops at EOS and at the end of the model's context")
@@ -116,7 +98,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--device", o->device, "Compute device: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Requests run together")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size,
+                  "Requests run together: a rank's engine batch, and the work unit rank 0 hands "
+                  "out")
+      ->capture_default_str();
   cmd->add_option("--temperature", o->sampling.temperature,
                   "Sampling temperature; 0 (the default) is greedy decoding")
       ->capture_default_str();
@@ -132,7 +117,7 @@ void add_run_command(CLI::App& app) {
   cmd->set_config("--config", "",
                   "Job config file (TOML, CLI11 format); the command line "
                   "overrides it");
-  cmd->callback([o] { run(*o); });
+  cmd->callback([o, cmd] { run(*o, cmd->config_to_str(/*default_also=*/true, true)); });
 }
 
 }  // namespace hs

@@ -1,0 +1,34 @@
+// A batch job, start to end: `hybridserve run` builds the options and the engine factory, this
+// runs them on every rank. Rank 0 checks the output, journal and resume state before any work,
+// reads the dataset, then coordinates (main thread) and computes (a worker thread); the other
+// ranks compute. One process without an MPI launcher is a job of one rank, same code path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "runner/worker.h"
+
+namespace hs {
+
+struct JobOptions {
+  std::string model_dir, input, output;
+  int64_t max_new_tokens = 32;
+  int64_t batch_size = 16;  // requests per work unit (what a rank's engine runs at once)
+  SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool resume = false;        // continue the job whose journal is beside the output
+  bool overwrite = false;     // discard an existing output and journal
+  bool retry_failed = false;  // with resume: recompute requests whose generation failed
+  double checkpoint_s = 600;  // rewrite the results file at most this often while running
+  double progress_s = 30;     // progress line interval when stderr is not a terminal
+  std::string config_toml;    // the effective options (for /meta job_config)
+};
+
+// Throws hs::Error for anything the user can fix (options, files, a foreign journal, no rank
+// left, an interrupt); finished results are in the journal and the results file by then.
+void run_job(const JobOptions& o, const EngineFactory& make_engine);
+
+}  // namespace hs

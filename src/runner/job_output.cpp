@@ -1,0 +1,158 @@
+#include "runner/job_output.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "runner/fingerprint.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string to_bytes(const json& j) {
+  const std::vector<uint8_t> v = json::to_cbor(j);
+  return std::string(v.begin(), v.end());
+}
+
+bool exists(const std::string& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+void remove_if_there(const std::string& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  HS_CHECK(!ec, "cannot remove '", p, "': ", ec.message());
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// What the journal holds, read in one pass.
+struct Replay {
+  JournalScan scan;
+  bool has_header = false;
+  json header;
+  int32_t last_session = -1;
+  std::vector<UnitResult> units;
+};
+
+Replay replay(const std::string& path) {
+  Replay r;
+  bool first = true;
+  r.scan = scan_journal(path, [&](const JournalRecord& rec) {
+    json j = json::from_cbor(rec.payload, true, false);
+    HS_CHECK(!j.is_discarded(), "journal '", path, "': record at byte ", rec.offset,
+             " has a valid checksum but unreadable contents");
+    if (first) {
+      HS_CHECK(rec.type == JournalRecordType::header, "journal '", path,
+               "' does not start with a header record");
+      r.header = j;
+      r.has_header = true;
+      first = false;
+      return;
+    }
+    if (rec.type == JournalRecordType::session)
+      r.last_session = std::max(r.last_session, j.at("session").get<int32_t>());
+    else if (rec.type == JournalRecordType::unit)
+      r.units.push_back(decode_unit_result(rec.payload));
+  });
+  return r;
+}
+
+}  // namespace
+
+void check_output_location(const std::string& output) {
+  const fs::path p(output);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  std::error_code ec;
+  HS_CHECK(fs::exists(dir, ec), "cannot write --output '", output, "': directory '", dir.string(),
+           "' does not exist");
+  HS_CHECK(fs::is_directory(dir, ec), "cannot write --output '", output, "': '", dir.string(),
+           "' is not a directory");
+  HS_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, "cannot write --output '", output,
+           "': directory '", dir.string(), "' is not writable (", std::strerror(errno), ")");
+  HS_CHECK(!fs::is_directory(p, ec), "cannot write --output '", output, "': it is a directory");
+}
+
+JobOutput open_job_output(const JobOutputRequest& req) {
+  JobOutput out;
+  out.paths = output_paths(req.output);
+  check_output_location(req.output);
+  const OutputPaths& p = out.paths;
+  HS_CHECK(!(req.resume && req.overwrite),
+           "--resume and --overwrite contradict each other: give one of them");
+  const bool have_output = exists(p.output), have_journal = exists(p.journal);
+  if (!req.resume && !req.overwrite && (have_output || have_journal))
+    fail("'", have_output ? p.output : p.journal,
+         "' already exists: refusing to overwrite it. Give --resume to continue the job that "
+         "wrote it, or --overwrite to start again (discarding its results)");
+  if (req.overwrite) {
+    remove_if_there(p.journal);
+    remove_if_there(p.trace);
+  }
+  int64_t keep_trace_rows = 0;
+  bool fresh = true;
+  if (req.resume && have_journal) {
+    Replay r = replay(p.journal);
+    if (r.scan.foreign)
+      fail("--resume: '", p.journal, "' is not a HybridServe journal; refusing to touch it or '",
+           p.output, "' (move them away, or use --overwrite to discard them)");
+    if (r.has_header) {
+      const std::vector<std::string> diffs =
+          fingerprint_differences(r.header.value("fingerprint", json::object()), req.fingerprint);
+      if (!diffs.empty())
+        fail("--resume: the journal '", p.journal, "' belongs to a different job:\n  ",
+             join(diffs, "\n  "),
+             "\nNothing was changed. Use another --output for this job, or --overwrite to "
+             "discard the old results.");
+      if (!r.scan.stop_reason.empty())
+        out.journal_note = cat("journal '", p.journal, "': ", r.scan.stop_reason, "; dropped its ",
+                               r.scan.file_bytes - r.scan.valid_bytes,
+                               " bytes (those requests are computed again)");
+      out.journal = std::make_unique<Journal>(Journal::reopen(p.journal, r.scan.valid_bytes));
+      out.session = r.last_session + 1;
+      out.first_start_time = r.header.value("created", "");
+      for (const UnitResult& u : r.units)
+        keep_trace_rows = std::max(keep_trace_rows, u.trace_rows_end);
+      out.replayed = std::move(r.units);
+      fresh = false;
+    } else if (have_output) {
+      fail("--resume: the journal '", p.journal, "' holds no job header (",
+           r.scan.stop_reason.empty() ? "empty" : r.scan.stop_reason, "), so '", p.output,
+           "' cannot be matched to this job; refusing to touch it (use --overwrite to start "
+           "again)");
+    }
+  } else if (req.resume && have_output) {
+    fail("--resume: '", p.output, "' exists but its journal '", p.journal,
+         "' does not, so it can be neither checked against this job nor continued; refusing to "
+         "touch it (use --overwrite to start again)");
+  }
+  if (fresh) {
+    out.journal = std::make_unique<Journal>(Journal::create(p.journal));
+    out.first_start_time = req.start_time;
+    out.journal->append(JournalRecordType::header, to_bytes({{"format", 1},
+                                                             {"created", req.start_time},
+                                                             {"fingerprint", req.fingerprint},
+                                                             {"command_line", req.command_line}}));
+  }
+  out.trace = std::make_unique<TraceLog>(p.trace, keep_trace_rows);
+  out.journal->append(JournalRecordType::session, to_bytes({{"session", out.session},
+                                                            {"started", req.start_time},
+                                                            {"ranks", req.ranks},
+                                                            {"replayed_units", out.replayed.size()},
+                                                            {"command_line", req.command_line}}));
+  out.journal->sync();
+  return out;
+}
+
+}  // namespace hs

@@ -1,0 +1,49 @@
+// Opening a job's output side before any work: the output path's format and directory, the
+// rules for existing files, and the journal, created fresh or, with --resume, checked against
+// this job's fingerprint and replayed.
+//
+// Existing files are never lost: without --resume or --overwrite an existing output or journal
+// is refused; --resume refuses a journal of another job (naming what differs) and an output
+// without its journal; --overwrite discards the old journal, while the old output stays until
+// the first checkpoint replaces it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runner/journal.h"
+#include "runner/output_file.h"
+#include "runner/trace_log.h"
+#include "runner/work_unit.h"
+
+namespace hs {
+
+struct JobOutput {
+  OutputPaths paths;
+  std::unique_ptr<Journal> journal;  // open for appending, this session's record on disk
+  std::unique_ptr<TraceLog> trace;
+  int32_t session = 0;               // 0: a fresh job
+  std::vector<UnitResult> replayed;  // unit records of earlier sessions, in journal order
+  std::string first_start_time;      // of session 0
+  std::string journal_note;          // e.g. a dropped torn record, for the log ("" if none)
+};
+
+struct JobOutputRequest {
+  std::string output;
+  bool resume = false, overwrite = false;
+  nlohmann::json fingerprint;  // this run's (runner/fingerprint.h)
+  std::string command_line;    // recorded in the session record
+  std::string start_time;      // ISO 8601
+  int ranks = 1;
+};
+
+// Throws hs::Error with the reason (and what to do) when the output cannot be used.
+JobOutput open_job_output(const JobOutputRequest& req);
+
+// Checks that the output's directory exists and is writable, before anything else.
+void check_output_location(const std::string& output);
+
+}  // namespace hs

@@ -1,0 +1,17 @@
+// The JSONL results file: one JSON object per finished request, in input order.
+//   ok:    {"id", "line", "status": "ok", "output_ids", "text"?, "finish_reason", "prompt_len",
+//           "output_len", "rank", "unit", "session", "start_ms", "end_ms", "compute_ms"}
+//   error: {"id" (null if the line had none), "line", "status": "error", "error", ...}
+#pragma once
+
+#include <string>
+
+#include "runner/job_results.h"
+
+namespace hs {
+
+// Writes the finished rows of `results` to `path` (created or truncated). Not atomic by itself:
+// see write_results_file() in runner/output_file.h.
+void write_results_jsonl(const std::string& path, const JobResults& results);
+
+}  // namespace hs

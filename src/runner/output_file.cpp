@@ -1,0 +1,41 @@
+#include "runner/output_file.h"
+
+#include "runner/hdf5_writer.h"
+#include "runner/jsonl_writer.h"
+#include "runner/posix_file.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+OutputPaths output_paths(const std::string& output) {
+  OutputPaths p;
+  p.output = output;
+  p.journal = output + ".journal";
+  p.trace = output + ".trace";
+  p.tmp = output + ".tmp";
+  if (ends_with(output, ".jsonl"))
+    p.format = OutputFormat::jsonl;
+  else if (ends_with(output, ".h5") || ends_with(output, ".hdf5"))
+    p.format = OutputFormat::hdf5;
+  else
+    fail("--output '", output, "': the name must end in .jsonl (JSON lines) or .h5 / .hdf5 (HDF5)");
+  return p;
+}
+
+void write_results_file(const OutputPaths& paths, const JobResults& results) {
+  if (paths.format == OutputFormat::hdf5)
+    write_results_hdf5(paths.tmp, results);
+  else
+    write_results_jsonl(paths.tmp, results);
+  replace_file(paths.tmp, paths.output);
+}
+
+}  // namespace hs

@@ -1,0 +1,131 @@
+#include "runner/work_unit.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+using json = nlohmann::json;
+
+std::string to_bytes(const json& j) {
+  const std::vector<uint8_t> v = json::to_cbor(j);
+  return std::string(v.begin(), v.end());
+}
+
+json from_bytes(const std::string& bytes, const char* what) {
+  json j = json::from_cbor(bytes, /*strict=*/true, /*allow_exceptions=*/false);
+  HS_CHECK(!j.is_discarded() && j.is_object(), "corrupt ", what, " message (", bytes.size(),
+           " bytes)");
+  return j;
+}
+
+}  // namespace
+
+std::string encode_work_unit(const WorkUnit& u) {
+  json reqs = json::array();
+  for (const GenRequest& r : u.requests)
+    reqs.push_back({{"id", r.id}, {"prompt", r.prompt}, {"max_new_tokens", r.max_new_tokens}});
+  return to_bytes({{"unit", u.index}, {"rows", u.rows}, {"requests", reqs}});
+}
+
+WorkUnit decode_work_unit(const std::string& bytes) {
+  const json j = from_bytes(bytes, "work unit");
+  WorkUnit u;
+  u.index = j.at("unit").get<int64_t>();
+  u.rows = j.at("rows").get<std::vector<int64_t>>();
+  for (const json& r : j.at("requests"))
+    u.requests.push_back({r.at("id").get<std::string>(), r.at("prompt").get<std::vector<int32_t>>(),
+                          r.at("max_new_tokens").get<int64_t>()});
+  HS_CHECK(u.rows.size() == u.requests.size(), "corrupt work unit message (rows != requests)");
+  return u;
+}
+
+std::string encode_unit_result(const UnitResult& r, bool with_trace) {
+  json results = json::array();
+  for (const RequestResult& q : r.results) {
+    json o = {{"row", q.row}, {"id", q.id}, {"ok", q.ok}};
+    if (q.ok) {
+      o["output_ids"] = q.output_ids;
+      o["finish_reason"] = q.finish_reason;
+      if (q.text) o["text"] = *q.text;
+    } else {
+      o["error"] = q.error;
+    }
+    results.push_back(std::move(o));
+  }
+  json j = {{"unit", r.unit},
+            {"rank", r.rank},
+            {"session", r.session},
+            {"compute_ms", r.compute_ms},
+            {"start_ms", r.start_ms},
+            {"end_ms", r.end_ms},
+            {"trace_rows_end", r.trace_rows_end},
+            {"results", results}};
+  if (with_trace) {
+    // Column-wise: one array per field is about half the CBOR of one object per event.
+    json t = {{"step", json::array()},   {"layer", json::array()}, {"mini_batch", json::array()},
+              {"kind", json::array()},   {"bytes", json::array()}, {"start_ms", json::array()},
+              {"end_ms", json::array()}, {"stream", json::array()}};
+    for (const TraceEvent& e : r.trace) {
+      t["step"].push_back(e.step);
+      t["layer"].push_back(e.layer);
+      t["mini_batch"].push_back(e.mini_batch);
+      t["kind"].push_back(static_cast<int>(e.kind));
+      t["bytes"].push_back(e.bytes);
+      t["start_ms"].push_back(e.start_ms);
+      t["end_ms"].push_back(e.end_ms);
+      t["stream"].push_back(e.stream);
+    }
+    j["trace"] = std::move(t);
+  }
+  return to_bytes(j);
+}
+
+UnitResult decode_unit_result(const std::string& bytes) {
+  const json j = from_bytes(bytes, "unit result");
+  UnitResult r;
+  r.unit = j.at("unit").get<int64_t>();
+  r.rank = j.at("rank").get<int32_t>();
+  r.session = j.at("session").get<int32_t>();
+  r.compute_ms = j.at("compute_ms").get<double>();
+  r.start_ms = j.at("start_ms").get<double>();
+  r.end_ms = j.at("end_ms").get<double>();
+  r.trace_rows_end = j.at("trace_rows_end").get<int64_t>();
+  for (const json& o : j.at("results")) {
+    RequestResult q;
+    q.row = o.at("row").get<int64_t>();
+    q.id = o.at("id").get<std::string>();
+    q.ok = o.at("ok").get<bool>();
+    if (q.ok) {
+      q.output_ids = o.at("output_ids").get<std::vector<int32_t>>();
+      q.finish_reason = o.at("finish_reason").get<std::string>();
+      if (o.contains("text")) q.text = o.at("text").get<std::string>();
+    } else {
+      q.error = o.at("error").get<std::string>();
+    }
+    r.results.push_back(std::move(q));
+  }
+  if (j.contains("trace")) {
+    const json& t = j["trace"];
+    const size_t n = t.at("step").size();
+    for (const char* col : {"layer", "mini_batch", "kind", "bytes", "start_ms", "end_ms", "stream"})
+      HS_CHECK(t.at(col).size() == n, "corrupt unit result message (trace column ", col, ")");
+    r.trace.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      TraceEvent& e = r.trace[i];
+      e.step = t["step"][i].get<int64_t>();
+      e.layer = t["layer"][i].get<int32_t>();
+      e.mini_batch = t["mini_batch"][i].get<int32_t>();
+      e.kind = static_cast<TraceKind>(t["kind"][i].get<int>());
+      e.bytes = t["bytes"][i].get<int64_t>();
+      e.start_ms = t["start_ms"][i].get<double>();
+      e.end_ms = t["end_ms"][i].get<double>();
+      e.stream = t["stream"][i].get<int32_t>();
+    }
+  }
+  return r;
+}
+
+}  // namespace hs

@@ -1,0 +1,140 @@
+#include "runner/worker.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "model/tokenizer.h"
+#include "runner/work_unit.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+using json = nlohmann::json;
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+struct RankState {
+  RankEngine engine;
+  std::optional<Tokenizer> tokenizer;
+};
+
+// Generates one group of requests; throws what the engine throws.
+std::vector<GenResult> generate(RankState& s, const std::vector<GenRequest>& batch,
+                                const WorkerOptions& o) {
+  StopFn stop;
+  if (!o.stop.empty() && s.tokenizer) {
+    stop = [&](size_t, const std::vector<int32_t>& output) {
+      const std::string text = s.tokenizer->decode(output, /*skip_special_tokens=*/true);
+      for (const std::string& str : o.stop)
+        if (text.find(str) != std::string::npos) return true;
+      return false;
+    };
+  }
+  std::vector<GenResult> out = s.engine.generator->generate(batch, o.sampling, stop);
+  HS_CHECK(out.size() == batch.size(), "engine returned ", out.size(), " results for ",
+           batch.size(), " requests");
+  for (size_t i = 0; i < out.size(); ++i)
+    HS_CHECK(out[i].id == batch[i].id, "engine returned result '", out[i].id, "' in place of '",
+             batch[i].id, "'");
+  return out;
+}
+
+RequestResult to_result(RankState& s, int64_t row, const GenResult& g) {
+  RequestResult r;
+  r.row = row;
+  r.id = g.id;
+  r.output_ids = g.output;
+  r.finish_reason = g.finish_reason;
+  if (s.tokenizer) r.text = s.tokenizer->decode(g.output, /*skip_special_tokens=*/true);
+  return r;
+}
+
+UnitResult run_unit(RankState& s, const WorkUnit& u, int rank, const WorkerOptions& o) {
+  UnitResult r;
+  r.unit = u.index;
+  r.rank = rank;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    std::vector<GenResult> gen = generate(s, u.requests, o);
+    for (size_t i = 0; i < gen.size(); ++i) r.results.push_back(to_result(s, u.rows[i], gen[i]));
+  } catch (const std::exception& batch_error) {
+    // One bad request must not fail its neighbours: retry each alone, keep what succeeds.
+    r.results.clear();
+    for (size_t i = 0; i < u.requests.size(); ++i) {
+      try {
+        std::vector<GenResult> one = generate(s, {u.requests[i]}, o);
+        r.results.push_back(to_result(s, u.rows[i], one[0]));
+      } catch (const std::exception& e) {
+        RequestResult bad;
+        bad.row = u.rows[i];
+        bad.id = u.requests[i].id;
+        bad.ok = false;
+        bad.error = cat("generation failed: ", e.what());
+        r.results.push_back(std::move(bad));
+      }
+    }
+  }
+  r.compute_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (s.engine.take_trace) r.trace = s.engine.take_trace();
+  return r;
+}
+
+}  // namespace
+
+std::string host_facts_json() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return json{{"host", host}, {"cpu", cpu_model()}}.dump();
+}
+
+void run_worker(WorkerLink& link, const EngineFactory& make_engine, const WorkerOptions& o) {
+  const int rank = link.rank();
+  try {
+    if (link.receive().kind != MsgKind::start) return;  // the job stopped before it began
+    RankState s;
+    s.engine = make_engine(o.device_index);
+    HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
+    if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
+      s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
+    json hello = json::parse(host_facts_json());
+    hello["rank"] = rank;
+    hello["device"] = s.engine.device_name;
+    hello["device_index"] = o.device_index;
+    hello["plan"] = s.engine.plan_json;
+    link.send(MsgKind::hello, hello.dump());
+    for (;;) {
+      Message m = link.receive();
+      if (m.kind != MsgKind::unit) return;  // stop
+      const WorkUnit u = decode_work_unit(m.payload);
+      link.send(MsgKind::result, encode_unit_result(run_unit(s, u, rank, o), /*with_trace=*/true));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hybridserve: rank %d: %s\n", rank, e.what());
+    link.send(MsgKind::failed, e.what());
+    // The coordinator answers `failed` with stop; wait for it so that no message is left
+    // in flight when the rank leaves.
+    while (link.receive().kind != MsgKind::stop) {
+    }
+  }
+}
+
+}  // namespace hs

@@ -1,0 +1,44 @@
+// A rank's worker: builds the rank's engine on the thread that runs it (a CUDA device is
+// current per thread), then asks the coordinator for work units until told to stop. Rank 0 runs
+// it on a second thread beside the coordinator; the other ranks on their main thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/generator.h"
+#include "engine/trace.h"
+#include "runner/worker_link.h"
+
+namespace hs {
+
+// What a rank computes with. Made by the EngineFactory that `run` passes in, so that the runner
+// never names an engine or a backend.
+struct RankEngine {
+  std::unique_ptr<Generator> generator;
+  std::string device_name;  // for /meta hardware, e.g. "cpu" or "NVIDIA H100 80GB HBM3"
+  std::string plan_json;    // the engine's plan, if it has one (for /meta plan)
+  // The engine's trace events since the last call (empty function: the engine keeps none).
+  std::function<std::vector<TraceEvent>()> take_trace;
+};
+using EngineFactory = std::function<RankEngine(int device_index)>;
+
+struct WorkerOptions {
+  std::string model_dir;  // its tokenizer.json, if any, decodes outputs and --stop
+  SamplingParams sampling;
+  std::vector<std::string> stop;  // a request ends when its decoded text contains one
+  int device_index = 0;
+};
+
+// Runs until the coordinator says stop. Never throws: a rank that cannot go on (its engine
+// does not build, a message is corrupt) reports `failed` with the reason and returns, and the
+// job goes on without it. A request whose generation throws is retried alone; if it fails
+// alone too, it gets an error result and the rest of its unit goes on.
+void run_worker(WorkerLink& link, const EngineFactory& make_engine, const WorkerOptions& o);
+
+// "host (cpu model)" facts of this process's machine, as JSON: {"host", "cpu"}.
+std::string host_facts_json();
+
+}  // namespace hs
