@@ -1,0 +1,266 @@
+#include "plan/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "model/weights.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+// (cached tokens, number of requests holding that many): a batch of 10^4 requests of a few
+// lengths costs as much to evaluate as a few requests, so the planner can search freely.
+using LengthCounts = std::map<int64_t, int64_t>;
+
+LengthCounts count_lengths(const std::vector<int64_t>& lens) {
+  LengthCounts m;
+  for (int64_t n : lens) ++m[n];
+  return m;
+}
+
+int64_t elem_bytes(DType t) {
+  return static_cast<int64_t>(dtype_bytes(t));
+}
+
+// bytes / (gbps * 1e9 B/s), in ms.
+double transfer_ms(double bytes, double gbps) {
+  return bytes / (gbps * 1e6);
+}
+// flops / (tflops * 1e12 FLOP/s), in ms.
+double compute_ms(double flops, double tflops) {
+  return flops / (tflops * 1e9);
+}
+
+// Projections and FFN of one layer for `tokens` tokens:
+//   2 T (h q + 2 h kv + q h) + 2 T h ffn m,  m = 2 (OPT fc1, fc2) or 3 (SwiGLU gate, up, down).
+double layer_dense_flops(const ModelConfig& c, double tokens) {
+  const double h = static_cast<double>(c.hidden), q = static_cast<double>(c.q_dim()),
+               kv = static_cast<double>(c.kv_dim()), ffn = static_cast<double>(c.ffn_dim);
+  const double ffn_matrices = c.ffn == FfnKind::swiglu ? 3 : 2;
+  return 2 * tokens * (h * q + 2 * h * kv + q * h) + 2 * tokens * h * ffn * ffn_matrices;
+}
+
+// Causal attention over sequences of n_i tokens: QK^T and PV each take 2 q FLOPs per
+// (query, key) pair, and there are n (n + 1) / 2 pairs: 2 q n (n + 1) in all.
+double causal_attention_flops(const ModelConfig& c, const LengthCounts& lens) {
+  double pairs_x2 = 0;
+  for (const auto& [n, count] : lens)
+    pairs_x2 += static_cast<double>(count) * static_cast<double>(n) * static_cast<double>(n + 1);
+  return 2.0 * static_cast<double>(c.q_dim()) * pairs_x2;
+}
+
+// The head: (OPT project_out,) then logits over the vocabulary for `rows` tokens.
+double head_flops(const ModelConfig& c, double rows) {
+  double f = 2 * rows * static_cast<double>(c.embed_dim()) * static_cast<double>(c.vocab_size);
+  if (c.has_projections()) f += 2 * rows * static_cast<double>(c.hidden * c.embed_dim());
+  return f;
+}
+
+double head_weight_bytes(const ModelConfig& c, DType t) {
+  double b = static_cast<double>(c.vocab_size * c.embed_dim() * elem_bytes(t));
+  if (c.has_projections()) b += static_cast<double>(c.hidden * c.embed_dim() * elem_bytes(t));
+  return b;
+}
+
+// The GPU time of one phase: per layer a roofline of its GEMMs (FLOPs at the GEMM rate, or the
+// layer's weights read once per mini-batch pass, whichever is longer) plus the attention reads;
+// then the head, likewise.
+double gpu_ms(const ModelConfig& c, const Plan& p, double layer_flops, double layer_attention_bytes,
+              double head_rows, int64_t passes) {
+  const CostConstants& k = p.constants;
+  const double w = static_cast<double>(layer_weight_bytes(c, p.dtype));
+  const double layer_ms =
+      std::max(compute_ms(layer_flops, k.gemm_tflops), transfer_ms(passes * w, k.mem_gbps)) +
+      transfer_ms(layer_attention_bytes, k.mem_gbps);
+  const double head_ms = std::max(compute_ms(head_flops(c, head_rows), k.gemm_tflops),
+                                  transfer_ms(passes * head_weight_bytes(c, p.dtype), k.mem_gbps));
+  return static_cast<double>(c.n_layers) * layer_ms + head_ms;
+}
+
+void finish(PhaseCost& pc, const CostConstants& k) {
+  pc.h2d_ms = transfer_ms(static_cast<double>(pc.traffic.total_h2d()), k.h2d_gbps);
+  pc.d2h_ms = transfer_ms(static_cast<double>(pc.traffic.write_back_d2h), k.d2h_gbps);
+  pc.pcie_ms = std::max(pc.h2d_ms, pc.d2h_ms);
+  pc.total_ms = std::max(pc.pcie_ms, pc.gpu_ms);
+}
+
+void check_constants(const CostConstants& k) {
+  HS_CHECK(k.h2d_gbps > 0 && k.d2h_gbps > 0 && k.gemm_tflops > 0 && k.mem_gbps > 0,
+           "cost constants must be positive (h2d ", k.h2d_gbps, " GB/s, d2h ", k.d2h_gbps,
+           " GB/s, gemm ", k.gemm_tflops, " TFLOP/s, mem ", k.mem_gbps, " GB/s)");
+}
+
+PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& lens) {
+  check_constants(p.constants);
+  PhaseCost pc;
+  int64_t active = 0;
+  for (const auto& [n, count] : lens) active += count;
+  if (active == 0) return pc;
+
+  // Bytes: exactly predict_step_traffic, evaluated once per distinct length.
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
+  for (const auto& [n, count] : lens) {
+    const StepTraffic one = predict_step_traffic(c, p, {n});
+    pc.traffic.kv_h2d += count * one.kv_h2d;
+    pc.traffic.act_h2d += count * one.act_h2d;
+    pc.traffic.write_back_d2h += count * one.write_back_d2h;
+  }
+
+  const int64_t passes = std::min(p.num_mini_batches, active);
+  double layer_flops = 0, attention_bytes = 0;
+  if (p.policy == Policy::recompute_tokens) {
+    // Every position of every request runs through every layer again, as in a prefill of
+    // n + 1 tokens; attention is then compute-bound and counted in FLOPs.
+    LengthCounts all;
+    double tokens = 0;
+    for (const auto& [n, count] : lens) {
+      all[n + 1] += count;
+      tokens += static_cast<double>(count * (n + 1));
+    }
+    layer_flops = layer_dense_flops(c, tokens) + causal_attention_flops(c, all);
+  } else {
+    // One new token per request; K/V of the R rows of activation blocks loaded are recomputed:
+    // 2 R h (2 kv) FLOPs; attention reads every cached K/V row and the new one.
+    double act_rows = 0;
+    for (const auto& [n, count] : lens) {
+      const int64_t blocks = (n + p.block_tokens - 1) / p.block_tokens;
+      act_rows +=
+          static_cast<double>(count * act_blocks_among(blocks, p.act_fraction) * p.block_tokens);
+      attention_bytes += static_cast<double>(count * (n + 1) * kv_bytes_per_token(c, p.dtype));
+    }
+    const double recompute_flops =
+        2 * act_rows * static_cast<double>(c.hidden) * 2 * static_cast<double>(c.kv_dim());
+    layer_flops = layer_dense_flops(c, static_cast<double>(active)) + recompute_flops;
+    pc.recompute_ms =
+        static_cast<double>(c.n_layers) * compute_ms(recompute_flops, p.constants.gemm_tflops);
+  }
+  pc.flops =
+      static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(active));
+  pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
+  pc.gpu_ms = gpu_ms(c, p, layer_flops, attention_bytes, static_cast<double>(active), passes);
+  finish(pc, p.constants);
+  return pc;
+}
+
+}  // namespace
+
+int64_t kv_bytes_per_token(const ModelConfig& c, DType t) {
+  return 2 * c.kv_dim() * elem_bytes(t);
+}
+
+int64_t act_bytes_per_token(const ModelConfig& c, DType t) {
+  return c.hidden * elem_bytes(t);
+}
+
+int64_t layer_weight_bytes(const ModelConfig& c, DType t) {
+  int64_t n = 0;
+  for (const PartSpec& s : layer_parts(c, 0)) n += s.numel();
+  return n * elem_bytes(t);
+}
+
+int64_t global_weight_bytes(const ModelConfig& c, DType t) {
+  int64_t n = 0;
+  for (const PartSpec& s : global_parts(c)) n += s.numel();
+  return n * elem_bytes(t);
+}
+
+int64_t act_blocks_among(int64_t blocks, double f) {
+  return static_cast<int64_t>(std::floor(static_cast<double>(blocks) * f));
+}
+
+int64_t act_rows_among(int64_t tokens, int64_t block_tokens, double f) {
+  const int64_t full_blocks = tokens / block_tokens, rest = tokens % block_tokens;
+  int64_t rows = act_blocks_among(full_blocks, f) * block_tokens;
+  if (rest > 0 && is_act_block(full_blocks, f)) rows += rest;
+  return rows;
+}
+
+int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens) {
+  const int64_t blocks = (tokens + p.block_tokens - 1) / p.block_tokens;
+  const int64_t act_blocks = act_blocks_among(blocks, p.act_fraction);
+  return p.block_tokens * ((blocks - act_blocks) * kv_bytes_per_token(c, p.dtype) +
+                           act_blocks * act_bytes_per_token(c, p.dtype));
+}
+
+PhaseCost decode_step_cost(const ModelConfig& c, const Plan& p,
+                           const std::vector<int64_t>& cached_lens) {
+  return decode_cost(c, p, count_lengths(cached_lens));
+}
+
+PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
+                       const std::vector<int64_t>& prompt_lens) {
+  check_constants(p.constants);
+  PhaseCost pc;
+  const LengthCounts lens = count_lengths(prompt_lens);
+  const int64_t requests = static_cast<int64_t>(prompt_lens.size());
+  if (requests == 0) return pc;
+
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
+  double tokens = 0;
+  for (const auto& [n, count] : lens) {
+    tokens += static_cast<double>(count * n);
+    if (p.policy == Policy::recompute_tokens) continue;
+    // Each prompt token's row goes to the host for every host-cache layer: its checkpoint if
+    // it falls into an activation block, else its K and V.
+    const int64_t act_rows = act_rows_among(n, p.block_tokens, p.act_fraction);
+    const int64_t row_bytes = (n - act_rows) * kv_bytes_per_token(c, p.dtype) +
+                              act_rows * act_bytes_per_token(c, p.dtype);
+    pc.traffic.write_back_d2h += (c.n_layers - p.gpu_cache_layers) * count * row_bytes;
+  }
+  const double layer_flops = layer_dense_flops(c, tokens) + causal_attention_flops(c, lens);
+  const int64_t passes = std::min(p.num_mini_batches, requests);
+  // Only each request's last prompt token goes through the head.
+  pc.flops =
+      static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(requests));
+  pc.gpu_ms = gpu_ms(c, p, layer_flops, 0, static_cast<double>(requests), passes);
+  finish(pc, p.constants);
+  return pc;
+}
+
+RunCost predict_run(const ModelConfig& c, const Plan& p, const Workload& w) {
+  HS_CHECK(w.prompt_lens.size() == w.gen_lens.size(), "workload has ", w.prompt_lens.size(),
+           " prompt lengths but ", w.gen_lens.size(), " generation lengths");
+  RunCost r;
+  r.prefill = prefill_cost(c, p, w.prompt_lens);
+  r.write_back_bytes = r.prefill.traffic.write_back_d2h;
+
+  // (prompt, gen) classes, so a step costs one evaluation per distinct cached length.
+  std::map<std::pair<int64_t, int64_t>, int64_t> classes;
+  int64_t max_gen = 0;
+  for (size_t i = 0; i < w.prompt_lens.size(); ++i) {
+    ++classes[{w.prompt_lens[i], w.gen_lens[i]}];
+    r.generated_tokens += w.gen_lens[i];
+    max_gen = std::max(max_gen, w.gen_lens[i]);
+  }
+  for (int64_t s = 1; s < max_gen; ++s) {
+    LengthCounts lens;
+    for (const auto& [pg, count] : classes)
+      if (pg.second > s) lens[pg.first + s - 1] += count;
+    const PhaseCost step = decode_cost(c, p, lens);
+    ++r.decode_steps;
+    r.decode_ms += step.total_ms;
+    r.mean_h2d_ms += step.h2d_ms;
+    r.mean_d2h_ms += step.d2h_ms;
+    r.mean_pcie_ms += step.pcie_ms;
+    r.mean_gpu_ms += step.gpu_ms;
+    r.mean_recompute_ms += step.recompute_ms;
+    r.decode_cache_h2d_bytes += step.traffic.kv_h2d + step.traffic.act_h2d;
+    r.write_back_bytes += step.traffic.write_back_d2h;
+  }
+  if (r.decode_steps > 0) {
+    const double n = static_cast<double>(r.decode_steps);
+    r.mean_h2d_ms /= n;
+    r.mean_d2h_ms /= n;
+    r.mean_pcie_ms /= n;
+    r.mean_gpu_ms /= n;
+    r.mean_recompute_ms /= n;
+    r.mean_step_ms = r.decode_ms / n;
+  }
+  const double total_ms = r.prefill.total_ms + r.decode_ms;
+  r.tokens_per_s = total_ms > 0 ? static_cast<double>(r.generated_tokens) / (total_ms / 1e3) : 0;
+  return r;
+}
+
+}  // namespace hs

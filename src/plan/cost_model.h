@@ -1,0 +1,90 @@
+// The cost model: what a prefill and a decode step of a plan cost, in bytes over PCIe, FLOPs
+// and device-memory bytes on the GPU, and milliseconds given the cost constants. The planner
+// ranks plans with it; `hybridserve plan` prints it; the engine's traces are checked against it.
+//
+// Time of a phase (prefill, or one decode step), all sums over layers:
+//   h2d_ms  = H2D bytes / h2d_gbps        (weights of non-resident layers + cache blocks, by the
+//                                          block accounting of plan/plan.h)
+//   d2h_ms  = D2H bytes / d2h_gbps        (write-back of new cache rows; the other direction)
+//   pcie_ms = max(h2d_ms, d2h_ms)         (the two directions overlap)
+//   gpu_ms  = sum over layers of  max(layer FLOPs / gemm rate, passes * W / mem_gbps)
+//                                + attention K/V bytes / mem_gbps        (decode)
+//           + max(head FLOPs / gemm rate, passes * head bytes / mem_gbps)
+//   total_ms = max(pcie_ms, gpu_ms)        (copies run on their own streams beside compute)
+// where a layer's FLOPs are
+//   projections 2 T (h q + 2 h kv + q h), FFN 2 T h ffn (2 matrices for OPT, 3 for SwiGLU),
+//   K/V recompute 2 R h (2 kv) for the R rows of activation blocks loaded, and in a prefill
+//   causal attention 2 q sum_i n_i (n_i + 1),
+// T the tokens the layer processes (decode: one per active request), and passes the number of
+// mini-batches that run through the layer: each pass reads the layer's W weight bytes from
+// device memory once, which is what makes tiny mini-batches slow.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "plan/plan.h"
+#include "util/dtype.h"
+
+namespace hs {
+
+// ---- sizes ---------------------------------------------------------------------------------
+int64_t kv_bytes_per_token(const ModelConfig& c, DType t);   // per layer: 2 * kv_dim * elem
+int64_t act_bytes_per_token(const ModelConfig& c, DType t);  // per layer: hidden * elem
+int64_t layer_weight_bytes(const ModelConfig& c, DType t);   // every part of one layer
+// Model-wide parts (embeddings, final norm, head): always on the device, never streamed.
+int64_t global_weight_bytes(const ModelConfig& c, DType t);
+
+// Activation blocks among a request's first `blocks` blocks under share f: floor(blocks * f).
+// (is_act_block(b, f) is defined from it, so sums of is_act_block over b telescope to this.)
+int64_t act_blocks_among(int64_t blocks, double f);
+// Rows (tokens) among the first `tokens` positions that fall into activation blocks.
+int64_t act_rows_among(int64_t tokens, int64_t block_tokens, double f);
+// Bytes one layer's cache of a request holding `tokens` tokens takes: whole blocks, K/V blocks
+// at kv_bytes_per_token a row and activation blocks at act_bytes_per_token a row.
+int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens);
+
+// ---- cost of a phase -------------------------------------------------------------------------
+struct PhaseCost {
+  StepTraffic traffic;               // bytes over PCIe, by kind
+  double flops = 0;                  // layers + head
+  int64_t attention_read_bytes = 0;  // K/V read by decode attention on the device
+  double h2d_ms = 0;
+  double d2h_ms = 0;
+  double pcie_ms = 0;       // max(h2d_ms, d2h_ms)
+  double recompute_ms = 0;  // the K/V recompute share of gpu_ms (for explanations)
+  double gpu_ms = 0;
+  double total_ms = 0;  // max(pcie_ms, gpu_ms)
+};
+
+// One decode step in which (active) request i holds cached_lens[i] tokens before the step.
+// Mini-batches are taken as balanced: passes = min(num_mini_batches, active requests).
+PhaseCost decode_step_cost(const ModelConfig& c, const Plan& p,
+                           const std::vector<int64_t>& cached_lens);
+// The prefill of every request (prompt_lens[i] tokens each); it writes back each prompt
+// token's cache row (K/V or checkpoint by its block) for every host-cache layer.
+PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
+                       const std::vector<int64_t>& prompt_lens);
+
+// ---- a whole run -----------------------------------------------------------------------------
+// Prefill, then decode steps s = 1 .. max(gen_len) - 1: at step s every request with
+// gen_len > s holds prompt_len + s - 1 cached tokens (the prefill yields the first token).
+struct RunCost {
+  PhaseCost prefill;
+  int64_t decode_steps = 0;
+  double decode_ms = 0;    // sum over the steps of total_ms
+  double mean_h2d_ms = 0;  // averages over the decode steps
+  double mean_d2h_ms = 0;
+  double mean_pcie_ms = 0;
+  double mean_gpu_ms = 0;
+  double mean_recompute_ms = 0;
+  double mean_step_ms = 0;             // mean of each step's max(pcie, gpu)
+  int64_t decode_cache_h2d_bytes = 0;  // summed over the steps, all host-cache layers
+  int64_t write_back_bytes = 0;        // prefill and every step, all host-cache layers
+  int64_t generated_tokens = 0;
+  double tokens_per_s = 0;  // generated tokens / (prefill + decode time)
+};
+RunCost predict_run(const ModelConfig& c, const Plan& p, const Workload& w);
+
+}  // namespace hs

@@ -1,0 +1,77 @@
+#include "plan/plan.h"
+
+#include <cmath>
+
+#include "plan/cost_model.h"
+#include "util/error.h"
+
+namespace hs {
+
+const char* policy_name(Policy p) {
+  switch (p) {
+    case Policy::kv:
+      return "kv";
+    case Policy::act:
+      return "act";
+    case Policy::hybrid:
+      return "hybrid";
+    case Policy::recompute_tokens:
+      return "recompute-tokens";
+    case Policy::automatic:
+      return "auto";
+  }
+  return "?";
+}
+
+Policy parse_policy(const std::string& s) {
+  for (Policy p :
+       {Policy::kv, Policy::act, Policy::hybrid, Policy::recompute_tokens, Policy::automatic})
+    if (s == policy_name(p)) return p;
+  fail("unknown policy '", s, "' (choose kv, act, hybrid, recompute-tokens or auto)");
+}
+
+Workload Workload::uniform(int64_t batch, int64_t prompt_len, int64_t gen_len) {
+  Workload w;
+  w.prompt_lens.assign(static_cast<size_t>(batch), prompt_len);
+  w.gen_lens.assign(static_cast<size_t>(batch), gen_len);
+  return w;
+}
+
+// Block b is an activation block iff floor((b+1) f) > floor(b f): the count of activation
+// blocks among the first m blocks telescopes to floor(m f) (act_blocks_among), so they are
+// spread evenly and both functions agree bit for bit.
+bool is_act_block(int64_t b, double f) {
+  return act_blocks_among(b + 1, f) > act_blocks_among(b, f);
+}
+
+StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
+                                 const std::vector<int64_t>& cached_lens) {
+  const int64_t kv_row_bytes = kv_bytes_per_token(c, p.dtype);    // 2 * kv_dim * elem
+  const int64_t act_row_bytes = act_bytes_per_token(c, p.dtype);  // hidden * elem
+  const int64_t bt = p.block_tokens;
+  HS_CHECK(bt > 0, "block_tokens must be positive, got ", bt);
+
+  StepTraffic t;
+  // Weights of layers >= gpu_weight_layers cross once per layer per step.
+  t.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
+  // recompute-tokens keeps no cache: nothing else crosses.
+  if (p.policy == Policy::recompute_tokens) return t;
+
+  // Caches of layers >= gpu_cache_layers live on the host.
+  const int64_t host_cache_layers = c.n_layers - p.gpu_cache_layers;
+  for (int64_t n : cached_lens) {
+    // Every block holding at least one cached token is loaded whole (block_tokens rows).
+    const int64_t blocks = (n + bt - 1) / bt;
+    const int64_t act_blocks = act_blocks_among(blocks, p.act_fraction);
+    const int64_t kv_blocks = blocks - act_blocks;
+    t.kv_h2d += host_cache_layers * kv_blocks * bt * kv_row_bytes;
+    t.act_h2d += host_cache_layers * act_blocks * bt * act_row_bytes;
+    // The new token sits at position n, in block n / bt: one row written back per layer, K and
+    // V or its checkpoint, by that block's kind.
+    const bool new_row_is_act = is_act_block(n / bt, p.act_fraction);
+    t.write_back_d2h += host_cache_layers * (new_row_is_act ? act_row_bytes : kv_row_bytes);
+  }
+  return t;
+}
+
+}  // namespace hs

@@ -1,0 +1,344 @@
+#include "plan/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "plan/cost_model.h"
+#include "plan/footprint.h"
+#include "plan/mini_batches.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+// One point of the search: a policy with its activation share.
+struct Choice {
+  Policy policy;
+  double act_fraction;
+};
+
+struct Candidate {
+  Plan plan;
+  RunCost cost;
+  Footprint footprint;
+};
+
+// Throughputs within this relative distance count as equal, so ties resolve by search order
+// (smaller activation share first, larger mini-batches first) instead of by rounding noise.
+constexpr double kTie = 1e-9;
+
+bool better(const RunCost& a, const RunCost& b) {
+  return a.tokens_per_s > b.tokens_per_s * (1 + kTie);
+}
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", to_gib(bytes));
+  return buf;
+}
+
+std::string ms(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", x);
+  return buf;
+}
+
+std::string share(double f) {
+  const double k = f * kActShareSteps;
+  char buf[48];
+  if (std::fabs(k - std::round(k)) < 1e-9)
+    std::snprintf(buf, sizeof buf, "%.3f (%d/%d)", f, static_cast<int>(std::round(k)),
+                  kActShareSteps);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f", f);
+  return buf;
+}
+
+void validate(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
+  HS_CHECK(w.batch() >= 1, "the workload is empty: --batch must be at least 1");
+  HS_CHECK(w.gen_lens.size() == w.prompt_lens.size(), "workload has ", w.prompt_lens.size(),
+           " prompt lengths but ", w.gen_lens.size(), " generation lengths");
+  HS_CHECK(w.batch() < (int64_t(1) << 31), "batch of ", w.batch(), " requests is too large");
+  for (int64_t i = 0; i < w.batch(); ++i) {
+    HS_CHECK(w.prompt_lens[i] >= 1, "request ", i, ": prompt length ", w.prompt_lens[i],
+             " must be at least 1");
+    HS_CHECK(w.gen_lens[i] >= 1, "request ", i, ": generation length ", w.gen_lens[i],
+             " must be at least 1");
+    HS_CHECK(w.prompt_lens[i] + w.gen_lens[i] <= c.max_positions, "request ", i, ": prompt ",
+             w.prompt_lens[i], " + generation ", w.gen_lens[i], " tokens exceed the model's ",
+             c.max_positions, " positions; lower --prompt-len or --gen-len");
+  }
+  HS_CHECK(o.block_tokens >= 1, "--block-tokens must be at least 1, got ", o.block_tokens);
+  HS_CHECK(o.gpu_mem_gib > 0, "--gpu-mem-gib must be positive, got ", o.gpu_mem_gib);
+  HS_CHECK(o.host_mem_gib > 0, "--host-mem-gib must be positive, got ", o.host_mem_gib);
+  if (o.mini_batch_size)
+    HS_CHECK(*o.mini_batch_size >= 1, "--mini-batch-size must be at least 1, got ",
+             *o.mini_batch_size);
+  if (o.act_fraction) {
+    const double f = *o.act_fraction;
+    HS_CHECK(f >= 0 && f <= 1, "--act-fraction must be in [0, 1], got ", f);
+    HS_CHECK(o.policy != Policy::kv || f == 0, "policy kv holds no activations: --act-fraction ", f,
+             " needs --policy hybrid");
+    HS_CHECK(o.policy != Policy::act || f == 1,
+             "policy act holds only activations: ", "--act-fraction ", f, " needs --policy hybrid");
+    HS_CHECK(o.policy != Policy::recompute_tokens,
+             "policy recompute-tokens keeps no cache: ", "--act-fraction does not apply");
+  }
+}
+
+std::vector<Choice> choices_for(const PlanOptions& o) {
+  if (o.act_fraction) {
+    if (o.policy == Policy::kv || o.policy == Policy::act) return {{o.policy, *o.act_fraction}};
+    return {{Policy::hybrid, *o.act_fraction}};
+  }
+  std::vector<Choice> v;
+  auto grid = [&](int from, int to) {
+    for (int k = from; k <= to; ++k)
+      v.push_back({Policy::hybrid, static_cast<double>(k) / kActShareSteps});
+  };
+  switch (o.policy) {
+    case Policy::kv:
+      return {{Policy::kv, 0}};
+    case Policy::act:
+      return {{Policy::act, 1}};
+    case Policy::recompute_tokens:
+      return {{Policy::recompute_tokens, 0}};
+    case Policy::hybrid:
+      grid(0, kActShareSteps);
+      return v;
+    case Policy::automatic:
+      v.push_back({Policy::kv, 0});
+      grid(1, kActShareSteps - 1);
+      v.push_back({Policy::act, 1});
+      v.push_back({Policy::recompute_tokens, 0});
+      return v;
+  }
+  return v;
+}
+
+// Mini-batch sizes to try, largest first: ceil(B / k) for k = 1, 2, 3, 4, 6, 8, 12, 16, ...
+// (about two per doubling: the weight re-reads per pass that small mini-batches cost grow
+// linearly with the count, so finer steps change little).
+std::vector<int64_t> mini_batch_sizes(int64_t batch, const PlanOptions& o) {
+  if (o.mini_batch_size) return {std::min(*o.mini_batch_size, batch)};
+  std::vector<int64_t> sizes;
+  for (int64_t p = 1;; p *= 2) {
+    for (int64_t k : {p, p + p / 2}) {
+      const int64_t size = (batch + std::min(k, batch) - 1) / std::min(k, batch);
+      if (sizes.empty() || size < sizes.back()) sizes.push_back(size);
+    }
+    if (p >= batch) break;
+  }
+  return sizes;
+}
+
+// Fills the device memory left over by plan p (no resident layers yet) with whole layers:
+// weights or caches first, whichever saves more PCIe milliseconds per byte over the run.
+void fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p, int64_t budget_bytes,
+                          const Footprint& base) {
+  const int64_t L = c.n_layers;
+  const int64_t W = layer_weight_bytes(c, p.dtype);
+  const int64_t cache_layer_bytes = base.host_cache_bytes / L;  // sum_i cache_i, one layer
+  int64_t left = budget_bytes - base.device_bytes;
+
+  const RunCost cost = predict_run(c, p, w);
+  // A resident layer's weights skip one upload per phase (prefill + decode steps).
+  const double weight_ms_per_byte =
+      static_cast<double>(cost.decode_steps + 1) / (p.constants.h2d_gbps * 1e6);
+  // A resident cache layer skips its share of the cache loads and write-backs.
+  const double cache_ms_per_byte =
+      cache_layer_bytes == 0
+          ? 0
+          : (static_cast<double>(cost.decode_cache_h2d_bytes) / L / (p.constants.h2d_gbps * 1e6) +
+             static_cast<double>(cost.write_back_bytes) / L / (p.constants.d2h_gbps * 1e6)) /
+                static_cast<double>(cache_layer_bytes);
+
+  auto fill_weights = [&] {
+    // All L layers resident also frees the 2 W double buffer: it fits when (L - 2) W <= left.
+    if ((L - 2) * W <= left) {
+      p.gpu_weight_layers = L;
+      left -= (L - 2) * W;
+    } else {
+      p.gpu_weight_layers = std::min(L, left / W);
+      left -= p.gpu_weight_layers * W;
+    }
+  };
+  auto fill_caches = [&] {
+    if (cache_layer_bytes == 0) return;
+    p.gpu_cache_layers = std::min(L, left / cache_layer_bytes);
+    left -= p.gpu_cache_layers * cache_layer_bytes;
+  };
+  if (weight_ms_per_byte >= cache_ms_per_byte) {
+    fill_weights();
+    fill_caches();
+  } else {
+    fill_caches();
+    fill_weights();
+  }
+}
+
+// Gives back resident layers that do not shorten the predicted run (the run is GPU-bound
+// without them), caches first: device memory that buys nothing is better left free.
+void trim_resident_layers(const ModelConfig& c, const Workload& w, Candidate& best,
+                          int64_t host_budget_bytes) {
+  auto try_with = [&](int64_t weight_layers, int64_t cache_layers) {
+    Plan p = best.plan;
+    p.gpu_weight_layers = weight_layers;
+    p.gpu_cache_layers = cache_layers;
+    const Footprint fp = plan_footprint(c, p, w);
+    if (fp.host_pool_bytes > host_budget_bytes) return false;
+    const RunCost cost = predict_run(c, p, w);
+    if (cost.tokens_per_s < best.cost.tokens_per_s * (1 - kTie)) return false;
+    best = {p, cost, fp};
+    return true;
+  };
+  while (best.plan.gpu_cache_layers > 0 &&
+         try_with(best.plan.gpu_weight_layers, best.plan.gpu_cache_layers - 1)) {
+  }
+  while (best.plan.gpu_weight_layers > 0 &&
+         try_with(best.plan.gpu_weight_layers - 1, best.plan.gpu_cache_layers)) {
+  }
+}
+
+std::string explain(const ModelConfig& c, const Candidate& best,
+                    const std::map<Policy, Candidate>& best_of, const PlanOptions& o) {
+  const Plan& p = best.plan;
+  const RunCost& r = best.cost;
+  std::string s;
+  if (p.policy == Policy::recompute_tokens) {
+    s += "recompute-tokens keeps no cache: every step recomputes all positions from token ids. ";
+  } else if (p.act_bytes_per_token >= p.kv_bytes_per_token && p.act_fraction == 0) {
+    s += cat("An activation checkpoint (", p.act_bytes_per_token,
+             " B per token per layer) is not smaller than K and V (", p.kv_bytes_per_token,
+             " B; grouped-query attention), so checkpoints would add PCIe bytes and recompute: ",
+             "all cache blocks are K/V. ");
+  } else if (p.act_fraction > 0 && p.act_fraction < 1) {
+    s += cat("Holding ", share(p.act_fraction), " of the cache blocks as activation checkpoints (",
+             p.act_bytes_per_token, " B per token per layer instead of ", p.kv_bytes_per_token,
+             " B of K/V) balances PCIe (", ms(r.mean_pcie_ms), " per step) against GPU time (",
+             ms(r.mean_gpu_ms), ", of it ", ms(r.mean_recompute_ms), " K/V recompute). ");
+  } else if (p.act_fraction == 1) {
+    s += cat("All cache blocks are activation checkpoints: even so PCIe (", ms(r.mean_pcie_ms),
+             " per step) is ", r.mean_pcie_ms >= r.mean_gpu_ms ? "the bottleneck" : "not far",
+             " beside the GPU (", ms(r.mean_gpu_ms), ", of it ", ms(r.mean_recompute_ms),
+             " K/V recompute). ");
+  } else {
+    s += cat("All cache blocks are K/V: ",
+             r.mean_pcie_ms <= r.mean_gpu_ms
+                 ? cat("the step is GPU-bound (PCIe ", ms(r.mean_pcie_ms), ", GPU ",
+                       ms(r.mean_gpu_ms), "), so recompute would only add time. ")
+                 : cat("checkpoints would not shorten the step (PCIe ", ms(r.mean_pcie_ms),
+                       ", GPU ", ms(r.mean_gpu_ms), "). "));
+  }
+  s += cat(p.gpu_weight_layers, " of ", c.n_layers, " layers' weights and ", p.gpu_cache_layers,
+           " layers' caches stay on the GPU; ", p.num_mini_batches, " mini-batch",
+           p.num_mini_batches == 1 ? "" : "es", " of up to ", p.mini_batch_size, " requests.");
+  if (o.policy == Policy::automatic && !o.act_fraction) {
+    s += cat(" auto chose ", policy_name(p.policy), " by predicted throughput:");
+    const char* sep = " ";
+    for (Policy q : {Policy::kv, Policy::hybrid, Policy::act, Policy::recompute_tokens}) {
+      auto it = best_of.find(q);
+      char buf[64];
+      if (it == best_of.end())
+        std::snprintf(buf, sizeof buf, "%s does not fit", policy_name(q));
+      else
+        std::snprintf(buf, sizeof buf, "%s %.1f tok/s", policy_name(q),
+                      it->second.cost.tokens_per_s);
+      s += sep;
+      s += buf;
+      sep = ", ";
+    }
+    s += ".";
+  }
+  return s;
+}
+
+}  // namespace
+
+Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
+  validate(c, w, o);
+  const int64_t batch = w.batch();
+  const int64_t gpu_budget = static_cast<int64_t>(o.gpu_mem_gib * kBytesPerGib);
+  const int64_t host_budget = static_cast<int64_t>(o.host_mem_gib * kBytesPerGib);
+
+  Plan base;
+  base.requested = o.policy;
+  base.block_tokens = o.block_tokens;
+  base.dtype = o.dtype;
+  base.constants = o.constants;
+  base.kv_bytes_per_token = kv_bytes_per_token(c, o.dtype);
+  base.act_bytes_per_token = act_bytes_per_token(c, o.dtype);
+
+  std::optional<Candidate> best;
+  std::map<Policy, Candidate> best_of;                // per policy, for the explanation of auto
+  std::optional<Footprint> least_device, least_host;  // for the error when nothing fits
+  for (const Choice& ch : choices_for(o)) {
+    for (int64_t size : mini_batch_sizes(batch, o)) {
+      Plan p = base;
+      p.policy = ch.policy;
+      p.act_fraction = ch.act_fraction;
+      p.num_mini_batches = (batch + size - 1) / size;
+      p.mini_batch_size = (batch + p.num_mini_batches - 1) / p.num_mini_batches;
+      const Footprint bare = plan_footprint(c, p, w);
+      if (bare.device_bytes > gpu_budget) {
+        if (!least_device || bare.device_bytes < least_device->device_bytes) least_device = bare;
+        continue;
+      }
+      fill_resident_layers(c, w, p, gpu_budget, bare);
+      const Footprint fp = plan_footprint(c, p, w);
+      if (fp.host_pool_bytes > host_budget) {
+        if (!least_host || fp.host_pool_bytes < least_host->host_pool_bytes) least_host = fp;
+        continue;
+      }
+      Candidate cand{p, predict_run(c, p, w), fp};
+      auto it = best_of.find(p.policy);
+      if (it == best_of.end() || better(cand.cost, it->second.cost)) best_of[p.policy] = cand;
+      if (!best || better(cand.cost, best->cost)) best = cand;
+    }
+  }
+
+  if (!best && !least_host) {
+    const Footprint& f = *least_device;
+    fail("the plan needs ", gib(f.device_bytes), " GiB of GPU memory but the budget is ",
+         gib(gpu_budget), " GiB (model-wide weights ", gib(f.device_global_weight_bytes),
+         " GiB, two layers of weights in flight ", gib(f.device_layer_weight_bytes),
+         " GiB, the working set of the smallest mini-batch ", gib(f.working_set_bytes),
+         " GiB); lower --prompt-len/--gen-len, or raise --gpu-mem-gib");
+  }
+  if (!best) {
+    const Footprint& f = *least_host;
+    fail("the plan needs ", gib(f.host_pool_bytes), " GiB of host memory but the budget is ",
+         gib(host_budget), " GiB (weights not resident on the GPU ", gib(f.host_weight_bytes),
+         " GiB, caches at their final size ", gib(f.host_cache_bytes), " GiB, staging ",
+         gib(f.host_staging_bytes), " GiB); lower --batch, --prompt-len/--gen-len, or raise ",
+         "--host-mem-gib");
+  }
+
+  trim_resident_layers(c, w, *best, host_budget);
+
+  // Balanced mini-batches, by each request's cache bytes (recompute-tokens: its tokens).
+  Plan& p = best->plan;
+  std::vector<int64_t> request_bytes(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t tokens = w.prompt_lens[i] + w.gen_lens[i];
+    request_bytes[i] =
+        p.policy == Policy::recompute_tokens ? tokens : request_cache_bytes_per_layer(c, p, tokens);
+  }
+  p.mini_batches = assign_mini_batches(request_bytes, p.num_mini_batches);
+
+  const Footprint fp = plan_footprint(c, p, w);
+  p.host_pool_bytes = fp.host_pool_bytes;
+  p.device_bytes = fp.device_bytes;
+  const RunCost& r = best->cost;
+  p.predicted_pcie_ms = r.mean_pcie_ms;
+  p.predicted_gpu_ms = r.mean_gpu_ms;
+  p.predicted_step_ms = r.mean_step_ms;
+  p.predicted_prefill_ms = r.prefill.total_ms;
+  p.predicted_tokens_per_s = r.tokens_per_s;
+  p.explanation = explain(c, *best, best_of, o);
+  return p;
+}
+
+}  // namespace hs

@@ -1,0 +1,38 @@
+// The planner: from a model's shape, a workload and the machine's constants and budgets, the
+// plan of a run (plan/plan.h): policy and activation share, mini-batches, what stays resident
+// on the GPU, and what the cost model predicts for it. docs/PLANNER.md describes the search.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "model/config.h"
+#include "plan/plan.h"
+#include "util/dtype.h"
+
+namespace hs {
+
+struct PlanOptions {
+  Policy policy = Policy::automatic;
+  // Fixes the activation share instead of searching it: for hybrid (and auto, which then
+  // means hybrid); kv accepts only 0 and act only 1.
+  std::optional<double> act_fraction;
+  CostConstants constants;
+  double gpu_mem_gib = 24;    // device memory the run may use (the paper's RTX 4090: 24 GiB)
+  double host_mem_gib = 256;  // host memory the pool may take
+  DType dtype = DType::f16;   // element type of weights and caches
+  int64_t block_tokens = 16;
+  std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
+};
+
+// The activation shares searched for hybrid and auto: k / kActShareSteps, k = 0 .. steps.
+constexpr int kActShareSteps = 32;
+
+// Chooses the plan with the highest predicted throughput (generated tokens per second) that
+// fits both memory budgets. Ties go to the smaller activation share, then to larger
+// mini-batches; resident layers that do not shorten the predicted run are left on the host.
+// Throws hs::Error when no plan fits, saying how many GiB of host or GPU memory the least
+// demanding plan needs, what the budget is and what to lower.
+Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o);
+
+}  // namespace hs

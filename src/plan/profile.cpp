@@ -1,0 +1,169 @@
+#include "plan/profile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+// Milliseconds of `reps` runs of `work` enqueued on stream s, timed by events around them.
+double time_ms(Backend& b, Stream s, int64_t reps, const std::function<void()>& work) {
+  const Event start = b.record(s);
+  for (int64_t i = 0; i < reps; ++i) work();
+  const Event end = b.record(s);
+  b.sync(end);
+  return b.event_ms(end) - b.event_ms(start);
+}
+
+// For each size in turn (ascending): prepare(size), one untimed run (page faults, library
+// start-up), one timed run; stops at the first size whose run takes target_ms, or at the last
+// size, whose runs are then repeated until they take target_ms together. Returns
+// units(size) * runs / ms.
+double measure_rate(Backend& b, Stream s, double target_ms, const std::vector<int64_t>& sizes,
+                    const std::function<void(int64_t)>& prepare,
+                    const std::function<void(int64_t)>& work,
+                    const std::function<double(int64_t)>& units) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int64_t size = sizes[i];
+    prepare(size);
+    work(size);
+    double t = time_ms(b, s, 1, [&] { work(size); });
+    if (t < target_ms && i + 1 < sizes.size()) continue;
+    int64_t reps = 1;
+    while (t < target_ms && reps < (int64_t(1) << 20)) {
+      // Aim past the target (x1.2), growing at most 64x a round in case t was noise.
+      const double factor = t > 0 ? std::min(64.0, std::ceil(target_ms / t * 1.2)) : 64.0;
+      reps *= std::max<int64_t>(2, static_cast<int64_t>(factor));
+      t = time_ms(b, s, reps, [&] { work(size); });
+    }
+    HS_CHECK(t > 0, "backend '", b.name(), "' reported no time for ", reps, " runs");
+    return units(size) * static_cast<double>(reps) / t;
+  }
+  fail("measure_rate: no sizes to measure");
+}
+
+// Backend memory that follows the size being measured (freed on growth and at the end).
+class Buffer {
+ public:
+  Buffer(Backend& b, bool host) : b_(b), host_(host) {}
+  ~Buffer() { release(); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* reserve(size_t bytes) {
+    if (bytes > bytes_) {
+      release();
+      p_ = host_ ? b_.host_alloc(bytes) : b_.device_alloc(bytes);
+      bytes_ = bytes;
+    }
+    return p_;
+  }
+  void* get() const { return p_; }
+
+ private:
+  void release() {
+    if (p_) host_ ? b_.host_free(p_) : b_.device_free(p_);
+    p_ = nullptr;
+    bytes_ = 0;
+  }
+  Backend& b_;
+  bool host_;
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Fills `elems` device elements of the backend's dtype with 1/64: no zeros, denormals or NaN,
+// which some CPUs run at other speeds. Uploads one small converted chunk repeatedly.
+void fill(Backend& b, void* dev, int64_t elems) {
+  const int64_t chunk = std::min<int64_t>(elems, int64_t(1) << 20);
+  const size_t elem = dtype_bytes(b.dtype());
+  std::vector<float> value(static_cast<size_t>(chunk), 1.f / 64);
+  std::vector<unsigned char> host(static_cast<size_t>(chunk) * elem);
+  convert(DType::f32, value.data(), b.dtype(), host.data(), static_cast<size_t>(chunk));
+  for (int64_t at = 0; at < elems; at += chunk) {
+    const int64_t n = std::min(chunk, elems - at);
+    b.copy_h2d(static_cast<unsigned char*>(dev) + at * elem, host.data(),
+               static_cast<size_t>(n) * elem, Stream::compute);
+    b.synchronize();  // the host chunk is reused
+  }
+}
+
+}  // namespace
+
+CostConstants measure_constants(Backend& b, const ProfileOptions& o) {
+  HS_CHECK(o.target_ms > 0 && o.max_copy_bytes >= 4096 && o.max_gemm_dim >= 64,
+           "profile options out of range");
+  CostConstants k;
+
+  // Copies: 4 MiB, 8 MiB, ... up to max_copy_bytes (smaller copies measure latency).
+  std::vector<int64_t> copy_sizes;
+  const int64_t cap = static_cast<int64_t>(o.max_copy_bytes);
+  for (int64_t n = std::min<int64_t>(cap, int64_t(4) << 20);; n = std::min(2 * n, cap)) {
+    copy_sizes.push_back(n);
+    if (n == cap) break;
+  }
+  auto per_ms_to_gbps = [](int64_t bytes) { return static_cast<double>(bytes) / 1e6; };
+  {
+    Buffer host(b, true), dev(b, false), dev2(b, false);
+    auto reserve = [&](int64_t n) {
+      host.reserve(static_cast<size_t>(n));
+      dev.reserve(static_cast<size_t>(n));
+    };
+    k.h2d_gbps = measure_rate(
+        b, Stream::cache_in, o.target_ms, copy_sizes, reserve,
+        [&](int64_t n) { b.copy_h2d(dev.get(), host.get(), size_t(n), Stream::cache_in); },
+        per_ms_to_gbps);
+    k.d2h_gbps = measure_rate(
+        b, Stream::cache_out, o.target_ms, copy_sizes, reserve,
+        [&](int64_t n) { b.copy_d2h(host.get(), dev.get(), size_t(n), Stream::cache_out); },
+        per_ms_to_gbps);
+    // A device copy reads and writes every byte: 2 n bytes of memory traffic.
+    k.mem_gbps = measure_rate(
+        b, Stream::compute, o.target_ms, copy_sizes,
+        [&](int64_t n) {
+          reserve(n);
+          dev2.reserve(static_cast<size_t>(n));
+        },
+        [&](int64_t n) { b.copy_d2d(dev2.get(), dev.get(), size_t(n), Stream::compute); },
+        [](int64_t n) { return 2.0 * static_cast<double>(n) / 1e6; });
+  }
+  {
+    // Square GEMMs out[d, d] = x[d, d] w[d, d]^T, d = 128 * 2^(i/3) rounded to 64: the FLOPs
+    // (2 d^3) double from one size to the next.
+    std::vector<int64_t> dims;
+    for (int i = 0;; ++i) {
+      int64_t d = static_cast<int64_t>(std::llround(128 * std::pow(2.0, i / 3.0) / 64)) * 64;
+      d = std::min(d, o.max_gemm_dim);
+      if (dims.empty() || d > dims.back()) dims.push_back(d);
+      if (d == o.max_gemm_dim) break;
+    }
+    const size_t elem = dtype_bytes(b.dtype());
+    Buffer x(b, false), w(b, false), out(b, false);
+    int64_t filled = 0;
+    k.gemm_tflops = measure_rate(
+        b, Stream::compute, o.target_ms, dims,
+        [&](int64_t d) {
+          const size_t bytes = static_cast<size_t>(d * d) * elem;
+          x.reserve(bytes);
+          w.reserve(bytes);
+          out.reserve(bytes);
+          if (d > filled) {  // the buffers may be new
+            fill(b, x.get(), d * d);
+            fill(b, w.get(), d * d);
+            filled = d;
+          }
+        },
+        [&](int64_t d) { b.linear(out.get(), x.get(), w.get(), nullptr, d, d, d); },
+        [](int64_t d) {
+          const double dd = static_cast<double>(d);
+          return 2 * dd * dd * dd / 1e9;  // 1 TFLOP/s = 1e9 FLOP per ms
+        });
+  }
+  return k;
+}
+
+}  // namespace hs

@@ -1,0 +1,110 @@
+// The memory of a plan (plan/footprint.h) on a tiny model, worked out by hand from the
+// formulas in the header.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "plan/cost_model.h"
+#include "plan/footprint.h"
+
+namespace hs {
+namespace {
+
+// OPT-style, multi-head: hidden 8, 2 heads (kv_dim 8), ffn 16, 4 layers, vocab 20, 32 positions.
+// fp16: K/V 2 * 8 * 2 = 32 B a token, checkpoint 8 * 2 = 16 B.
+// Layer: 4 h^2 + 2 h ffn + 9 h + ffn = 256 + 256 + 72 + 16 = 600 elements = 1200 B.
+// Model-wide: token embedding 20 * 8 + positions (32 + 2) * 8 + final norm 2 * 8 = 448 = 896 B.
+ModelConfig tiny_opt() {
+  return parse_model_config(nlohmann::json{{"model_type", "opt"},
+                                           {"hidden_size", 8},
+                                           {"num_hidden_layers", 4},
+                                           {"num_attention_heads", 2},
+                                           {"ffn_dim", 16},
+                                           {"vocab_size", 20},
+                                           {"max_position_embeddings", 32}},
+                            "tiny");
+}
+
+// Prompts 5, 9, 3 and gens 3, 2, 6: final lengths 8, 11, 9 = 2, 3, 3 blocks of 4. With f = 1/2
+// block 1 of each is a checkpoint block: caches 4 (32 + 16) = 192, 4 (64 + 16) = 320 and 320 B
+// a layer, 832 B in all.
+Workload tiny_workload() {
+  Workload w;
+  w.prompt_lens = {5, 9, 3};
+  w.gen_lens = {3, 2, 6};
+  return w;
+}
+
+Plan tiny_plan() {
+  Plan p;
+  p.policy = Policy::hybrid;
+  p.act_fraction = 0.5;
+  p.block_tokens = 4;
+  p.dtype = DType::f16;
+  p.gpu_weight_layers = 1;
+  p.gpu_cache_layers = 2;
+  p.mini_batch_size = 2;
+  p.num_mini_batches = 2;
+  p.mini_batches = {{0, 2}, {1}};
+  return p;
+}
+
+TEST(Footprint, HandComputed) {
+  const ModelConfig c = tiny_opt();
+  ASSERT_EQ(layer_weight_bytes(c, DType::f16), 1200);
+  ASSERT_EQ(global_weight_bytes(c, DType::f16), 896);
+  const Footprint f = plan_footprint(c, tiny_plan(), tiny_workload());
+  EXPECT_EQ(f.host_weight_bytes, 3 * 1200);
+  EXPECT_EQ(f.host_cache_bytes, 2 * 832);
+  // Token ids of 28 final tokens (int32) + one new row per request at the larger row size.
+  EXPECT_EQ(f.host_staging_bytes, 28 * 4 + 3 * 32);
+  EXPECT_EQ(f.host_pool_bytes, 3600 + 1664 + 208);
+
+  EXPECT_EQ(f.device_global_weight_bytes, 896);
+  EXPECT_EQ(f.device_layer_weight_bytes, 1200 + 2 * 1200);  // resident + double buffer
+  EXPECT_EQ(f.device_cache_bytes, 2 * 832);
+  // Temporaries: 2h + 2q + 2kv + ffn = 64 elements = 128 B a token; logits 20 * 4 B a request.
+  // Mini-batch {0, 2}: blocks 2 + 3 as K/V 5 * 4 * 32 = 640, checkpoint rows 2 * 4 * 16 = 128;
+  //   prefill 8 tokens: 8 * 128 + 160 = 1184; decode 2 * 128 + 160 + 8 rows * 16 = 544;
+  //   2 * (640 + 128) + 1184 = 2720.
+  // Mini-batch {1}: 3 * 4 * 32 = 384, 64; prefill 9 * 128 + 80 = 1232; 2 * 448 + 1232 = 2128.
+  EXPECT_EQ(f.working_set_bytes, 2720);
+  EXPECT_EQ(f.device_bytes, 896 + 3600 + 1664 + 2720);
+}
+
+TEST(Footprint, BoundBeforeMiniBatchesAreFormed) {
+  const ModelConfig c = tiny_opt();
+  Plan p = tiny_plan();
+  p.mini_batches.clear();
+  // The 2 longest final lengths (11, 9: 6 blocks, 2 of them checkpoints) and the 2 longest
+  // prompts (9 + 5 = 14 tokens): 2 * (768 + 128) + 14 * 128 + 160 = 3744.
+  EXPECT_EQ(plan_footprint(c, p, tiny_workload()).working_set_bytes, 3744);
+}
+
+TEST(Footprint, AllLayersResidentNeedNoDoubleBuffer) {
+  const ModelConfig c = tiny_opt();
+  Plan p = tiny_plan();
+  p.gpu_weight_layers = 4;
+  p.gpu_cache_layers = 4;
+  const Footprint f = plan_footprint(c, p, tiny_workload());
+  EXPECT_EQ(f.device_layer_weight_bytes, 4 * 1200);
+  EXPECT_EQ(f.host_weight_bytes, 0);
+  EXPECT_EQ(f.host_cache_bytes, 0);
+  EXPECT_EQ(f.device_cache_bytes, 4 * 832);
+}
+
+TEST(Footprint, RecomputeTokensKeepsNoCache) {
+  const ModelConfig c = tiny_opt();
+  Plan p = tiny_plan();
+  p.policy = Policy::recompute_tokens;
+  p.act_fraction = 0;
+  const Footprint f = plan_footprint(c, p, tiny_workload());
+  EXPECT_EQ(f.host_cache_bytes, 0);
+  EXPECT_EQ(f.device_cache_bytes, 0);
+  EXPECT_EQ(f.host_staging_bytes, 28 * 4);
+  // {0, 2}: K/V of 5 blocks 640 + 17 positions * 128 + 160 = 2976; {1}: 384 + 11 * 128 + 80.
+  EXPECT_EQ(f.working_set_bytes, 2976);
+}
+
+}  // namespace
+}  // namespace hs
