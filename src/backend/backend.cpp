@@ -1,8 +1,29 @@
 #include "backend/backend.h"
 
+#include "backend/cpu/cpu_backend.h"
 #include "util/error.h"
 
 namespace hs {
+
+namespace {
+// The cpu backend's notional device memory when none is asked for: large enough for any tiny
+// model a test runs, small enough that a runaway plan still fails fast.
+constexpr double kDefaultCpuDeviceGib = 16;
+}  // namespace
+
+const char* stream_name(Stream s) {
+  switch (s) {
+    case Stream::compute:
+      return "compute";
+    case Stream::weights:
+      return "weights";
+    case Stream::cache_in:
+      return "cache_in";
+    case Stream::cache_out:
+      return "cache_out";
+  }
+  return "?";
+}
 
 std::vector<std::string> available_backends() {
 #ifdef HS_HAVE_CUDA
@@ -12,8 +33,20 @@ std::vector<std::string> available_backends() {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& name, int) {
-  fail("backend '", name, "' is not available yet");
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opt) {
+  if (name == "cpu") {
+    HS_CHECK(opt.device_mem_gib >= 0, "device memory must be >= 0 GiB, got ", opt.device_mem_gib);
+    const double gib = opt.device_mem_gib > 0 ? opt.device_mem_gib : kDefaultCpuDeviceGib;
+    return std::make_unique<CpuBackend>(static_cast<size_t>(gib * double(1ull << 30)));
+  }
+  if (name == "cuda") {
+    // The CUDA backend (src/backend/cuda) plugs in here: make_cuda_backend(opt) under
+    // HS_HAVE_CUDA, once src/backend/cuda/cuda_backend.h exists.
+    fail("the cuda backend is not built/available in this binary (backends: cpu)");
+  }
+  std::string names;
+  for (const auto& n : available_backends()) names += (names.empty() ? "" : ", ") + n;
+  fail("unknown backend '", name, "' (available: ", names, ")");
 }
 
 }  // namespace hs

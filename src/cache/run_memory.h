@@ -1,0 +1,105 @@
+// Every buffer a run uses, host and device, laid out before anything is allocated; the engine
+// then allocates exactly this. The host pool is the plan's number (plan/footprint.h, what users
+// size jobs from): the engine's regions must fit in it, and what they leave is kept as staging
+// so the run holds exactly what the plan said.
+//
+// Host pool (pinned on CUDA; packed, no padding, so its size is the sum of its parts):
+//   weights   the parts of every streamed layer (>= gpu_weight_layers), as the backend's dtype
+//   cache     K/V and checkpoint blocks of the layers whose cache lives on the host
+//   staging   the rest of the plan's pool
+// Device (regions aligned to 256 bytes):
+//   weights         model-wide parts and the GPU-resident layers (< gpu_weight_layers)
+//   weight buffers  two layer-sized buffers for streamed layers (double buffering)
+//   cache           blocks of the GPU-resident cache layers (< gpu_cache_layers)
+//   working set     hidden states of every mini-batch (they stay between layers); per parity
+//                   (two items in flight) the working K/V blocks, loaded checkpoints and the
+//                   layer input kept for write-back; one set of compute temporaries; the head's
+//   indices         each mini-batch's index arrays (engine/mini_batch.h), uploaded each step
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cache/cache_store.h"
+#include "cache/memory_pool.h"
+#include "model/config.h"
+#include "util/dtype.h"
+
+namespace hs {
+
+// What a run holds: the model, the cache policy's shape and the largest batch it will run.
+struct RunShape {
+  ModelConfig config;
+  DType dtype = DType::f16;
+  int64_t block_tokens = 16;
+  double act_fraction = 0;  // share of blocks held as checkpoints
+  bool keep_cache = true;   // false: recompute-tokens (no cache; every step reruns all tokens)
+  int64_t gpu_weight_layers = 0;
+  int64_t gpu_cache_layers = 0;
+  std::vector<int64_t> prompt_lens;                // per request
+  std::vector<int64_t> gen_lens;                   // per request: tokens to generate
+  std::vector<std::vector<int32_t>> mini_batches;  // request indices
+  int64_t host_pool_bytes = 0;  // the plan's pool; 0: exactly what the regions need
+  size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes;
+};
+
+// The most a mini-batch asks of the per-item buffers in any step, and what its index arrays
+// need. The engine checks a batch against these before it starts.
+struct ItemCapacity {
+  int64_t tokens = 0;  // tokens run through a layer in one step (prefill: the prompts)
+  int64_t requests = 0;
+  int64_t max_blocks = 0;  // blocks of its longest request
+  int64_t blocks = 0;      // blocks of all its requests (working K/V blocks)
+  int64_t act_blocks = 0;  // checkpoint blocks of all its requests (loaded checkpoints)
+  int64_t index_elems(int64_t block_tokens) const;  // int32 elements of its index arrays
+  bool fits_in(const ItemCapacity& o) const;        // every field <= o's
+  void widen(const ItemCapacity& o);                // element-wise max
+};
+
+// Tokens a request's cache is sized for: prompt + gen, its final length (plan/footprint.h
+// counts the same; the last generated token is never cached, so one row is spare).
+int64_t cache_capacity_tokens(int64_t prompt_len, int64_t gen_len);
+// Capacity one mini-batch of the shape needs.
+ItemCapacity item_capacity(const RunShape& s, const std::vector<int32_t>& mini_batch);
+
+struct RunMemory {
+  // Throws hs::Error if the regions do not fit in s.host_pool_bytes.
+  explicit RunMemory(const RunShape& s);
+  RunMemory(const RunMemory&) = delete;  // the cache stores point into the pools
+  RunMemory& operator=(const RunMemory&) = delete;
+
+  RunShape shape;
+  ItemCapacity item;   // widest mini-batch
+  int64_t x_rows = 0;  // hidden-state rows of every mini-batch in the widest step
+  CacheLayout cache_layout;
+
+  MemoryPool host;
+  MemoryPool device;
+
+  // Host pool.
+  std::vector<std::vector<int>> host_layer_parts;  // [layer][i of layer_parts()]; streamed only
+  CacheStore host_cache;                           // layers gpu_cache_layers .. L-1
+
+  // Device.
+  std::vector<int> device_global_parts;              // [i of global_parts()]
+  std::vector<std::vector<int>> device_layer_parts;  // [layer][i]; resident layers only
+  std::vector<int> weight_buffer_parts[2];           // empty when every layer is resident
+  CacheStore device_cache;                           // layers 0 .. gpu_cache_layers-1
+  int x = -1;                                        // [x_rows, hidden]
+  struct Parity {
+    int k = -1, v = -1;  // [blocks, block_tokens, kv_dim]: working K/V
+    int act = -1;        // [act_blocks, block_tokens, hidden]: loaded checkpoints
+    int x_in = -1;       // [tokens, hidden]: the layer's input, written back as checkpoints
+  } parity[2];
+  int h = -1;                     // [max(tokens, act_blocks * block_tokens), hidden]
+  int q = -1, att = -1;           // [tokens, q_dim]
+  int k_new = -1, v_new = -1;     // [tokens, kv_dim]
+  int f1 = -1, f3 = -1;           // [tokens, ffn_dim] (f3: SwiGLU only)
+  int e = -1;                     // [tokens, embed_dim] (OPT with project_in only)
+  int last = -1, last_norm = -1;  // [requests, hidden]
+  int last_e = -1;                // [requests, embed_dim] (OPT with project_out only)
+  int logits = -1;                // [requests, vocab] fp32
+  std::vector<int> device_index;  // per mini-batch
+};
+
+}  // namespace hs

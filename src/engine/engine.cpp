@@ -1,0 +1,331 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "engine/reference.h"
+#include "plan/footprint.h"
+#include "plan/planner.h"
+#include "util/error.h"
+
+namespace hs {
+
+// ---- construction: plan, memory, weights ------------------------------------------------------
+
+int64_t default_host_mem_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  while (f >> key) {
+    if (key == "MemTotal:" && f >> kib) return kib * 1024 / 10 * 8;
+    f.ignore(1 << 12, '\n');
+  }
+  fail("cannot read MemTotal from /proc/meminfo: give the host memory budget (--host-mem-gib)");
+}
+
+Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend) {
+  HS_CHECK(o.workload.batch() > 0, "planning needs at least one request");
+  PlanOptions po;
+  po.policy = o.policy;
+  if (o.policy == Policy::hybrid || o.policy == Policy::automatic) po.act_fraction = o.act_fraction;
+  po.constants = o.constants;
+  const double device_gib = double(backend.device_capacity_bytes()) / kBytesPerGib;
+  po.gpu_mem_gib = o.gpu_mem_gib > 0 ? std::min(o.gpu_mem_gib, device_gib) : device_gib;
+  po.host_mem_gib =
+      o.host_mem_gib > 0 ? o.host_mem_gib : double(default_host_mem_bytes()) / kBytesPerGib;
+  po.dtype = backend.dtype();
+  po.block_tokens = o.block_tokens;
+  po.mini_batch_size = o.mini_batch_size;
+  return make_plan(c, o.workload, po);
+}
+
+std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
+                                          Backend& backend) {
+  if (o.engine == "reference") return std::make_unique<ReferenceGenerator>(weights);
+  HS_CHECK(o.engine == "hybrid", "unknown engine '", o.engine, "' (choose hybrid or reference)");
+  const Plan plan = plan_run(weights.config(), o, backend);
+  const int64_t host_budget =
+      o.host_mem_gib > 0 ? static_cast<int64_t>(o.host_mem_gib * kBytesPerGib) : 0;
+  return std::make_unique<HybridEngine>(weights, backend, plan, o.workload, host_budget);
+}
+
+std::string trace_summary(const Generator& g) {
+  const std::vector<TraceEvent>* t = trace_of(g);
+  return t ? format_summary(summarize(*t)) : std::string();
+}
+
+const std::vector<TraceEvent>* trace_of(const Generator& g) {
+  const auto* h = dynamic_cast<const HybridEngine*>(&g);
+  return h ? &h->trace() : nullptr;
+}
+
+HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
+                           const Workload& capacity, int64_t host_mem_bytes)
+    : cfg_(weights.config()), b_(backend), plan_(plan), capacity_(capacity), tracer_(backend) {
+  HS_CHECK(plan_.policy != Policy::automatic, "the engine needs a resolved plan (policy auto is ",
+           "resolved by the planner)");
+  HS_CHECK(plan_.dtype == b_.dtype(), "the plan is for ", dtype_name(plan_.dtype),
+           " but the backend computes in ", dtype_name(b_.dtype()));
+  HS_CHECK(capacity_.batch() > 0 && capacity_.gen_lens.size() == capacity_.prompt_lens.size(),
+           "the engine's workload needs at least one request, with prompt and generation lengths");
+  HS_CHECK(plan_.block_tokens > 0, "block_tokens must be > 0, got ", plan_.block_tokens);
+  keep_cache_ = plan_.policy != Policy::recompute_tokens;
+  if (!keep_cache_) plan_.act_fraction = 0;
+  elem_ = static_cast<int64_t>(dtype_bytes(b_.dtype()));
+  if (plan_.mini_batches.empty()) {
+    const int64_t size = std::max<int64_t>(plan_.mini_batch_size, 1);
+    for (int64_t i = 0; i < capacity_.batch(); ++i) {
+      if (i % size == 0) plan_.mini_batches.emplace_back();
+      plan_.mini_batches.back().push_back(static_cast<int32_t>(i));
+    }
+    plan_.num_mini_batches = static_cast<int64_t>(plan_.mini_batches.size());
+  }
+  // A hand-made plan leaves the memory to be filled in: by the planner's formula, the one a
+  // planned run is held to.
+  if (plan_.host_pool_bytes == 0 || plan_.kv_bytes_per_token == 0) {
+    const Footprint f = plan_footprint(cfg_, plan_, capacity_);
+    if (plan_.host_pool_bytes == 0) plan_.host_pool_bytes = f.host_pool_bytes;
+    if (plan_.device_bytes == 0) plan_.device_bytes = f.device_bytes;
+    plan_.kv_bytes_per_token = 2 * cfg_.kv_dim() * elem_;
+    plan_.act_bytes_per_token = cfg_.hidden * elem_;
+  }
+
+  RunShape shape;
+  shape.config = cfg_;
+  shape.dtype = b_.dtype();
+  shape.block_tokens = plan_.block_tokens;
+  shape.act_fraction = plan_.act_fraction;
+  shape.keep_cache = keep_cache_;
+  shape.gpu_weight_layers = plan_.gpu_weight_layers;
+  shape.gpu_cache_layers = plan_.gpu_cache_layers;
+  shape.prompt_lens = capacity_.prompt_lens;
+  shape.gen_lens = capacity_.gen_lens;
+  shape.mini_batches = plan_.mini_batches;
+  shape.host_pool_bytes = plan_.host_pool_bytes;
+  mem_ = std::make_unique<RunMemory>(shape);
+
+  // Both budgets, before anything big is allocated.
+  const int64_t host_budget = host_mem_bytes > 0 ? host_mem_bytes : default_host_mem_bytes();
+  const int64_t host_need = static_cast<int64_t>(mem_->host.bytes());
+  HS_CHECK(host_need <= host_budget, "the run needs ", host_need, " bytes (",
+           format_gib(double(host_need)), ") of host memory for its pool (", mem_->host.describe(),
+           ") but the host budget is ", host_budget, " bytes (", format_gib(double(host_budget)),
+           "): lower the batch size, the prompt or generation length (--max-new-tokens), or "
+           "keep more layers' caches on the GPU (--gpu-mem-gib), or raise --host-mem-gib");
+  const int64_t device_need = static_cast<int64_t>(mem_->device.bytes());
+  const int64_t device_have = static_cast<int64_t>(b_.device_capacity_bytes());
+  HS_CHECK(device_need <= device_have, "the run needs ", device_need, " bytes (",
+           format_gib(double(device_need)), ") of device memory (", mem_->device.describe(),
+           ") but the device has ", device_have, " bytes (", format_gib(double(device_have)),
+           "): lower the batch or mini-batch size, the prompt or generation length, or the "
+           "GPU-resident layers, or raise --gpu-mem-gib");
+  mem_->host.allocate(b_);
+  mem_->device.allocate(b_);
+
+  // Weights: streamed layers into the host pool; model-wide parts and resident layers straight
+  // to the device, one part at a time through a temporary host buffer.
+  const DType dt = b_.dtype();
+  layer_specs_ = layer_parts(cfg_, 0);
+  std::vector<char> tmp;
+  auto upload = [&](const PartSpec& spec, void* device_dst) {
+    tmp.resize(static_cast<size_t>(spec.numel() * elem_));
+    weights.read(spec, dt, tmp.data());
+    b_.copy_h2d(device_dst, tmp.data(), tmp.size(), Stream::weights);
+    b_.synchronize();  // tmp is reused by the next part
+  };
+  const std::vector<PartSpec> globals = global_parts(cfg_);
+  for (size_t i = 0; i < globals.size(); ++i) {
+    void* d = dev(mem_->device_global_parts[i]);
+    upload(globals[i], d);
+    global_[static_cast<size_t>(globals[i].part)] = d;
+  }
+  const int L = static_cast<int>(cfg_.n_layers);
+  for (int l = 0; l < L; ++l) {
+    const std::vector<PartSpec> specs = layer_parts(cfg_, l);
+    if (l < plan_.gpu_weight_layers) {
+      resident_.emplace_back();
+      for (size_t i = 0; i < specs.size(); ++i) {
+        void* d = dev(mem_->device_layer_parts[l][i]);
+        upload(specs[i], d);
+        resident_.back()[static_cast<size_t>(specs[i].part)] = d;
+      }
+    } else {
+      for (size_t i = 0; i < specs.size(); ++i)
+        weights.read(specs[i], dt, mem_->host.ptr(mem_->host_layer_parts[l][i]));
+    }
+  }
+  for (int buf = 0; buf < 2; ++buf)
+    for (size_t i = 0; i < mem_->weight_buffer_parts[buf].size(); ++i)
+      buffer_[buf][static_cast<size_t>(layer_specs_[i].part)] =
+          dev(mem_->weight_buffer_parts[buf][i]);
+}
+
+HybridEngine::~HybridEngine() {
+  // Nothing may still read or write the pools when they are given back.
+  b_.synchronize();
+}
+
+const HybridEngine::LayerWeights& HybridEngine::weights_of(int layer) const {
+  return streams_weights(layer) ? buffer_[layer % 2] : resident_[static_cast<size_t>(layer)];
+}
+
+const SlotArray& HybridEngine::cache_array(int layer, CacheArray a) const {
+  return host_cache(layer)
+             ? mem_->host_cache.array(layer - static_cast<int>(plan_.gpu_cache_layers), a)
+             : mem_->device_cache.array(layer, a);
+}
+
+void HybridEngine::norm(int l, Part w, Part b, void* out, const void* x, int64_t rows) {
+  const LayerWeights& lw = weights_of(l);
+  if (cfg_.norm == NormKind::layernorm)
+    b_.layernorm(out, x, lw[static_cast<size_t>(w)], lw[static_cast<size_t>(b)], rows, cfg_.hidden,
+                 cfg_.norm_eps);
+  else
+    b_.rmsnorm(out, x, lw[static_cast<size_t>(w)], rows, cfg_.hidden, cfg_.norm_eps);
+}
+
+// ---- a batch ----------------------------------------------------------------------------------
+
+std::vector<std::vector<int32_t>> HybridEngine::form_mini_batches(size_t batch) const {
+  // The plan's balanced mini-batches when this is the batch it was made for; otherwise
+  // consecutive groups of its mini-batch size.
+  if (static_cast<int64_t>(batch) == capacity_.batch()) return plan_.mini_batches;
+  const size_t size = static_cast<size_t>(std::max<int64_t>(plan_.mini_batch_size, 1));
+  std::vector<std::vector<int32_t>> mbs;
+  for (size_t i = 0; i < batch; ++i) {
+    if (i % size == 0) mbs.emplace_back();
+    mbs.back().push_back(static_cast<int32_t>(i));
+  }
+  return mbs;
+}
+
+void HybridEngine::check_fits(const std::vector<GenRequest>& batch,
+                              const std::vector<std::vector<int32_t>>& mbs) const {
+  RunShape s = mem_->shape;
+  s.prompt_lens.clear();
+  s.gen_lens.clear();
+  for (const GenRequest& r : batch) {
+    HS_CHECK(!r.prompt.empty(), "request '", r.id, "' has an empty prompt");
+    s.prompt_lens.push_back(static_cast<int64_t>(r.prompt.size()));
+    s.gen_lens.push_back(generation_budget(cfg_, r));
+  }
+  std::vector<int64_t> caps;
+  for (size_t i = 0; i < batch.size(); ++i)
+    caps.push_back(s.keep_cache ? cache_capacity_tokens(s.prompt_lens[i], s.gen_lens[i]) : 0);
+  const CacheLayout need =
+      make_cache_layout(cfg_, s.dtype, s.block_tokens, s.act_fraction, caps, s.max_chunk_bytes);
+  ItemCapacity widest;
+  int64_t x_rows = 0;
+  for (const auto& mb : mbs) {
+    const ItemCapacity ic = item_capacity(s, mb);
+    widest.widen(ic);
+    x_rows += ic.tokens;
+  }
+  const CacheLayout& have = mem_->cache_layout;
+  const bool fits = need.kv_slots <= have.kv_slots && need.act_slots <= have.act_slots &&
+                    widest.fits_in(mem_->item) && x_rows <= mem_->x_rows &&
+                    mbs.size() <= mem_->device_index.size();
+  HS_CHECK(fits, "a batch of ", batch.size(), " requests needs ", need.kv_slots, " K/V and ",
+           need.act_slots, " checkpoint blocks, ", x_rows, " hidden-state rows and ", widest.tokens,
+           " tokens in its widest mini-batch, but the engine was planned for ", have.kv_slots, ", ",
+           have.act_slots, ", ", mem_->x_rows, " and ", mem_->item.tokens,
+           ": plan for the largest batch, prompt and generation length the run will see");
+}
+
+std::vector<GenResult> HybridEngine::generate(const std::vector<GenRequest>& batch,
+                                              const SamplingParams& sampling, const StopFn& stop) {
+  validate(sampling);
+  const size_t n = batch.size();
+  std::vector<GenResult> results(n);
+  for (size_t i = 0; i < n; ++i) {
+    results[i].id = batch[i].id;
+    results[i].finish_reason = "length";
+  }
+  if (n == 0) return results;
+  const std::vector<std::vector<int32_t>> mbs = form_mini_batches(n);
+  check_fits(batch, mbs);
+
+  // Per request: its tokens so far (prompt, then generated), budget and blocks.
+  BlockAllocator blocks(mem_->cache_layout.kv_slots, mem_->cache_layout.act_slots);
+  const double f = plan_.act_fraction;
+  std::vector<std::vector<int32_t>> seq(n);
+  std::vector<int64_t> budget(n);
+  std::vector<bool> active(n);
+  std::vector<BlockTable> tables;
+  for (size_t i = 0; i < n; ++i) {
+    seq[i] = batch[i].prompt;
+    budget[i] = generation_budget(cfg_, batch[i]);
+    active[i] = budget[i] > 0;
+    tables.emplace_back(plan_.block_tokens, [f](int64_t b) { return is_act_block(b, f); });
+  }
+  std::vector<uint64_t> keys(n);
+  for (size_t i = 0; i < n; ++i) keys[i] = request_key(batch[i].id);
+
+  const int L = static_cast<int>(cfg_.n_layers);
+  const int32_t pos_offset = static_cast<int32_t>(cfg_.position_offset);
+  for (int64_t step = 0; std::find(active.begin(), active.end(), true) != active.end(); ++step) {
+    Step s;
+    s.index = step;
+    s.sampling = &sampling;
+    s.keys = keys;
+    s.sampled.assign(n, -1);
+    int64_t x_row = 0;
+    for (const auto& group : mbs) {
+      std::vector<MiniBatchRequest> reqs;
+      for (int32_t i : group) {
+        if (!active[i]) continue;
+        MiniBatchRequest r;
+        r.request = i;
+        // Keeping a cache, a step runs the tokens not cached yet (the prompt, then the last
+        // generated one); recompute-tokens reruns them all.
+        r.cached = keep_cache_ && step > 0 ? static_cast<int64_t>(seq[i].size()) - 1 : 0;
+        r.new_tokens = static_cast<int64_t>(seq[i].size()) - r.cached;
+        r.tokens = seq[i].data() + r.cached;
+        if (keep_cache_) {
+          tables[i].grow(r.cached + r.new_tokens, blocks);
+          r.table = &tables[i];
+        }
+        reqs.push_back(r);
+      }
+      if (reqs.empty()) continue;
+      s.mbs.emplace_back(reqs, plan_.block_tokens, mem_->cache_layout, pos_offset);
+      HS_CHECK(s.mbs.back().index.size() <=
+                   static_cast<size_t>(mem_->item.index_elems(plan_.block_tokens)),
+               "internal: index arrays exceed their capacity");
+      s.idx.push_back(static_cast<int32_t*>(dev(mem_->device_index[s.idx.size()])));
+      s.x_row.push_back(x_row);
+      x_row += s.mbs.back().tokens;
+    }
+    const size_t items = static_cast<size_t>(L) * s.mbs.size();
+    s.weights_ready.assign(L, Event{});
+    s.layer_done.assign(L, Event{});
+    s.cache_ready.assign(items, Event{});
+    s.computed.assign(items, Event{});
+    s.stored.assign(items, Event{});
+
+    run_step(s);
+
+    for (size_t i = 0; i < n; ++i) {
+      if (!active[i]) continue;
+      const int32_t tok = s.sampled[i];
+      GenResult& res = results[i];
+      res.output.push_back(tok);
+      seq[i].push_back(tok);
+      bool done = true;
+      if (is_eos(cfg_, tok))
+        res.finish_reason = "eos";
+      else if (stop && stop(i, res.output))
+        res.finish_reason = "stop";
+      else
+        done = static_cast<int64_t>(res.output.size()) >= budget[i];
+      if (done) {
+        active[i] = false;
+        tables[i].release(blocks);
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace hs

@@ -1,0 +1,140 @@
+// The hybrid-cache engine: weights and caches in a host pool, streamed to the device layer by
+// layer; each cache block holds either K/V or an activation checkpoint (the layer's input),
+// from which K/V are recomputed right before attention. Prefill and decode run layer-major over
+// mini-batches (engine/schedule.cpp is the loop nest). The policy (kv, act, hybrid,
+// recompute-tokens) changes only the data: which blocks are checkpoints, whether a cache is
+// kept. On the cpu backend every policy gives the reference engine's tokens, bit for bit.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cache/block_allocator.h"
+#include "cache/block_table.h"
+#include "cache/run_memory.h"
+#include "engine/generator.h"
+#include "engine/mini_batch.h"
+#include "engine/trace.h"
+#include "engine/tracer.h"
+#include "model/weights.h"
+#include "plan/plan.h"
+
+namespace hs {
+
+// How `hybridserve run` asks for an engine.
+struct EngineOptions {
+  std::string engine = "hybrid";       // "hybrid", or "reference" (the oracle)
+  Policy policy = Policy::automatic;   // auto: the planner chooses, GPU-resident shares included
+  std::optional<double> act_fraction;  // hybrid (and auto): fixes the checkpoint share
+  int64_t block_tokens = 16;
+  std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
+  double gpu_mem_gib = 0;   // device memory the plan may use; 0: what the backend has
+  double host_mem_gib = 0;  // host pool budget; 0: 80% of the machine's memory
+  Workload workload;        // the largest batch generate() will be given
+  CostConstants constants;  // the cost model's constants (profiled, or the defaults)
+};
+
+// 80% of MemTotal (/proc/meminfo): the default host pool budget, leaving the rest to the OS,
+// the dataset and the output.
+int64_t default_host_mem_bytes();
+
+// The plan of a run: the planner for every policy (it resolves auto and fixes kv/act shares),
+// with the backend's dtype and memory.
+Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend);
+
+// The engine `run` uses: the reference generator for engine "reference", else a HybridEngine
+// on plan_run()'s plan. Throws hs::Error (needed bytes, what to lower) if the plan does not fit.
+std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
+                                          Backend& backend);
+
+// The per-phase trace summary of a generator (empty for one without a trace) and its events
+// (nullptr without).
+std::string trace_summary(const Generator& g);
+const std::vector<TraceEvent>* trace_of(const Generator& g);
+
+class HybridEngine final : public Generator {
+ public:
+  // plan: what to run (tests build it by hand; host_pool_bytes 0 means "what the layout needs"
+  // and is then filled in). capacity: the largest batch generate() will be given; caches and
+  // working set are sized for it. host_mem_bytes: the host budget (0: default_host_mem_bytes()).
+  // Checks both memory budgets before allocating anything big; throws hs::Error with the bytes
+  // needed and what to lower.
+  HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
+               const Workload& capacity, int64_t host_mem_bytes = 0);
+  ~HybridEngine() override;
+
+  const ModelConfig& config() const override { return cfg_; }
+  std::vector<GenResult> generate(const std::vector<GenRequest>& batch,
+                                  const SamplingParams& sampling,
+                                  const StopFn& stop = nullptr) override;
+
+  const Plan& plan() const { return plan_; }
+  const std::vector<TraceEvent>& trace() const { return tracer_.events(); }
+  void clear_trace() { tracer_.clear(); }
+  int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
+  int64_t device_bytes() const { return static_cast<int64_t>(mem_->device.bytes()); }
+
+ private:
+  // Device pointers of one layer's parts (nullptr where the model has no such part).
+  using LayerWeights = std::array<const void*, static_cast<size_t>(Part::tok_embed)>;
+
+  // One step of the batch (0: prefill), as the schedule runs it.
+  struct Step {
+    int64_t index = 0;
+    std::vector<MiniBatch> mbs;
+    std::vector<int64_t> x_row;  // first row of each mini-batch's hidden states
+    std::vector<int32_t*> idx;   // each mini-batch's index arrays on the device
+    Event indices_ready;
+    std::vector<Event> weights_ready, layer_done;      // per layer
+    std::vector<Event> cache_ready, computed, stored;  // per item (layer * mbs + mb)
+    std::vector<int32_t> sampled;                      // by batch index
+    const SamplingParams* sampling = nullptr;
+    std::vector<uint64_t> keys;  // request_key(id), by batch index
+  };
+
+  // The schedule (schedule.cpp) and its named steps.
+  void run_step(Step& s);
+  void upload_indices(Step& s);
+  void embed(Step& s, int mb);
+  void load_weights(Step& s, int layer);
+  void load_cache(Step& s, int layer, int mb);
+  void recompute(Step& s, int layer, int mb);
+  void compute(Step& s, int layer, int mb);
+  void store_cache(Step& s, int layer, int mb);
+  void sample(Step& s, int mb);
+  void wait_item_inputs(Step& s, int layer, int mb);
+
+  // Helpers.
+  const LayerWeights& weights_of(int layer) const;
+  bool streams_weights(int layer) const { return layer >= plan_.gpu_weight_layers; }
+  bool host_cache(int layer) const { return layer >= plan_.gpu_cache_layers; }
+  const SlotArray& cache_array(int layer, CacheArray a) const;
+  void norm(int layer, Part w, Part b, void* out, const void* x, int64_t rows);
+  void* dev(int region) const { return mem_->device.ptr(region); }
+  template <typename T>
+  T* at(const void* base, int64_t elems) const {
+    return reinterpret_cast<T*>(static_cast<char*>(const_cast<void*>(base)) + elems * elem_);
+  }
+  std::vector<std::vector<int32_t>> form_mini_batches(size_t batch) const;
+  void check_fits(const std::vector<GenRequest>& batch,
+                  const std::vector<std::vector<int32_t>>& mbs) const;
+
+  ModelConfig cfg_;
+  Backend& b_;
+  Plan plan_;
+  Workload capacity_;
+  int64_t elem_ = 4;  // bytes of the backend's dtype
+  bool keep_cache_ = true;
+  std::unique_ptr<RunMemory> mem_;
+  std::vector<PartSpec> layer_specs_;        // parts of a layer (the same for every layer)
+  std::vector<LayerWeights> resident_;       // layers < gpu_weight_layers
+  LayerWeights buffer_[2] = {};              // streamed layers, double buffered
+  std::array<const void*, 32> global_ = {};  // model-wide parts by Part
+  Tracer tracer_;
+};
+
+}  // namespace hs

@@ -1,0 +1,318 @@
+// The schedule: one step (prefill or decode) of the whole batch, layer-major. Each layer's
+// weights cross PCIe once per step; the mini-batches run through the layer one after another
+// while the next mini-batch's cache blocks and the next layer's weights are in flight. Four
+// streams (compute, weights, cache_in, cache_out) are ordered by events only:
+//
+//   weights   load_weights(l) ......... waits layer_done(l-2), the last reader of its buffer
+//   cache_in  load_cache(item) ......... waits computed(item-2), stored(item-2): the working
+//                                        set it fills (one of two, by item parity) was theirs
+//   compute   recompute, compute(item) . waits weights_ready(l), cache_ready(item), and
+//                                        stored(item-2) (same parity buffers)
+//   cache_out store_cache(item) ........ waits computed(item)
+//
+// where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
+#include <cmath>
+
+#include "engine/engine.h"
+
+namespace hs {
+
+void HybridEngine::run_step(Step& s) {
+  const int L = static_cast<int>(cfg_.n_layers);
+  const int M = static_cast<int>(s.mbs.size());
+  upload_indices(s);
+  for (int mb = 0; mb < M; ++mb) embed(s, mb);
+
+  load_weights(s, 0);
+  load_cache(s, 0, 0);
+  for (int l = 0; l < L; ++l) {
+    if (l + 1 < L) load_weights(s, l + 1);  // weights stream: the other half of the buffer
+    for (int mb = 0; mb < M; ++mb) {
+      if (mb + 1 < M)
+        load_cache(s, l, mb + 1);  // cache_in stream: the next item's blocks
+      else if (l + 1 < L)
+        load_cache(s, l + 1, 0);
+      recompute(s, l, mb);    // compute: K/V of this item's checkpoint blocks
+      compute(s, l, mb);      // compute: projections, attention, FFN
+      store_cache(s, l, mb);  // cache_out: the new tokens' K/V or checkpoints
+    }
+  }
+  for (int mb = 0; mb < M; ++mb) sample(s, mb);
+
+  b_.synchronize();
+  tracer_.resolve();
+}
+
+namespace {
+void wait_if(Backend& b, Stream s, Event e) {
+  if (e.id >= 0) b.wait(s, e);
+}
+}  // namespace
+
+// What an item's compute reads: its layer's weights, its loaded blocks, and working buffers
+// (by parity) that item - 2's write-back has finished reading.
+void HybridEngine::wait_item_inputs(Step& s, int l, int mb) {
+  const int item = l * static_cast<int>(s.mbs.size()) + mb;
+  wait_if(b_, Stream::compute, s.weights_ready[l]);
+  wait_if(b_, Stream::compute, s.cache_ready[item]);
+  if (item >= 2) wait_if(b_, Stream::compute, s.stored[item - 2]);
+}
+
+// Every mini-batch's index arrays, once per step: block tables are the same for every layer.
+void HybridEngine::upload_indices(Step& s) {
+  for (size_t mb = 0; mb < s.mbs.size(); ++mb) {
+    const std::vector<int32_t>& index = s.mbs[mb].index;
+    b_.copy_h2d(s.idx[mb], index.data(), index.size() * sizeof(int32_t), Stream::compute);
+  }
+  s.indices_ready = b_.record(Stream::compute);
+}
+
+// x = embed(tokens) (OPT: through project_in, plus learned positions).  x: [tokens, hidden]
+void HybridEngine::embed(Step& s, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  const int32_t* ix = s.idx[mb];
+  const int64_t T = m.tokens, H = cfg_.hidden, E = cfg_.embed_dim();
+  void* x = at<void>(dev(mem_->x), s.x_row[mb] * H);
+  const Event t = tracer_.begin(Stream::compute);
+  if (cfg_.has_projections()) {
+    b_.embed(dev(mem_->e), global_[static_cast<int>(Part::tok_embed)], ix + m.at.ids, T, E);
+    b_.linear(x, dev(mem_->e), global_[static_cast<int>(Part::project_in)], nullptr, T, E, H);
+  } else {
+    b_.embed(x, global_[static_cast<int>(Part::tok_embed)], ix + m.at.ids, T, H);
+  }
+  if (cfg_.family == Family::opt)
+    b_.add_rows(x, global_[static_cast<int>(Part::pos_embed)], ix + m.at.pos_rows, T, H);
+  tracer_.end(t, Stream::compute, TraceKind::embed, s.index, -1, mb);
+}
+
+// Uploads a streamed layer's parts into buffer l % 2; resident layers are already there.
+void HybridEngine::load_weights(Step& s, int l) {
+  if (!streams_weights(l)) return;
+  if (l >= 2) wait_if(b_, Stream::weights, s.layer_done[l - 2]);  // last reader of the buffer
+  const Event t = tracer_.begin(Stream::weights);
+  int64_t bytes = 0;
+  const std::vector<int>& host_parts = mem_->host_layer_parts[l];
+  for (size_t i = 0; i < layer_specs_.size(); ++i) {
+    const size_t part_bytes = static_cast<size_t>(layer_specs_[i].numel() * elem_);
+    b_.copy_h2d(const_cast<void*>(buffer_[l % 2][static_cast<size_t>(layer_specs_[i].part)]),
+                mem_->host.ptr(host_parts[i]), part_bytes, Stream::weights);
+    bytes += static_cast<int64_t>(part_bytes);
+  }
+  s.weights_ready[l] = tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1, bytes);
+}
+
+// Copies the blocks holding this item's cached tokens into working set (item % 2): K/V blocks
+// into its working K/V, checkpoint blocks into its checkpoint rows. Whole blocks, as the plan
+// counts them. Only host-cache layers cross PCIe (and are traced).
+void HybridEngine::load_cache(Step& s, int l, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  if (!keep_cache_ || (m.loaded_kv == 0 && m.loaded_act == 0)) return;
+  const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
+  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const int32_t* ix = s.idx[mb];
+  const int64_t bt = plan_.block_tokens, KV = cfg_.kv_dim(), H = cfg_.hidden;
+  wait_if(b_, Stream::cache_in, s.indices_ready);
+  if (item >= 2) {
+    wait_if(b_, Stream::cache_in, s.computed[item - 2]);
+    wait_if(b_, Stream::cache_in, s.stored[item - 2]);
+  }
+  if (m.loaded_kv > 0) {
+    const Event t = tracer_.begin(Stream::cache_in);
+    for (const SegmentRange& r : m.load_kv)
+      for (CacheArray a : {CacheArray::k, CacheArray::v})
+        b_.copy_rows(dev(a == CacheArray::k ? p.k : p.v), ix + m.at.load_kv_dst + r.begin,
+                     cache_array(l, a).segment_base(r.segment), ix + m.at.load_kv_src + r.begin,
+                     r.count, bt * KV, Stream::cache_in);
+    if (host_cache(l))
+      tracer_.end(t, Stream::cache_in, TraceKind::kv, s.index, l, mb,
+                  m.loaded_kv * 2 * bt * KV * elem_);
+  }
+  if (m.loaded_act > 0) {
+    const Event t = tracer_.begin(Stream::cache_in);
+    for (const SegmentRange& r : m.load_act)
+      b_.copy_rows(dev(p.act), ix + m.at.load_act_dst + r.begin,
+                   cache_array(l, CacheArray::act).segment_base(r.segment),
+                   ix + m.at.load_act_src + r.begin, r.count, bt * H, Stream::cache_in);
+    if (host_cache(l))
+      tracer_.end(t, Stream::cache_in, TraceKind::act, s.index, l, mb,
+                  m.loaded_act * bt * H * elem_);
+  }
+  s.cache_ready[item] = b_.record(Stream::cache_in);
+}
+
+// K/V of the loaded checkpoint blocks, with this layer's norm and K/V projections (and RoPE at
+// the rows' own positions), into working blocks kv_blocks ..: the same ops on the same x rows
+// as when the tokens were new, so the same bits.
+//   x: [loaded_act * block_tokens, hidden] -> K, V: [loaded_act * block_tokens, kv_dim]
+void HybridEngine::recompute(Step& s, int l, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
+  wait_item_inputs(s, l, mb);
+  if (m.loaded_act == 0) return;
+  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const LayerWeights& w = weights_of(l);
+  auto W = [&](Part part) { return w[static_cast<size_t>(part)]; };
+  const int64_t rows = m.loaded_act * plan_.block_tokens, H = cfg_.hidden, KV = cfg_.kv_dim();
+  const int64_t first_row = m.kv_blocks * plan_.block_tokens;
+  const Event t = tracer_.begin(Stream::compute);
+  const void* h = dev(p.act);
+  if (cfg_.pre_norm) {  // OPT post-LN layers have no norm before attention
+    norm(l, Part::attn_norm_w, Part::attn_norm_b, dev(mem_->h), h, rows);
+    h = dev(mem_->h);
+  }
+  void* k = at<void>(dev(p.k), first_row * KV);
+  void* v = at<void>(dev(p.v), first_row * KV);
+  b_.linear(k, h, W(Part::k_w), W(Part::k_b), rows, H, KV);
+  b_.linear(v, h, W(Part::v_w), W(Part::v_b), rows, H, KV);
+  if (cfg_.family == Family::llama)
+    b_.rope(k, s.idx[mb] + m.at.rc_pos, rows, cfg_.n_kv_heads, cfg_.head_dim, cfg_.rope_theta);
+  tracer_.end(t, Stream::compute, TraceKind::recompute, s.index, l, mb);
+}
+
+// One layer for one mini-batch, as reference.cpp computes it:
+//   h = norm(x) (pre-norm) or x;  q, k, v = h Wq, h Wk, h Wv (+ b);  RoPE or q *= d^-1/2
+//   x += attention(q, K, V) Wo (+ bo);  post-LN: x = norm(x)
+//   x += FFN(norm(x) or x);             post-LN: x = norm(x)
+// x: [tokens, hidden]; the new tokens' K/V join the working blocks before attention.
+void HybridEngine::compute(Step& s, int l, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
+  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const LayerWeights& w = weights_of(l);
+  auto W = [&](Part part) { return w[static_cast<size_t>(part)]; };
+  const int32_t* ix = s.idx[mb];
+  const int64_t T = m.tokens, H = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const int64_t F = cfg_.ffn_dim, hd = cfg_.head_dim;
+  void* x = at<void>(dev(mem_->x), s.x_row[mb] * H);
+  void* hbuf = dev(mem_->h);
+  void* q = dev(mem_->q);
+  void* att = dev(mem_->att);
+  void* f1 = dev(mem_->f1);
+  wait_item_inputs(s, l, mb);
+
+  Event t = tracer_.begin(Stream::compute);
+  if (keep_cache_) b_.copy_d2d(dev(p.x_in), x, static_cast<size_t>(T * H * elem_), Stream::compute);
+  const void* h = x;
+  if (cfg_.pre_norm) {
+    norm(l, Part::attn_norm_w, Part::attn_norm_b, hbuf, x, T);
+    h = hbuf;
+  }
+  b_.linear(q, h, W(Part::q_w), W(Part::q_b), T, H, Q);
+  b_.linear(dev(mem_->k_new), h, W(Part::k_w), W(Part::k_b), T, H, KV);
+  b_.linear(dev(mem_->v_new), h, W(Part::v_w), W(Part::v_b), T, H, KV);
+  if (cfg_.family == Family::opt) {
+    b_.scale(q, 1.f / std::sqrt(float(hd)), T * Q);  // HF scales q, then attends with scale 1
+  } else {
+    b_.rope(q, ix + m.at.pos, T, cfg_.n_heads, hd, cfg_.rope_theta);
+    b_.rope(dev(mem_->k_new), ix + m.at.pos, T, cfg_.n_kv_heads, hd, cfg_.rope_theta);
+  }
+  b_.copy_rows(dev(p.k), ix + m.at.ws_rows, dev(mem_->k_new), ix + m.at.iota, T, KV,
+               Stream::compute);
+  b_.copy_rows(dev(p.v), ix + m.at.ws_rows, dev(mem_->v_new), ix + m.at.iota, T, KV,
+               Stream::compute);
+  tracer_.end(t, Stream::compute, TraceKind::projections, s.index, l, mb);
+
+  t = tracer_.begin(Stream::compute);
+  const cpu::AttentionShape shape{T,
+                                  cfg_.n_heads,
+                                  cfg_.n_kv_heads,
+                                  hd,
+                                  plan_.block_tokens,
+                                  m.max_blocks,
+                                  cfg_.family == Family::opt ? 1.f : 1.f / std::sqrt(float(hd))};
+  b_.attention(att, q, dev(p.k), dev(p.v), ix + m.at.block_table, ix + m.at.seq, ix + m.at.pos,
+               shape);
+  tracer_.end(t, Stream::compute, TraceKind::attention, s.index, l, mb);
+
+  t = tracer_.begin(Stream::compute);
+  b_.linear(hbuf, att, W(Part::o_w), W(Part::o_b), T, Q, H);
+  b_.add(x, x, hbuf, T * H);
+  if (!cfg_.pre_norm) norm(l, Part::attn_norm_w, Part::attn_norm_b, x, x, T);
+  tracer_.end(t, Stream::compute, TraceKind::projections, s.index, l, mb);
+
+  // FFN: OPT fc2(relu(fc1 h)) + b; LLaMA down(silu(gate h) * up h). Its output reuses hbuf,
+  // whose normed input is consumed by then.
+  t = tracer_.begin(Stream::compute);
+  h = x;
+  if (cfg_.pre_norm) {
+    norm(l, Part::ffn_norm_w, Part::ffn_norm_b, hbuf, x, T);
+    h = hbuf;
+  }
+  b_.linear(f1, h, W(Part::ffn_in_w), W(Part::ffn_in_b), T, H, F);
+  if (cfg_.ffn == FfnKind::relu) {
+    b_.relu(f1, T * F);
+  } else {
+    b_.linear(dev(mem_->f3), h, W(Part::ffn_up_w), nullptr, T, H, F);
+    b_.silu_mul(f1, f1, dev(mem_->f3), T * F);
+  }
+  b_.linear(hbuf, f1, W(Part::ffn_out_w), W(Part::ffn_out_b), T, F, H);
+  b_.add(x, x, hbuf, T * H);
+  if (!cfg_.pre_norm) norm(l, Part::ffn_norm_w, Part::ffn_norm_b, x, x, T);
+  s.computed[item] = tracer_.end(t, Stream::compute, TraceKind::ffn, s.index, l, mb);
+  if (mb == M - 1) s.layer_done[l] = s.computed[item];
+}
+
+// Writes each new token's cache row of this layer into its block, by the block's kind: K and V
+// (from the working blocks) or the checkpoint (the layer's input). One row per token.
+void HybridEngine::store_cache(Step& s, int l, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  if (!keep_cache_ || (m.stored_kv == 0 && m.stored_act == 0)) return;
+  const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
+  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const int32_t* ix = s.idx[mb];
+  const int64_t KV = cfg_.kv_dim(), H = cfg_.hidden;
+  wait_if(b_, Stream::cache_out, s.indices_ready);
+  wait_if(b_, Stream::cache_out, s.computed[item]);
+  const Event t = tracer_.begin(Stream::cache_out);
+  for (const SegmentRange& r : m.store_kv)
+    for (CacheArray a : {CacheArray::k, CacheArray::v})
+      b_.copy_rows(cache_array(l, a).segment_base(r.segment), ix + m.at.store_kv_dst + r.begin,
+                   dev(a == CacheArray::k ? p.k : p.v), ix + m.at.store_kv_src + r.begin, r.count,
+                   KV, Stream::cache_out);
+  for (const SegmentRange& r : m.store_act)
+    b_.copy_rows(cache_array(l, CacheArray::act).segment_base(r.segment),
+                 ix + m.at.store_act_dst + r.begin, dev(p.x_in), ix + m.at.store_act_src + r.begin,
+                 r.count, H, Stream::cache_out);
+  const int64_t bytes = (m.stored_kv * 2 * KV + m.stored_act * H) * elem_;
+  s.stored[item] = host_cache(l) ? tracer_.end(t, Stream::cache_out, TraceKind::write_back, s.index,
+                                               l, mb, bytes)
+                                 : b_.record(Stream::cache_out);
+}
+
+// The head on each request's last token (final norm, OPT's project_out, the vocabulary), then
+// one token per request through Backend::sample.  logits: [requests, vocab] fp32
+void HybridEngine::sample(Step& s, int mb) {
+  const MiniBatch& m = s.mbs[mb];
+  const int32_t* ix = s.idx[mb];
+  const int64_t R = static_cast<int64_t>(m.requests.size()), H = cfg_.hidden, E = cfg_.embed_dim();
+  const Event t = tracer_.begin(Stream::compute);
+  b_.copy_rows(dev(mem_->last), ix + m.at.iota, at<void>(dev(mem_->x), s.x_row[mb] * H),
+               ix + m.at.last_rows, R, H, Stream::compute);
+  const void* h = dev(mem_->last);
+  if (cfg_.has_final_norm()) {
+    if (cfg_.norm == NormKind::layernorm)
+      b_.layernorm(dev(mem_->last_norm), h, global_[static_cast<int>(Part::final_norm_w)],
+                   global_[static_cast<int>(Part::final_norm_b)], R, H, cfg_.norm_eps);
+    else
+      b_.rmsnorm(dev(mem_->last_norm), h, global_[static_cast<int>(Part::final_norm_w)], R, H,
+                 cfg_.norm_eps);
+    h = dev(mem_->last_norm);
+  }
+  if (cfg_.has_projections()) {
+    b_.linear(dev(mem_->last_e), h, global_[static_cast<int>(Part::project_out)], nullptr, R, H, E);
+    h = dev(mem_->last_e);
+  }
+  const Part head = cfg_.tie_embeddings ? Part::tok_embed : Part::lm_head;
+  float* logits = static_cast<float*>(dev(mem_->logits));
+  b_.linear_f32(logits, h, global_[static_cast<int>(head)], R, E, cfg_.vocab_size);
+
+  std::vector<uint64_t> keys(static_cast<size_t>(R));
+  std::vector<int64_t> steps(static_cast<size_t>(R), s.index);  // every request's n-th token
+  std::vector<int32_t> tokens(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) keys[r] = s.keys[static_cast<size_t>(m.requests[r])];
+  b_.sample(tokens.data(), logits, R, cfg_.vocab_size, *s.sampling, keys.data(), steps.data());
+  for (int64_t r = 0; r < R; ++r) s.sampled[static_cast<size_t>(m.requests[r])] = tokens[r];
+  tracer_.end(t, Stream::compute, TraceKind::sampling, s.index, -1, mb);
+}
+
+}  // namespace hs
