@@ -1,0 +1,426 @@
+// Causal attention over block tables, twin of cpu::attention. One kernel family serves prefill
+// (many queries of one sequence) and decode (one query per sequence), since every query carries
+// its own (seq, pos):
+//   out[r, h, :] = sum_{p <= pos[r]} softmax_p(scale * q[r, h, :] . K[seq[r], p, h / group, :])
+//                  * V[seq[r], p, h / group, :]
+//   out, q: [rows, n_heads * D]; k, v: [slots, block_tokens, n_kv_heads * D];
+//   block_table: [n_seqs, max_blocks]; seq, pos: [rows]; key p of sequence s sits in slot
+//   block_table[s * max_blocks + p / block_tokens], row p % block_tokens.
+//
+// Work decomposition.
+//  - A *tile* is up to QR consecutive query rows of one sequence (a new tile starts at a row
+//    whose seq differs from the previous row's, and every QR rows). tile_kernel lists the tiles'
+//    first rows in the workspace (order immaterial: each tile writes its own rows).
+//  - A block takes a tile, one KV head g and up to HB of g's query heads: NQ = rows x heads <= 32
+//    (query, head) pairs that share every K/V row it loads, so prefill reads each K/V tile once
+//    per 32 pairs, and grouped-query heads share it in decode too. QR = 32 / HB.
+//  - Keys stream through shared memory 32 at a time (16-byte coalesced loads through the block
+//    table). Warp w owns pairs w, w+4, ...; lane j scores key j against each of them, then the
+//    warp keeps an online softmax per pair in fp32 (running max m, sum l, accumulator acc) and
+//    adds P.V with lane owning output dims 2*lane + 64c.
+//  - Decode with few queries has too few tiles to fill the GPU, so the key range may be split
+//    (flash-decoding): grid.z splits of split_len keys write (m, l, acc) partials and
+//    combine_kernel merges them: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+//  - Blocks loop over the tiles (a grid sized to the GPU's resident blocks), since the tile
+//    count is only known on the device.
+// Limits: D % 8 == 0 (16-byte rows), D <= 256, q/k/v/out 16-byte aligned.
+#include <algorithm>
+
+#include "kernels/common.cuh"
+#include "kernels/kernels.h"
+
+namespace hs::kernels {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kKeys = 32;                       // keys per shared-memory tile (= lanes)
+constexpr int kPairs = 32;                      // (query, head) pairs per block
+constexpr int kPairsPerWarp = kPairs / kWarps;  // 8
+
+template <typename T>
+struct Params {
+  T* out;
+  const T* q;
+  const T* k;
+  const T* v;
+  const int32_t* table;
+  const int32_t* seq;
+  const int32_t* pos;
+  const int32_t* tiles;    // first row of each tile
+  const int32_t* n_tiles;  // their count
+  float* part_acc;         // [rows, n_heads, n_split, D]   (n_split > 1)
+  float2* part_ml;         // [rows, n_heads, n_split] (m, l)
+  int64_t rows;
+  int n_heads, n_kv_heads, head_dim, group;
+  int heads_per_block, head_groups, tile_rows;
+  int block_tokens, max_blocks;
+  int n_split, split_len;
+  float scale;
+};
+
+// Row stride of the K tile in shared memory, in elements: padded so that it is an odd number of
+// 16-byte units, which puts the 8 lanes of a quarter-warp reading one 16-byte column of 8
+// different rows on 8 different bank groups.
+__host__ __device__ inline int k_stride(int d) {
+  return (d / kVec) % 2 == 0 ? d + kVec : d;
+}
+
+template <typename T>
+size_t smem_bytes(int d) {
+  return size_t(kKeys) * k_stride(d) * sizeof(T)    // K tile
+         + size_t(kKeys) * d * sizeof(T)            // V tile
+         + size_t(kPairs) * d * sizeof(float)       // queries of the block's pairs, fp32
+         + size_t(kPairs) * kKeys * sizeof(float);  // probabilities, per warp
+}
+
+__global__ void tile_kernel(const int32_t* __restrict__ seq, int64_t rows, int tile_rows,
+                            int32_t* tiles, int32_t* n_tiles) {
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < rows;
+       t += int64_t(gridDim.x) * blockDim.x) {
+    if (t % tile_rows == 0 || seq[t] != seq[t - 1]) tiles[atomicAdd(n_tiles, 1)] = int32_t(t);
+  }
+}
+
+template <typename T, int kMaxD>
+__global__ void __launch_bounds__(kThreads) attention_kernel(const Params<T> p) {
+  constexpr int kChunks = kMaxD / 64;  // output dims per lane / 2
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int D = p.head_dim, kstr = k_stride(D), vecs = D / kVec;
+  T* Ks = reinterpret_cast<T*>(smem);
+  T* Vs = Ks + kKeys * kstr;
+  float* Qs = reinterpret_cast<float*>(Vs + kKeys * D);
+  float* Ps = Qs + kPairs * D;
+  __shared__ int s_pos[kPairs];
+  __shared__ int s_rows, s_seq;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = blockIdx.y / p.head_groups;
+  const int jb = (blockIdx.y % p.head_groups) * p.heads_per_block;
+  const int hb = min(p.heads_per_block, p.group - jb);  // heads of this block
+  const int z = blockIdx.z;
+  const int64_t kv_row = int64_t(p.n_kv_heads) * D;
+  float* Pw = Ps + warp * kPairsPerWarp * kKeys;
+  const int n_tiles = *p.n_tiles;
+
+  for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+    const int64_t t0 = p.tiles[tile];
+    __syncthreads();  // the previous tile is done with s_pos, Qs, Ks, Vs
+    if (tid == 0) {
+      const int s0 = p.seq[t0];
+      int nr = 1;
+      while (nr < p.tile_rows && t0 + nr < p.rows && (t0 + nr) % p.tile_rows != 0 &&
+             p.seq[t0 + nr] == s0)
+        ++nr;
+      s_rows = nr;
+      s_seq = s0;
+    }
+    __syncthreads();
+    const int nr = s_rows, nq = nr * hb;
+    const int64_t sq = s_seq;
+    if (tid < nq) s_pos[tid] = p.pos[t0 + tid / hb];
+    __syncthreads();
+    int kmax = 0;  // keys 0..kmax-1 are visible to some query of the tile
+    for (int r = 0; r < nr; ++r) kmax = max(kmax, s_pos[r * hb] + 1);
+    const int kbeg = z * p.split_len;
+    const int kend = min(kbeg + p.split_len, kmax);
+    // Splits past every query's position are never read by combine_kernel (it reads splits
+    // 0..pos/split_len); split 0 is always written, even for an (invalid) pos < 0.
+    if (z > 0 && kbeg >= kmax) continue;
+
+    for (int it = tid; it < nq * vecs; it += kThreads) {
+      const int i = it / vecs, c = it % vecs;
+      const int64_t r = t0 + i / hb;
+      const int h = g * p.group + jb + i % hb;
+      float f[kVec];
+      load8(p.q + (r * p.n_heads + h) * D + c * kVec, f);
+      float4* dst = reinterpret_cast<float4*>(Qs + i * D + c * kVec);
+      dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+      dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+    }
+
+    float m[kPairsPerWarp], l[kPairsPerWarp], acc[kPairsPerWarp][2 * kChunks];
+#pragma unroll
+    for (int a = 0; a < kPairsPerWarp; ++a) {
+      m[a] = -INFINITY;
+      l[a] = 0.f;
+#pragma unroll
+      for (int c = 0; c < 2 * kChunks; ++c) acc[a][c] = 0.f;
+    }
+
+    for (int kt0 = kbeg; kt0 < kend; kt0 += kKeys) {
+      const int nk = min(kKeys, kend - kt0);
+      __syncthreads();  // every warp is done with the previous K/V tile (and Qs is written)
+#pragma unroll 4
+      for (int it = tid; it < kKeys * vecs; it += kThreads) {
+        const int j = it / vecs, c = it % vecs;
+        uint4 kx = make_uint4(0, 0, 0, 0), vx = kx;  // keys past the range read as zeros
+        if (j < nk) {
+          const int key = kt0 + j;
+          const int64_t slot = p.table[sq * p.max_blocks + key / p.block_tokens];
+          const int64_t off =
+              (slot * p.block_tokens + key % p.block_tokens) * kv_row + int64_t(g) * D + c * kVec;
+          kx = *reinterpret_cast<const uint4*>(p.k + off);
+          vx = *reinterpret_cast<const uint4*>(p.v + off);
+        }
+        *reinterpret_cast<uint4*>(Ks + j * kstr + c * kVec) = kx;
+        *reinterpret_cast<uint4*>(Vs + j * D + c * kVec) = vx;
+      }
+      __syncthreads();
+
+      // Scores: lane = key, one register per pair of this warp.
+      float s[kPairsPerWarp];
+#pragma unroll
+      for (int a = 0; a < kPairsPerWarp; ++a) s[a] = 0.f;
+      const T* krow = Ks + lane * kstr;
+      for (int d0 = 0; d0 < D; d0 += kVec) {
+        float kf[kVec];
+        load8(krow + d0, kf);
+#pragma unroll
+        for (int a = 0; a < kPairsPerWarp; ++a) {
+          const int i = warp + kWarps * a;
+          if (i < nq) {
+            const float4 q0 = *reinterpret_cast<const float4*>(Qs + i * D + d0);
+            const float4 q1 = *reinterpret_cast<const float4*>(Qs + i * D + d0 + 4);
+            s[a] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] +
+                    q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
+          }
+        }
+      }
+
+      // Online softmax per pair (the branch is uniform over the warp).
+      const int key = kt0 + lane;
+#pragma unroll
+      for (int a = 0; a < kPairsPerWarp; ++a) {
+        const int i = warp + kWarps * a;
+        if (i < nq) {
+          const bool ok = lane < nk && key <= s_pos[i];
+          const float sc = ok ? s[a] * p.scale : -INFINITY;
+          const float m_new = fmaxf(m[a], warp_max(sc));
+          const float pr = ok ? expf(sc - m_new) : 0.f;
+          const float alpha = m[a] == -INFINITY ? 0.f : expf(m[a] - m_new);
+          l[a] = l[a] * alpha + warp_sum(pr);
+          m[a] = m_new;
+#pragma unroll
+          for (int c = 0; c < 2 * kChunks; ++c) acc[a][c] *= alpha;
+          Pw[a * kKeys + lane] = pr;
+        }
+      }
+      __syncwarp();
+
+      // acc += P V: lane owns dims 64c + 2 lane, 64c + 2 lane + 1.
+      const int nk4 = (nk + 3) & ~3;
+      for (int j0 = 0; j0 < nk4; j0 += 4) {
+        float4 pj[kPairsPerWarp];
+#pragma unroll
+        for (int a = 0; a < kPairsPerWarp; ++a)
+          pj[a] = warp + kWarps * a < nq ? *reinterpret_cast<const float4*>(Pw + a * kKeys + j0)
+                                         : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+          float vf[2 * kChunks];
+#pragma unroll
+          for (int c = 0; c < kChunks; ++c) {
+            const int d = 64 * c + 2 * lane;
+            if (d < D)
+              load2(Vs + (j0 + jj) * D + d, vf[2 * c], vf[2 * c + 1]);
+            else
+              vf[2 * c] = vf[2 * c + 1] = 0.f;
+          }
+#pragma unroll
+          for (int a = 0; a < kPairsPerWarp; ++a) {
+            const float w = jj == 0 ? pj[a].x : jj == 1 ? pj[a].y : jj == 2 ? pj[a].z : pj[a].w;
+#pragma unroll
+            for (int c = 0; c < 2 * kChunks; ++c) acc[a][c] += w * vf[c];
+          }
+        }
+      }
+      __syncwarp();
+    }
+
+#pragma unroll
+    for (int a = 0; a < kPairsPerWarp; ++a) {
+      const int i = warp + kWarps * a;
+      if (i >= nq) continue;
+      const int64_t r = t0 + i / hb;
+      const int h = g * p.group + jb + i % hb;
+      if (p.n_split == 1) {
+        const float inv = l[a] > 0.f ? 1.f / l[a] : 0.f;  // l = 0 only for pos < 0: cpu gives 0
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const int d = 64 * c + 2 * lane;
+          if (d < D)
+            store2(p.out + (r * p.n_heads + h) * D + d, acc[a][2 * c] * inv,
+                   acc[a][2 * c + 1] * inv);
+        }
+      } else {
+        const int64_t idx = (r * p.n_heads + h) * p.n_split + z;
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const int d = 64 * c + 2 * lane;
+          if (d < D)
+            *reinterpret_cast<float2*>(p.part_acc + idx * D + d) =
+                make_float2(acc[a][2 * c], acc[a][2 * c + 1]);
+        }
+        if (lane == 0) p.part_ml[idx] = make_float2(m[a], l[a]);
+      }
+    }
+  }
+}
+
+// Merges the split-K partials of each (row, head): one warp each.
+template <typename T>
+__global__ void combine_kernel(T* __restrict__ out, const float* __restrict__ part_acc,
+                               const float2* __restrict__ part_ml, const int32_t* __restrict__ pos,
+                               int64_t rows, int n_heads, int D, int n_split, int split_len) {
+  const int lane = threadIdx.x & 31;
+  const int64_t item = blockIdx.x * int64_t(blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (item >= rows * n_heads) return;
+  const int64_t r = item / n_heads;
+  const int ns = pos[r] < 0 ? 1 : min(n_split, pos[r] / split_len + 1);
+  const float2* ml = part_ml + item * n_split;
+  float mx = -INFINITY;
+  for (int s = lane; s < ns; s += 32) mx = fmaxf(mx, ml[s].x);
+  mx = warp_max(mx);
+  float den = 0.f;
+  for (int s = lane; s < ns; s += 32)
+    den += ml[s].x == -INFINITY ? 0.f : ml[s].y * expf(ml[s].x - mx);
+  den = warp_sum(den);
+  const float inv = den > 0.f ? 1.f / den : 0.f;
+  const float* acc = part_acc + item * n_split * D;
+  for (int d = lane; d < D; d += 32) {
+    float o = 0.f;
+    for (int s = 0; s < ns; ++s) {
+      const float ms = ml[s].x;
+      if (ms != -INFINITY) o += acc[int64_t(s) * D + d] * expf(ms - mx);
+    }
+    out[item * D + d] = from_f32<T>(o * inv);
+  }
+}
+
+size_t round_up(size_t x, size_t a) {
+  return (x + a - 1) / a * a;
+}
+
+template <typename T, int kMaxD>
+void launch(const Params<T>& p0, const cpu::AttentionShape& s, void* workspace,
+            size_t workspace_bytes, int num_sms, cudaStream_t stream) {
+  Params<T> p = p0;
+  const int d = p.head_dim;
+  const size_t smem = smem_bytes<T>(d);
+  // Above 48 KB a block's dynamic shared memory must be asked for (per device, so every call).
+  CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<T, kMaxD>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<T, kMaxD>,
+                                                           kThreads, smem));
+  HS_CHECK(per_sm > 0, "attention: head_dim ", d, " needs ", smem,
+           " bytes of shared memory per block, more than the device has");
+  const int64_t resident = int64_t(num_sms) * per_sm;
+
+  // Workspace: [tile count | tile first rows | split partials].
+  auto* base = static_cast<unsigned char*>(workspace);
+  const size_t tiles_end = 256 + round_up(size_t(s.rows) * sizeof(int32_t), 256);
+  HS_CHECK(tiles_end <= workspace_bytes, "attention: ", s.rows,
+           " query rows need more workspace than the backend reserved (", workspace_bytes,
+           " bytes)");
+  int32_t* n_tiles = reinterpret_cast<int32_t*>(base);
+  int32_t* tiles = reinterpret_cast<int32_t*>(base + 256);
+  p.n_tiles = n_tiles;
+  p.tiles = tiles;
+
+  // Split the keys when the tiles (at least rows / tile_rows of them, each with
+  // heads-per-block x kv-heads blocks) would not fill the GPU twice over.
+  const int64_t ctx = int64_t(s.max_blocks) * s.block_tokens;  // most keys any query can see
+  const int64_t blocks_y = int64_t(s.n_kv_heads) * p.head_groups;
+  const int64_t est = (s.rows + p.tile_rows - 1) / p.tile_rows * blocks_y;
+  int64_t n_split = 1;
+  if (est < 2 * resident)
+    n_split = std::min<int64_t>((2 * resident + est - 1) / est, (ctx + 255) / 256);
+  const size_t per_split = size_t(s.rows) * s.n_heads * (d * sizeof(float) + sizeof(float2));
+  const size_t room =
+      workspace_bytes - tiles_end - std::min<size_t>(workspace_bytes - tiles_end, 512);
+  n_split = std::max<int64_t>(1, std::min<int64_t>(n_split, int64_t(room / per_split)));
+  int64_t split_len = round_up(size_t((ctx + n_split - 1) / n_split), kKeys);
+  if (split_len <= 0) split_len = kKeys;
+  n_split = (ctx + split_len - 1) / split_len;
+  if (n_split <= 1) {
+    n_split = 1;
+    split_len = std::max<int64_t>(ctx, 1);
+  }
+  HS_CHECK(n_split <= 65535 && split_len <= INT32_MAX, "attention: context of ", ctx,
+           " keys is too long");
+  p.n_split = int(n_split);
+  p.split_len = int(split_len);
+  p.part_ml = reinterpret_cast<float2*>(base + tiles_end);
+  p.part_acc = reinterpret_cast<float*>(
+      base + tiles_end + round_up(size_t(s.rows) * s.n_heads * n_split * sizeof(float2), 256));
+
+  CUDA_CHECK(cudaMemsetAsync(n_tiles, 0, sizeof(int32_t), stream));
+  tile_kernel<<<grid_for(s.rows, 256), 256, 0, stream>>>(p.seq, s.rows, p.tile_rows, tiles,
+                                                         n_tiles);
+  CUDA_CHECK_LAUNCH();
+
+  const int64_t gx = std::max<int64_t>(
+      1, std::min<int64_t>(s.rows, (resident + blocks_y * n_split - 1) / (blocks_y * n_split)));
+  HS_CHECK(blocks_y <= 65535, "attention: too many kv heads");
+  const dim3 grid{unsigned(gx), unsigned(blocks_y), unsigned(n_split)};
+  attention_kernel<T, kMaxD><<<grid, kThreads, smem, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+
+  if (n_split > 1) {
+    const int64_t items = s.rows * s.n_heads;
+    const int per_block = 8;
+    combine_kernel<T><<<unsigned((items + per_block - 1) / per_block), per_block * 32, 0, stream>>>(
+        p.out, p.part_acc, p.part_ml, p.pos, s.rows, int(s.n_heads), d, p.n_split, p.split_len);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace
+
+void attention(DType t, void* out, const void* q, const void* k, const void* v,
+               const int32_t* block_table, const int32_t* seq, const int32_t* pos,
+               const cpu::AttentionShape& s, void* workspace, size_t workspace_bytes, int num_sms,
+               cudaStream_t stream) {
+  if (s.rows <= 0) return;
+  HS_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0,
+           "attention: n_heads ", s.n_heads, " is not a multiple of n_kv_heads ", s.n_kv_heads);
+  HS_CHECK(s.head_dim > 0 && s.head_dim % kVec == 0 && s.head_dim <= 256, "attention: head_dim ",
+           s.head_dim, " unsupported (a multiple of 8, at most 256)");
+  HS_CHECK(s.block_tokens > 0 && s.max_blocks > 0 && s.block_tokens <= INT32_MAX &&
+               s.max_blocks * s.block_tokens <= INT32_MAX,
+           "attention: block table of ", s.max_blocks, " x ", s.block_tokens, " tokens");
+  HS_CHECK(s.rows <= INT32_MAX && s.n_heads <= 65535, "attention: ", s.rows, " rows x ", s.n_heads,
+           " heads is too large");
+  HS_CHECK(aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v),
+           "attention: q, k, v and out must be 16-byte aligned");
+  dispatch(t, [&](auto tag) {
+    using T = decltype(tag);
+    Params<T> p{};
+    p.out = static_cast<T*>(out);
+    p.q = static_cast<const T*>(q);
+    p.k = static_cast<const T*>(k);
+    p.v = static_cast<const T*>(v);
+    p.table = block_table;
+    p.seq = seq;
+    p.pos = pos;
+    p.rows = s.rows;
+    p.n_heads = int(s.n_heads);
+    p.n_kv_heads = int(s.n_kv_heads);
+    p.head_dim = int(s.head_dim);
+    p.group = int(s.n_heads / s.n_kv_heads);
+    p.heads_per_block = std::min(p.group, kPairs);
+    p.head_groups = (p.group + p.heads_per_block - 1) / p.heads_per_block;
+    p.tile_rows = kPairs / p.heads_per_block;
+    p.block_tokens = int(s.block_tokens);
+    p.max_blocks = int(s.max_blocks);
+    p.scale = s.scale;
+    if (s.head_dim <= 128)
+      launch<T, 128>(p, s, workspace, workspace_bytes, num_sms, stream);
+    else
+      launch<T, 256>(p, s, workspace, workspace_bytes, num_sms, stream);
+  });
+}
+
+}  // namespace hs::kernels

@@ -1,0 +1,369 @@
+// CudaBackend: the Backend interface on one CUDA device (see cuda_backend.h for what the engine
+// may rely on). GEMMs go to cuBLAS with fp32 accumulation; everything else to kernels/.
+#include "backend/cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "engine/sampler.h"
+#include "kernels/kernels.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+constexpr size_t kMiB = size_t(1) << 20;
+// cuBLAS's recommended workspace on Hopper; given up front so no GEMM allocates.
+constexpr size_t kCublasWorkspaceBytes = 32 * kMiB;
+// Attention's tile list (4 bytes a query row) and split-K partials; 64 MiB holds the tiles of
+// 16M query rows, and attention.cu splits keys only as far as the partials fit.
+constexpr size_t kAttentionWorkspaceBytes = 64 * kMiB;
+// Left out of device_capacity_bytes(): cudaMalloc rounds to 2 MiB pages, and kernels and cuBLAS
+// modules load lazily on first use, taking device memory after creation.
+constexpr size_t kDriverMarginBytes = 256 * kMiB;
+// Pinned staging for sampling on the host: logits are copied in chunks of at most this.
+constexpr size_t kSampleStagingBytes = 64 * kMiB;
+constexpr int64_t kEventRing = 65536;
+
+cudaDataType_t cuda_type(DType t) {
+  return t == DType::bf16 ? CUDA_R_16BF : CUDA_R_16F;
+}
+
+int to_int(int64_t v, const char* what) {
+  HS_CHECK(v >= 0 && v <= INT_MAX, "cuda backend: ", what, " = ", v, " does not fit cuBLAS's int");
+  return static_cast<int>(v);
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const BackendOptions& opt) : device_(opt.device_index), dtype_(opt.dtype) {
+    HS_CHECK(dtype_ == DType::f16 || dtype_ == DType::bf16,
+             "the cuda backend computes in fp16 or bf16, not ", dtype_name(dtype_));
+    int n_devices = 0;
+    CUDA_CHECK(cudaGetDeviceCount(&n_devices));
+    HS_CHECK(device_ >= 0 && device_ < n_devices, "cuda device ", device_, " requested, ",
+             n_devices, " present");
+    CUDA_CHECK(cudaSetDevice(device_));
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    device_name_ = prop.name;
+    num_sms_ = prop.multiProcessorCount;
+    HS_CHECK(prop.unifiedAddressing && prop.canMapHostMemory, "cuda device ", device_, " (",
+             device_name_, ") cannot map host memory, which the host pool needs");
+
+    for (cudaStream_t& s : streams_)
+      CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream(Stream::compute)));
+    CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+    CUDA_CHECK(cudaMalloc(&attention_workspace_, kAttentionWorkspaceBytes));
+    CUDA_CHECK(cudaHostAlloc(&sample_staging_, kSampleStagingBytes,
+                             cudaHostAllocPortable | cudaHostAllocMapped));
+
+    slots_.assign(kEventRing, nullptr);
+    slot_ids_.assign(kEventRing, -1);
+    CUDA_CHECK(cudaEventCreate(&epoch_));
+    CUDA_CHECK(cudaEventRecord(epoch_, stream(Stream::compute)));
+    CUDA_CHECK(cudaEventSynchronize(epoch_));
+
+    size_t free_bytes = 0, total_bytes = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    capacity_bytes_ = free_bytes > kDriverMarginBytes ? free_bytes - kDriverMarginBytes : 0;
+    if (opt.device_mem_gib > 0)
+      capacity_bytes_ =
+          std::min(capacity_bytes_, static_cast<size_t>(opt.device_mem_gib * double(1 << 30)));
+  }
+
+  ~CudaBackend() override {
+    // Errors are ignored here: a destructor must not throw, and a context broken by an earlier
+    // error has already been reported by the call that saw it.
+    cudaSetDevice(device_);
+    for (cudaStream_t s : streams_) cudaStreamSynchronize(s);
+    for (cudaEvent_t e : slots_)
+      if (e) cudaEventDestroy(e);
+    cudaEventDestroy(epoch_);
+    cublasDestroy(cublas_);
+    cudaFree(cublas_workspace_);
+    cudaFree(attention_workspace_);
+    cudaFreeHost(sample_staging_);
+    for (cudaStream_t s : streams_) cudaStreamDestroy(s);
+  }
+
+  std::string name() const override { return "cuda"; }
+  std::string device_name() const override { return device_name_; }
+  DType dtype() const override { return dtype_; }
+
+  // ---- memory ---------------------------------------------------------------------------
+  void* host_alloc(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    use_device();
+    void* p = nullptr;
+    const cudaError_t e = cudaHostAlloc(&p, bytes, cudaHostAllocPortable | cudaHostAllocMapped);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // not sticky; keep it from surfacing at the next launch check
+      fail("cudaHostAlloc of ", bytes, " bytes (pinned, mapped) failed: ", cudaGetErrorString(e),
+           ". Pin less host memory (a smaller pool or batch) or raise the memlock limit");
+    }
+    // Kernels (copy_rows) use the host pointer as a device pointer: true under unified
+    // addressing, which the constructor checked; confirm rather than assume.
+    void* dev = nullptr;
+    CUDA_CHECK(cudaHostGetDevicePointer(&dev, p, 0));
+    HS_CHECK(dev == p, "pinned host memory maps to a different device address");
+    return p;
+  }
+
+  // Frees ignore errors (see the destructor): they run during unwinding after a failure.
+  void host_free(void* p) override {
+    if (!p) return;
+    use_device();
+    cudaFreeHost(p);
+  }
+
+  void* device_alloc(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    use_device();
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      fail("cudaMalloc of ", bytes, " bytes on ", device_name_, " failed (", cudaGetErrorString(e),
+           "): ", free_bytes, " bytes free of ", total_bytes);
+    }
+    return p;
+  }
+
+  void device_free(void* p) override {
+    if (!p) return;
+    use_device();
+    cudaFree(p);
+  }
+
+  size_t device_capacity_bytes() const override { return capacity_bytes_; }
+
+  // ---- copies and ordering -------------------------------------------------------------------
+  void copy_h2d(void* dst, const void* src, size_t bytes, Stream s) override {
+    copy(dst, src, bytes, s);
+  }
+  void copy_d2h(void* dst, const void* src, size_t bytes, Stream s) override {
+    copy(dst, src, bytes, s);
+  }
+  void copy_d2d(void* dst, const void* src, size_t bytes, Stream s) override {
+    copy(dst, src, bytes, s);
+  }
+
+  void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_t* src_rows,
+                 int64_t n_rows, int64_t row_elems, Stream s) override {
+    use_device();
+    kernels::copy_rows(dst, dst_rows, src, src_rows, n_rows,
+                       row_elems * static_cast<int64_t>(dtype_bytes(dtype_)), stream(s));
+  }
+
+  Event record(Stream s) override {
+    use_device();
+    const int64_t id = next_event_id_++;
+    const int64_t slot = id % kEventRing;
+    if (!slots_[slot]) CUDA_CHECK(cudaEventCreate(&slots_[slot]));
+    CUDA_CHECK(cudaEventRecord(slots_[slot], stream(s)));
+    slot_ids_[slot] = id;
+    return Event{id};
+  }
+
+  void wait(Stream s, Event e) override {
+    use_device();
+    CUDA_CHECK(cudaStreamWaitEvent(stream(s), event(e), 0));
+  }
+
+  void sync(Event e) override {
+    use_device();
+    CUDA_CHECK(cudaEventSynchronize(event(e)));
+  }
+
+  void synchronize() override {
+    use_device();
+    for (cudaStream_t s : streams_) CUDA_CHECK(cudaStreamSynchronize(s));
+  }
+
+  double event_ms(Event e) override {
+    use_device();
+    float ms = 0.f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, epoch_, event(e)));
+    return ms;
+  }
+
+  // ---- compute ---------------------------------------------------------------------------
+  void embed(void* out, const void* table, const int32_t* ids, int64_t rows, int64_t dim) override {
+    use_device();
+    kernels::embed(dtype_, out, table, ids, rows, dim, compute());
+  }
+
+  void add_rows(void* x, const void* table, const int32_t* idx, int64_t rows,
+                int64_t dim) override {
+    use_device();
+    kernels::add_rows(dtype_, x, table, idx, rows, dim, compute());
+  }
+
+  void layernorm(void* out, const void* x, const void* w, const void* b, int64_t rows, int64_t dim,
+                 float eps) override {
+    use_device();
+    kernels::layernorm(dtype_, out, x, w, b, rows, dim, eps, compute());
+  }
+
+  void rmsnorm(void* out, const void* x, const void* w, int64_t rows, int64_t dim,
+               float eps) override {
+    use_device();
+    kernels::rmsnorm(dtype_, out, x, w, rows, dim, eps, compute());
+  }
+
+  void linear(void* out, const void* x, const void* w, const void* b, int64_t rows, int64_t k,
+              int64_t n) override {
+    use_device();
+    if (rows <= 0 || n <= 0) return;
+    // The bias goes in as C with beta = 1, so cuBLAS adds it to the fp32 accumulator and
+    // rounds once, as the cpu's dot + bias.
+    if (b) kernels::broadcast_rows(dtype_, out, b, rows, n, compute());
+    gemm(out, cuda_type(dtype_), x, w, rows, k, n, b ? 1.f : 0.f);
+  }
+
+  void linear_f32(float* out, const void* x, const void* w, int64_t rows, int64_t k,
+                  int64_t n) override {
+    use_device();
+    if (rows <= 0 || n <= 0) return;
+    gemm(out, CUDA_R_32F, x, w, rows, k, n, 0.f);
+  }
+
+  void scale(void* x, float s, int64_t n) override {
+    use_device();
+    kernels::scale(dtype_, x, s, n, compute());
+  }
+
+  void rope(void* x, const int32_t* pos, int64_t rows, int64_t heads, int64_t head_dim,
+            float theta) override {
+    use_device();
+    kernels::rope(dtype_, x, pos, rows, heads, head_dim, theta, compute());
+  }
+
+  void attention(void* out, const void* q, const void* k, const void* v, const int32_t* block_table,
+                 const int32_t* seq, const int32_t* pos, const cpu::AttentionShape& s) override {
+    use_device();
+    kernels::attention(dtype_, out, q, k, v, block_table, seq, pos, s, attention_workspace_,
+                       kAttentionWorkspaceBytes, num_sms_, compute());
+  }
+
+  void relu(void* x, int64_t n) override {
+    use_device();
+    kernels::relu(dtype_, x, n, compute());
+  }
+
+  void silu_mul(void* out, const void* gate, const void* up, int64_t n) override {
+    use_device();
+    kernels::silu_mul(dtype_, out, gate, up, n, compute());
+  }
+
+  void add(void* out, const void* a, const void* b, int64_t n) override {
+    use_device();
+    kernels::add(dtype_, out, a, b, n, compute());
+  }
+
+  void sample(int32_t* tokens_host, const float* logits, int64_t rows, int64_t vocab,
+              const SamplingParams& p, const uint64_t* keys_host,
+              const int64_t* steps_host) override {
+    use_device();
+    if (rows <= 0) return;
+    HS_CHECK(vocab > 0, "sample: empty vocabulary");
+    if (p.greedy()) {
+      // The argmax kernel writes straight into mapped pinned memory.
+      const int64_t per_chunk = static_cast<int64_t>(kSampleStagingBytes / sizeof(int32_t));
+      auto* staged = static_cast<int32_t*>(sample_staging_);
+      for (int64_t r0 = 0; r0 < rows; r0 += per_chunk) {
+        const int64_t n = std::min(per_chunk, rows - r0);
+        kernels::argmax_rows(staged, logits + r0 * vocab, n, vocab, compute());
+        CUDA_CHECK(cudaStreamSynchronize(compute()));
+        std::memcpy(tokens_host + r0, staged, n * sizeof(int32_t));
+      }
+      return;
+    }
+    // Temperature / top-k / top-p: the host's sampler on copied logits, chunk by chunk, so the
+    // tokens are exactly hs::sample_token's.
+    const size_t row_bytes = static_cast<size_t>(vocab) * sizeof(float);
+    const int64_t per_chunk =
+        static_cast<int64_t>(std::max<size_t>(1, kSampleStagingBytes / row_bytes));
+    std::vector<float> big;  // a single row larger than the staging buffer (never in practice)
+    auto* staged = static_cast<float*>(sample_staging_);
+    if (row_bytes > kSampleStagingBytes) {
+      big.resize(vocab);
+      staged = big.data();
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += per_chunk) {
+      const int64_t n = std::min(per_chunk, rows - r0);
+      CUDA_CHECK(cudaMemcpyAsync(staged, logits + r0 * vocab, n * row_bytes, cudaMemcpyDefault,
+                                 compute()));
+      CUDA_CHECK(cudaStreamSynchronize(compute()));
+      for (int64_t r = 0; r < n; ++r)
+        tokens_host[r0 + r] =
+            sample_token(staged + r * vocab, vocab, p, keys_host[r0 + r], steps_host[r0 + r]);
+    }
+  }
+
+ private:
+  cudaStream_t stream(Stream s) const { return streams_[static_cast<int>(s)]; }
+  cudaStream_t compute() const { return stream(Stream::compute); }
+  void use_device() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+  void copy(void* dst, const void* src, size_t bytes, Stream s) {
+    if (bytes == 0) return;
+    use_device();
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream(s)));
+  }
+
+  cudaEvent_t event(Event e) const {
+    HS_CHECK(e.id >= 0 && e.id < next_event_id_ && slot_ids_[e.id % kEventRing] == e.id, "event ",
+             e.id, " is not held by the cuda backend (it keeps the last ", kEventRing,
+             " recorded; ", next_event_id_, " so far)");
+    return slots_[e.id % kEventRing];
+  }
+
+  // Row-major out[rows, n] = x[rows, k] w[n, k]^T + beta out. In cuBLAS's column-major terms
+  // out^T [n, rows] = w [n, k] x^T [k, rows]: A = w read transposed (lda = k), B = x (ldb = k),
+  // C = out^T (ldc = n). fp32 accumulation (CUBLAS_COMPUTE_32F) on the tensor cores.
+  void gemm(void* out, cudaDataType_t out_type, const void* x, const void* w, int64_t rows,
+            int64_t k, int64_t n, float beta) {
+    const float alpha = 1.f;
+    const int m_ = to_int(n, "n"), n_ = to_int(rows, "rows"), k_ = to_int(k, "k");
+    CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, m_, n_, k_, &alpha, w,
+                              cuda_type(dtype_), std::max(k_, 1), x, cuda_type(dtype_),
+                              std::max(k_, 1), &beta, out, out_type, m_, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+  }
+
+  int device_;
+  DType dtype_;
+  std::string device_name_;
+  int num_sms_ = 0;
+  cudaStream_t streams_[kNumStreams] = {};
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;
+  void* attention_workspace_ = nullptr;
+  void* sample_staging_ = nullptr;
+  cudaEvent_t epoch_ = nullptr;
+  std::vector<cudaEvent_t> slots_;  // the event ring
+  std::vector<int64_t> slot_ids_;   // which Event id each slot holds
+  int64_t next_event_id_ = 0;
+  size_t capacity_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opt) {
+  return std::make_unique<CudaBackend>(opt);
+}
+
+}  // namespace hs

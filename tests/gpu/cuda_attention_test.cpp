@@ -1,0 +1,247 @@
+// Attention over block tables on the GPU against cpu::attention, for fp16 and bf16: decode (one
+// query per sequence, contexts of 1, 17, 300 and 2100 tokens), prefill (many queries per
+// sequence, with and without a cached prefix), mixed and shuffled row orders, MHA / GQA (group
+// 3, 4, 8, 48) / MQA, head_dim 64, 80, 96, 128 and 256, odd block sizes and shuffled slots.
+// Cache rows that no query may see and unused slots hold NaN, so a read past a context shows;
+// outputs are poisoned with NaN so an unwritten row shows.
+//
+// Tolerance: gputest::tolerance. The kernel's scores, softmax and sums are fp32 from the same
+// 16-bit q, k, v as the cpu's, so the difference is the output's rounding to 16 bits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "backend/cpu/ops.h"
+#include "gpu_test_util.h"
+
+namespace hs {
+namespace {
+
+using namespace gputest;
+
+struct AttnCase {
+  std::string name;
+  int64_t n_heads, n_kv_heads, head_dim, block_tokens;
+  std::vector<int64_t> cached;   // per sequence: tokens in the cache before this call's queries
+  std::vector<int64_t> queries;  // per sequence: query rows (positions cached .. cached+q-1)
+  bool shuffle_rows = false;     // interleave the sequences' rows in a random order
+  int64_t check_rows = 0;        // 0: compare every row; else this many random rows (big cases)
+  bool time_it = false;
+};
+
+struct Problem {
+  std::vector<float> q, k, v;
+  std::vector<int32_t> table, seq, pos;
+  cpu::AttentionShape shape{};
+};
+
+Problem build(const AttnCase& c, DType t, std::mt19937_64& rng) {
+  Problem p;
+  const int64_t n_seqs = static_cast<int64_t>(c.cached.size());
+  const int64_t bt = c.block_tokens, kv_row = c.n_kv_heads * c.head_dim;
+  std::vector<int64_t> len(n_seqs), blocks(n_seqs);
+  int64_t max_blocks = 1, used = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    len[s] = c.cached[s] + c.queries[s];
+    blocks[s] = (len[s] + bt - 1) / bt;
+    max_blocks = std::max(max_blocks, blocks[s] + 1);  // one unused column, left at -1
+    used += blocks[s];
+  }
+  const int64_t slots = used + 3;  // spare slots, never referenced, NaN
+  std::vector<int32_t> perm(slots);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  p.table.assign(n_seqs * max_blocks, -1);
+  p.k.assign(slots * bt * kv_row, NAN);
+  p.v.assign(slots * bt * kv_row, NAN);
+  // K and V run to 10^8 elements in the big cases: a splitmix64 stream fills them fast.
+  uint64_t state = rng();
+  auto u = [&state] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return static_cast<float>(z >> 40) * 0x1.0p-23f - 1.f;  // uniform in [-1, 1)
+  };
+  int64_t next = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    for (int64_t b = 0; b < blocks[s]; ++b) p.table[s * max_blocks + b] = perm[next++];
+    for (int64_t pos = 0; pos < len[s]; ++pos) {
+      const int64_t row = p.table[s * max_blocks + pos / bt] * bt + pos % bt;
+      for (int64_t i = 0; i < kv_row; ++i) {
+        p.k[row * kv_row + i] = from_bits(t, to_bits(t, u()));
+        p.v[row * kv_row + i] = from_bits(t, to_bits(t, u()));
+      }
+    }
+  }
+  for (int64_t s = 0; s < n_seqs; ++s)
+    for (int64_t i = 0; i < c.queries[s]; ++i) {
+      p.seq.push_back(static_cast<int32_t>(s));
+      p.pos.push_back(static_cast<int32_t>(c.cached[s] + i));
+    }
+  if (c.shuffle_rows) {
+    std::vector<size_t> order(p.seq.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<int32_t> seq(order.size()), pos(order.size());
+    for (size_t i = 0; i < order.size(); ++i) seq[i] = p.seq[order[i]], pos[i] = p.pos[order[i]];
+    p.seq = seq;
+    p.pos = pos;
+  }
+  const int64_t rows = static_cast<int64_t>(p.seq.size());
+  // q in [-2, 2]: scores of a few units, so the softmax is peaked for some heads, flat for others.
+  p.q = random_values(rng, t, rows * c.n_heads * c.head_dim, -2.f, 2.f);
+  p.shape = cpu::AttentionShape{rows,
+                                c.n_heads,
+                                c.n_kv_heads,
+                                c.head_dim,
+                                bt,
+                                max_blocks,
+                                1.f / std::sqrt(float(c.head_dim))};
+  return p;
+}
+
+class CudaAttention : public ::testing::TestWithParam<DType> {
+ protected:
+  void run(const AttnCase& c) {
+    const DType t = GetParam();
+    Backend& b = backend(t);
+    std::mt19937_64 rng(std::hash<std::string>()(c.name) ^ 0xa77e);
+    const Problem p = build(c, t, rng);
+    const cpu::AttentionShape& s = p.shape;
+    const int64_t width = s.n_heads * s.head_dim;
+
+    auto dq = upload(b, p.q), dk = upload(b, p.k), dv = upload(b, p.v);
+    auto dtable = upload_raw(b, p.table), dseq = upload_raw(b, p.seq), dpos = upload_raw(b, p.pos);
+    auto dout = poisoned(b, s.rows * width);
+    auto call = [&] {
+      b.attention(dout->get(), dq->get(), dk->get(), dv->get(), dtable->as<int32_t>(),
+                  dseq->as<int32_t>(), dpos->as<int32_t>(), s);
+    };
+    call();
+    const std::vector<float> got = download(b, *dout, s.rows * width);
+
+    // The rows to check, and the cpu's answer for them (cpu::attention takes any subset of
+    // query rows: each is a function of its own (seq, pos)).
+    std::vector<int64_t> rows(s.rows);
+    std::iota(rows.begin(), rows.end(), 0);
+    if (c.check_rows > 0 && c.check_rows < s.rows) {
+      std::shuffle(rows.begin(), rows.end(), rng);
+      rows.resize(c.check_rows);
+      rows.push_back(s.rows - 1);  // the last row: the longest context of a prefill
+    }
+    const int64_t n = static_cast<int64_t>(rows.size());
+    std::vector<float> q_sub(n * width), got_sub(n * width), want(n * width);
+    std::vector<int32_t> seq_sub(n), pos_sub(n);
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(p.q.begin() + rows[i] * width, width, q_sub.begin() + i * width);
+      std::copy_n(got.begin() + rows[i] * width, width, got_sub.begin() + i * width);
+      seq_sub[i] = p.seq[rows[i]];
+      pos_sub[i] = p.pos[rows[i]];
+    }
+    cpu::AttentionShape s_sub = s;
+    s_sub.rows = n;
+    cpu::attention(want.data(), q_sub.data(), p.k.data(), p.v.data(), p.table.data(),
+                   seq_sub.data(), pos_sub.data(), s_sub);
+    expect_close(got_sub, want, tolerance(t), c.name + " " + dtype_name(t));
+    const int64_t unwritten =
+        std::count_if(got.begin(), got.end(), [](float f) { return !std::isfinite(f); });
+    EXPECT_EQ(unwritten, 0) << "output elements not written (or not finite)";
+
+    if (c.time_it) {  // not asserted: a figure for the report (median of 5 after the warm-up)
+      std::vector<double> ms;
+      for (int i = 0; i < 5; ++i) {
+        const Event e0 = b.record(Stream::compute);
+        call();
+        const Event e1 = b.record(Stream::compute);
+        b.sync(e1);
+        ms.push_back(b.event_ms(e1) - b.event_ms(e0));
+      }
+      std::sort(ms.begin(), ms.end());
+      std::printf("[time] %-48s %.3f ms\n", (c.name + " " + dtype_name(t)).c_str(), ms[2]);
+    }
+  }
+};
+
+TEST_P(CudaAttention, DecodeMhaContexts) {
+  run({"decode mha d64 ctx 1/17/300/2100", 4, 4, 64, 16, {0, 16, 299, 2099}, {1, 1, 1, 1}});
+}
+
+TEST_P(CudaAttention, DecodeGqa4D128) {
+  run({"decode gqa4 d128", 32, 8, 128, 16, {0, 16, 299, 2099, 4, 63}, {1, 1, 1, 1, 1, 1}});
+}
+
+TEST_P(CudaAttention, DecodeGqa8ManySequences) {
+  AttnCase c{"decode gqa8 d128 64 seqs", 16, 2, 128, 32, {}, {}};
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int64_t> len(0, 700);
+  for (int i = 0; i < 64; ++i) c.cached.push_back(len(rng)), c.queries.push_back(1);
+  c.shuffle_rows = true;
+  run(c);
+}
+
+TEST_P(CudaAttention, DecodeOneLongSequence) {
+  // A single query over 2100 keys: the key range is split across blocks and merged.
+  run({"decode 1 seq ctx 2100 d128 bt 64", 8, 8, 128, 64, {2099}, {1}});
+}
+
+TEST_P(CudaAttention, PrefillOddHeadsD80) {
+  run({"prefill mha 5 heads d80 bt 7", 5, 5, 80, 7, {0, 0, 0}, {37, 1, 130}});
+}
+
+TEST_P(CudaAttention, PrefillMqaWithPrefix) {
+  run({"prefill mqa 5 heads d80 prefix bt 7", 5, 1, 80, 7, {10, 0, 200}, {37, 1, 64}});
+}
+
+TEST_P(CudaAttention, MixedShuffledRowsGroup3D96) {
+  // Prefill and decode rows of several sequences in one call, interleaved at random.
+  run({"mixed shuffled gqa3 d96 bt 16",
+       12,
+       4,
+       96,
+       16,
+       {0, 5, 300, 0, 17},
+       {40, 1, 1, 3, 20},
+       true});
+}
+
+TEST_P(CudaAttention, HeadDim256) {
+  run({"prefill+decode d256 gqa2", 4, 2, 256, 16, {0, 100}, {50, 1}});
+}
+
+TEST_P(CudaAttention, WideGroup48) {
+  // 48 query heads on one KV head: more than a block's 32 pairs, split over two head groups.
+  run({"prefill+decode mqa 48 heads d64", 48, 1, 64, 16, {0, 20}, {20, 1}});
+}
+
+TEST_P(CudaAttention, OneBlockPerSequence) {
+  // The reference engine's layout: one block holding the whole context (max_blocks 1 + 1).
+  run({"one block of 3000 tokens", 8, 4, 64, 3000, {0, 1000}, {300, 1}});
+}
+
+TEST_P(CudaAttention, BigPrefill128x1024) {
+  AttnCase c{"prefill 128 x 1024 gqa4 d128", 8, 2, 128, 16, {}, {}};
+  c.cached.assign(128, 0);
+  c.queries.assign(128, 1024);
+  c.check_rows = 300;
+  c.time_it = true;
+  run(c);
+}
+
+TEST_P(CudaAttention, BigDecode128x2048) {
+  AttnCase c{"decode 128 x ctx 2048 gqa4 d128", 32, 8, 128, 16, {}, {}};
+  c.cached.assign(128, 2047);
+  c.queries.assign(128, 1);
+  c.check_rows = 40;
+  c.time_it = true;
+  run(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, ::testing::Values(DType::f16, DType::bf16),
+                         dtype_param_name);
+
+}  // namespace
+}  // namespace hs

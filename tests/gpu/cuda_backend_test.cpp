@@ -1,0 +1,201 @@
+// The CUDA backend's memory, copies, streams and events: what the engine's pipeline relies on.
+// Copies are checked bit for bit; ordering is checked with copies large enough (256 MiB, ~10 ms
+// over PCIe) that a kernel not held back by wait() would read the old data.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "backend/cuda/cuda_backend.h"
+#include "gpu_test_util.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+using namespace gputest;
+
+std::vector<uint16_t> random_bits(std::mt19937_64& rng, DType t, size_t n) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<uint16_t> v(n);
+  for (auto& x : v) x = to_bits(t, u(rng));
+  return v;
+}
+
+TEST(CudaBackend, Identity) {
+  Backend& b = backend(DType::f16);
+  EXPECT_EQ(b.name(), "cuda");
+  EXPECT_FALSE(b.device_name().empty());
+  EXPECT_EQ(b.dtype(), DType::f16);
+  EXPECT_EQ(backend(DType::bf16).dtype(), DType::bf16);
+  std::printf("[info] device %s, capacity %.2f GiB\n", b.device_name().c_str(),
+              b.device_capacity_bytes() / double(1 << 30));
+}
+
+TEST(CudaBackend, RejectsBadOptions) {
+  BackendOptions opt;
+  opt.dtype = DType::f32;
+  EXPECT_THROW(make_cuda_backend(opt), Error);
+  opt.dtype = DType::f16;
+  opt.device_index = 1000;
+  EXPECT_THROW(make_cuda_backend(opt), Error);
+}
+
+TEST(CudaBackend, CapacityHonoursTheBudget) {
+  EXPECT_GT(backend(DType::f16).device_capacity_bytes(), size_t(1) << 30);
+  BackendOptions opt;
+  opt.device_mem_gib = 1.5;
+  auto small = make_cuda_backend(opt);
+  EXPECT_EQ(small->device_capacity_bytes(), size_t(1.5 * (1 << 30)));
+}
+
+TEST(CudaBackend, DeviceAllocFailureIsAnErrorNotAStickyState) {
+  Backend& b = backend(DType::f16);
+  try {
+    b.device_alloc(size_t(1) << 50);  // a petabyte
+    FAIL() << "allocation of 1 PiB succeeded";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("1125899906842624 bytes"), std::string::npos) << what;
+    EXPECT_NE(what.find("bytes free"), std::string::npos) << what;
+  }
+  // The backend still works: a kernel launch after the failure raises nothing.
+  std::mt19937_64 rng(1);
+  const auto x = random_values(rng, DType::f16, 100);
+  auto d = upload(b, x);
+  b.relu(d->get(), 100);
+  auto want = x;
+  cpu::relu(want.data(), 100);
+  EXPECT_EQ(download(b, *d, 100), want);
+}
+
+TEST(CudaBackend, CopiesOnEveryStream) {
+  Backend& b = backend(DType::f16);
+  std::mt19937_64 rng(2);
+  const size_t n = 100003;  // odd byte counts are fine for plain copies
+  const auto src = random_bits(rng, DType::f16, n);
+  DeviceBuffer d1(b, 2 * n), d2(b, 2 * n);
+  for (Stream s : {Stream::compute, Stream::weights, Stream::cache_in, Stream::cache_out}) {
+    std::vector<uint16_t> back(n, 0xffff);
+    b.copy_h2d(d1.get(), src.data(), 2 * n - 1, s);
+    b.copy_d2d(d2.get(), d1.get(), 2 * n - 1, s);
+    b.copy_d2h(back.data(), d2.get(), 2 * n - 1, s);
+    b.synchronize();
+    EXPECT_EQ(std::memcmp(back.data(), src.data(), 2 * n - 1), 0)
+        << "stream " << static_cast<int>(s);
+  }
+}
+
+// copy_rows between device memory and the mapped host pool, in both directions, rows of 6, 77
+// and 256 elements (4-, 2- and 16-byte paths). Rows not named keep their old contents.
+void check_copy_rows(DType t, int64_t row_elems) {
+  Backend& b = backend(t);
+  std::mt19937_64 rng(3 + row_elems);
+  const int64_t dev_rows = 50, host_rows = 300, n = 37;
+  const size_t row_bytes = 2 * row_elems;
+  const auto dev_data = random_bits(rng, t, dev_rows * row_elems);
+  auto ddev = upload_raw(b, dev_data);
+
+  auto* pool = static_cast<uint16_t*>(b.host_alloc(host_rows * row_bytes));
+  ASSERT_NE(pool, nullptr);
+  const auto pool_before = random_bits(rng, t, host_rows * row_elems);
+  std::memcpy(pool, pool_before.data(), host_rows * row_bytes);
+
+  // Scatter n device rows into shuffled host rows (write-back of new cache entries).
+  std::vector<int32_t> src_rows(n), dst_rows(host_rows);
+  std::uniform_int_distribution<int32_t> pick(0, dev_rows - 1);
+  for (auto& r : src_rows) r = pick(rng);
+  std::iota(dst_rows.begin(), dst_rows.end(), 0);
+  std::shuffle(dst_rows.begin(), dst_rows.end(), rng);
+  dst_rows.resize(n);
+  auto dsrc = upload_raw(b, src_rows), ddst = upload_raw(b, dst_rows);
+  b.copy_rows(pool, ddst->as<int32_t>(), ddev->get(), dsrc->as<int32_t>(), n, row_elems,
+              Stream::cache_out);
+  b.sync(b.record(Stream::cache_out));
+  std::vector<uint16_t> want = pool_before;
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(&want[dst_rows[i] * row_elems], &dev_data[src_rows[i] * row_elems], row_bytes);
+  EXPECT_EQ(std::memcmp(pool, want.data(), host_rows * row_bytes), 0)
+      << "device -> host pool, row_elems " << row_elems;
+
+  // Gather host rows into a device buffer (loading cache rows), on cache_in.
+  std::vector<int32_t> back_rows(n);
+  std::iota(back_rows.begin(), back_rows.end(), 0);
+  std::shuffle(back_rows.begin(), back_rows.end(), rng);
+  auto dback = upload_raw(b, back_rows);
+  auto dgather = upload_raw(b, std::vector<uint16_t>(n * row_elems, 0x7e00));
+  b.copy_rows(dgather->get(), dback->as<int32_t>(), pool, ddst->as<int32_t>(), n, row_elems,
+              Stream::cache_in);
+  b.sync(b.record(Stream::cache_in));
+  const auto got = download_raw<uint16_t>(b, *dgather, n * row_elems);
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_EQ(
+        std::memcmp(&got[back_rows[i] * row_elems], &want[dst_rows[i] * row_elems], row_bytes), 0)
+        << "host pool -> device, row " << i;
+  b.host_free(pool);
+}
+
+TEST(CudaBackend, CopyRowsWithTheHostPool) {
+  for (DType t : {DType::f16, DType::bf16})
+    for (int64_t row_elems : {6, 77, 256}) check_copy_rows(t, row_elems);
+}
+
+TEST(CudaBackend, WaitOrdersAWeightUploadBeforeCompute) {
+  Backend& b = backend(DType::f16);
+  std::mt19937_64 rng(4);
+  const size_t n = size_t(128) << 20;  // 128 Mi elements: 256 MiB over PCIe
+  auto* staged = static_cast<uint16_t*>(b.host_alloc(2 * n));
+  const auto data = random_bits(rng, DType::f16, 1 << 20);
+  for (size_t i = 0; i < n; i += data.size()) std::memcpy(staged + i, data.data(), 2 * data.size());
+  DeviceBuffer dev(b, 2 * n);
+  for (int round = 0; round < 2; ++round) {
+    // Old contents: 3.0 everywhere (0x4200), so a kernel that ran early leaves 6.0.
+    std::vector<uint16_t> old(n, 0x4200);
+    b.copy_h2d(dev.get(), old.data(), 2 * n, Stream::compute);
+    b.synchronize();
+    b.copy_h2d(dev.get(), staged, 2 * n, Stream::weights);
+    b.wait(Stream::compute, b.record(Stream::weights));
+    b.scale(dev.get(), 2.f, n);  // exact in fp16 for |x| <= 1
+    const Event done = b.record(Stream::compute);
+    // And compute -> cache_out: the write-back waits for the kernel.
+    b.wait(Stream::cache_out, done);
+    b.copy_d2h(staged, dev.get(), 2 * n, Stream::cache_out);
+    b.sync(b.record(Stream::cache_out));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; ++i)
+      bad += f16_to_f32(staged[i]) != 2.f * f16_to_f32(data[i % data.size()]);
+    EXPECT_EQ(bad, 0u) << "elements that saw the wrong order, round " << round;
+    // Restore the source for the next round.
+    for (size_t i = 0; i < n; i += data.size())
+      std::memcpy(staged + i, data.data(), 2 * data.size());
+  }
+  b.host_free(staged);
+}
+
+TEST(CudaBackend, EventsTimeAndExpire) {
+  Backend& b = backend(DType::f16);
+  const Event e0 = b.record(Stream::compute);
+  std::mt19937_64 rng(5);
+  auto d = upload(b, random_values(rng, DType::f16, 1 << 20));
+  for (int i = 0; i < 50; ++i) b.scale(d->get(), 1.f, 1 << 20);
+  const Event e1 = b.record(Stream::compute);
+  const Event e2 = b.record(Stream::weights);
+  b.sync(e1);
+  b.sync(e2);
+  const double t0 = b.event_ms(e0), t1 = b.event_ms(e1);
+  EXPECT_GE(t0, 0.0);
+  EXPECT_GT(t1, t0);
+  EXPECT_LT(t1, 3.6e6) << "milliseconds since the backend's creation";
+  EXPECT_GE(b.event_ms(e2), 0.0);
+
+  EXPECT_THROW(b.sync(Event{}), Error);
+  EXPECT_THROW(b.event_ms(Event{int64_t(1) << 40}), Error);
+  // The ring keeps the last 65536 events; the first of this test then expires.
+  for (int i = 0; i < 65536; ++i) b.record(Stream::cache_in);
+  EXPECT_THROW(b.event_ms(e0), Error);
+  b.synchronize();
+}
+
+}  // namespace
+}  // namespace hs
