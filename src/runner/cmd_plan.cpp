@@ -40,12 +40,13 @@ struct PlanCommandOptions {
   std::string device = "cpu";
 };
 
-// The default host budget: this machine's physical memory less 10% for the OS and the process
-// itself (the pool is pinned on CUDA: it cannot be swapped out to make room).
+// The default host budget: 80% of this machine's physical memory, the rest left to the OS and
+// the process itself (the pool is pinned on CUDA: it cannot be swapped out to make room). The
+// engine takes the same default, so `plan` and `run` choose the same plan.
 double default_host_mem_gib() {
   const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page_bytes <= 0) return 256;
-  return 0.9 * static_cast<double>(pages) * static_cast<double>(page_bytes) / kBytesPerGib;
+  return 0.8 * static_cast<double>(pages) * static_cast<double>(page_bytes) / kBytesPerGib;
 }
 
 std::string fmt(const char* f, double x) {
@@ -254,8 +255,8 @@ void add_plan_command(CLI::App& app) {
                   "device's free memory)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host memory the pool may use, GiB (default: 90% of this machine's physical "
-                  "memory)")
+                  "Host memory the pool may use, GiB (default: 80% of this machine's physical "
+                  "memory, as for run)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--measure", o->measure,
                 "Measure the constants on --device (copies, a GEMM, a device copy: about a "

@@ -1,0 +1,150 @@
+// `hybridserve plan` end to end through the binary: JSON for every named shape (checked against
+// the shapes' published sizes), the table, --help, --model DIR, --measure and errors.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace hs {
+namespace {
+
+using json = nlohmann::json;
+using test::run_cli;
+
+struct Published {
+  int64_t hidden, kv_heads, head_dim, layers;
+};
+
+// From the models' config.json files.
+const std::map<std::string, Published>& published() {
+  static const std::map<std::string, Published> m = {
+      {"opt-125m", {768, 12, 64, 12}},     {"opt-1.3b", {2048, 32, 64, 24}},
+      {"opt-2.7b", {2560, 32, 80, 32}},    {"opt-6.7b", {4096, 32, 128, 32}},
+      {"opt-13b", {5120, 40, 128, 40}},    {"opt-30b", {7168, 56, 128, 48}},
+      {"opt-66b", {9216, 72, 128, 64}},    {"opt-175b", {12288, 96, 128, 96}},
+      {"llama-2-7b", {4096, 32, 128, 32}}, {"llama-2-13b", {5120, 40, 128, 40}},
+      {"llama-2-70b", {8192, 8, 128, 80}}, {"llama-3-8b", {4096, 8, 128, 32}},
+      {"llama-3-70b", {8192, 8, 128, 80}}};
+  return m;
+}
+
+std::vector<std::string> plan_args(const std::string& shape) {
+  return {"plan",         "--model-shape", shape,       "--batch", "8",
+          "--prompt-len", "128",           "--gen-len", "8",       "--host-mem-gib",
+          "2048",         "--gpu-mem-gib", "80",        "--json"};
+}
+
+TEST(PlanCli, JsonForEveryNamedShape) {
+  for (const auto& [name, s] : published()) {
+    const auto r = run_cli(plan_args(name));
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    const json j = json::parse(r.out);  // one object, nothing else on stdout
+    for (const char* key :
+         {"act_fraction", "kv_bytes_per_token", "act_bytes_per_token", "mini_batch_size",
+          "num_mini_batches", "predicted_tokens_per_s", "policy", "gpu_weight_layers",
+          "gpu_cache_layers", "host_pool_bytes", "device_bytes", "predicted_pcie_ms",
+          "predicted_gpu_ms", "predicted_step_ms", "constants", "explanation"})
+      EXPECT_TRUE(j.contains(key)) << name << " lacks " << key;
+    // fp16, per layer: K/V 2 * kv_heads * head_dim * 2 B, checkpoint hidden * 2 B.
+    EXPECT_EQ(j["kv_bytes_per_token"].get<int64_t>(), 2 * s.kv_heads * s.head_dim * 2) << name;
+    EXPECT_EQ(j["act_bytes_per_token"].get<int64_t>(), s.hidden * 2) << name;
+    const double f = j["act_fraction"].get<double>();
+    EXPECT_GE(f, 0) << name;
+    EXPECT_LE(f, 1) << name;
+    if (2 * s.kv_heads * s.head_dim < s.hidden) {
+      EXPECT_EQ(f, 0) << name;  // GQA
+    }
+    EXPECT_GE(j["mini_batch_size"].get<int64_t>() * j["num_mini_batches"].get<int64_t>(), 8);
+    EXPECT_LE(j["gpu_weight_layers"].get<int64_t>(), s.layers) << name;
+    EXPECT_GT(j["predicted_tokens_per_s"].get<double>(), 0) << name;
+    EXPECT_LE(j["device_bytes"].get<int64_t>(), int64_t(80) << 30) << name;
+    EXPECT_EQ(j["constants"]["h2d_gbps"].get<double>(), 25) << name;  // the documented default
+    EXPECT_EQ(j["constants"]["gemm_tflops"].get<double>(), 150) << name;
+  }
+}
+
+TEST(PlanCli, ConstantsFromTheCommandLine) {
+  auto args = plan_args("opt-13b");
+  for (const char* a : {"--h2d-gbps", "55", "--d2h-gbps", "50", "--gemm-tflops", "600",
+                        "--mem-gbps", "3350", "--policy", "hybrid", "--dtype", "bf16"})
+    args.push_back(a);
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["constants"]["h2d_gbps"].get<double>(), 55);
+  EXPECT_EQ(j["constants"]["d2h_gbps"].get<double>(), 50);
+  EXPECT_EQ(j["constants"]["gemm_tflops"].get<double>(), 600);
+  EXPECT_EQ(j["constants"]["mem_gbps"].get<double>(), 3350);
+  EXPECT_EQ(j["policy"], "hybrid");
+  EXPECT_EQ(j["dtype"], "bf16");
+}
+
+TEST(PlanCli, Table) {
+  const auto r = run_cli({"plan", "--model-shape", "opt-13b", "--batch", "128", "--prompt-len",
+                          "1024", "--gen-len", "32", "--host-mem-gib", "1024"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"policy", "act fraction", "mini-batches", "GPU-resident", "host pool",
+                        "PCIe", "GPU", "throughput", "tokens/s"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
+}
+
+TEST(PlanCli, ModelDirectoryReadsConfigOnly) {
+  const auto r = run_cli({"plan", "--model", test::data_path("models/opt-tiny"), "--batch", "4",
+                          "--prompt-len", "8", "--gen-len", "4", "--host-mem-gib", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_GT(j["kv_bytes_per_token"].get<int64_t>(), 0);
+}
+
+TEST(PlanCli, MeasureOnTheCpuBackend) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto args = plan_args("opt-1.3b");
+  args.push_back("--measure");
+  args.push_back("--device");
+  args.push_back("cpu");
+  const auto r = run_cli(args);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& k = j["constants"];
+  for (const char* key : {"h2d_gbps", "d2h_gbps", "gemm_tflops", "mem_gbps"})
+    EXPECT_GT(k[key].get<double>(), 0) << key;
+  EXPECT_NE(k["source"].get<std::string>().find("measured"), std::string::npos);
+  // The measurement takes ~0.2 s; loose, since CI shares its cores.
+  EXPECT_LT(s, 5.0);
+}
+
+TEST(PlanCli, HelpExplainsEveryOption) {
+  const auto r = run_cli({"plan", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* o :
+       {"--model",        "--model-shape", "--batch",        "--prompt-len", "--gen-len",
+        "--h2d-gbps",     "--d2h-gbps",    "--gemm-tflops",  "--mem-gbps",   "--gpu-mem-gib",
+        "--host-mem-gib", "--policy",      "--act-fraction", "--dtype",      "--block-tokens",
+        "--json",         "--measure",     "--device",       "opt-13b",      "llama-3-70b"})
+    EXPECT_NE(r.out.find(o), std::string::npos) << o;
+}
+
+TEST(PlanCli, Errors) {
+  auto r = run_cli(
+      {"plan", "--model-shape", "gpt-5", "--batch", "1", "--prompt-len", "1", "--gen-len", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("opt-13b"), std::string::npos) << r.err;
+
+  r = run_cli({"plan", "--batch", "1", "--prompt-len", "1", "--gen-len", "1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+
+  r = run_cli({"plan", "--model-shape", "opt-30b", "--batch", "64", "--prompt-len", "1024",
+               "--gen-len", "32", "--policy", "kv", "--host-mem-gib", "8"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("GiB of host memory but the budget is 8.00 GiB"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace hs

@@ -1,0 +1,134 @@
+// measure_constants against a backend whose clock is known: a fake device on which a copy of n
+// bytes takes n / bandwidth and a GEMM 2 rows k n / rate, so the measured constants must come
+// out as the fake's.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "backend/backend.h"
+#include "plan/profile.h"
+
+namespace hs {
+namespace {
+
+class ClockedBackend final : public Backend {
+ public:
+  ClockedBackend(CostConstants k, double launch_ms) : k_(k), launch_ms_(launch_ms) {}
+
+  double busy_ms = 0;  // all simulated work, warm-ups and fills included
+  int64_t ops = 0;
+
+  std::string name() const override { return "clocked"; }
+  std::string device_name() const override { return "clocked fake"; }
+  DType dtype() const override { return DType::f16; }
+  void* host_alloc(size_t bytes) override { return std::malloc(bytes); }  // never touched
+  void host_free(void* p) override { std::free(p); }
+  void* device_alloc(size_t bytes) override { return std::malloc(bytes); }
+  void device_free(void* p) override { std::free(p); }
+  size_t device_capacity_bytes() const override { return size_t(80) << 30; }
+
+  void copy_h2d(void*, const void*, size_t n, Stream s) override {
+    run(s, n / (k_.h2d_gbps * 1e6));
+  }
+  void copy_d2h(void*, const void*, size_t n, Stream s) override {
+    run(s, n / (k_.d2h_gbps * 1e6));
+  }
+  // Reads and writes each byte.
+  void copy_d2d(void*, const void*, size_t n, Stream s) override {
+    run(s, 2.0 * n / (k_.mem_gbps * 1e6));
+  }
+  void copy_rows(void*, const int32_t*, const void*, const int32_t*, int64_t, int64_t,
+                 Stream) override {}
+  Event record(Stream s) override {
+    events_.push_back(clock_[static_cast<int>(s)]);
+    return Event{static_cast<int64_t>(events_.size()) - 1};
+  }
+  void wait(Stream, Event) override {}
+  void sync(Event) override {}
+  void synchronize() override {}
+  double event_ms(Event e) override { return events_.at(static_cast<size_t>(e.id)); }
+
+  void linear(void*, const void*, const void*, const void*, int64_t rows, int64_t k,
+              int64_t n) override {
+    run(Stream::compute, 2.0 * rows * k * n / (k_.gemm_tflops * 1e9));
+  }
+  void embed(void*, const void*, const int32_t*, int64_t, int64_t) override {}
+  void add_rows(void*, const void*, const int32_t*, int64_t, int64_t) override {}
+  void layernorm(void*, const void*, const void*, const void*, int64_t, int64_t, float) override {}
+  void rmsnorm(void*, const void*, const void*, int64_t, int64_t, float) override {}
+  void linear_f32(float*, const void*, const void*, int64_t, int64_t, int64_t) override {}
+  void scale(void*, float, int64_t) override {}
+  void rope(void*, const int32_t*, int64_t, int64_t, int64_t, float) override {}
+  void attention(void*, const void*, const void*, const void*, const int32_t*, const int32_t*,
+                 const int32_t*, const cpu::AttentionShape&) override {}
+  void relu(void*, int64_t) override {}
+  void silu_mul(void*, const void*, const void*, int64_t) override {}
+  void add(void*, const void*, const void*, int64_t) override {}
+  void sample(int32_t*, const float*, int64_t, int64_t, const SamplingParams&, const uint64_t*,
+              const int64_t*) override {}
+
+ private:
+  void run(Stream s, double ms) {
+    clock_[static_cast<int>(s)] += launch_ms_ + ms;
+    busy_ms += launch_ms_ + ms;
+    ++ops;
+  }
+  CostConstants k_;
+  double launch_ms_;
+  double clock_[kNumStreams] = {};
+  std::vector<double> events_;
+};
+
+// An H100 on PCIe 5: 55 GB/s each way, ~600 TFLOP/s dense fp16, 3350 GB/s HBM3.
+CostConstants h100() {
+  CostConstants k;
+  k.h2d_gbps = 55;
+  k.d2h_gbps = 52;
+  k.gemm_tflops = 600;
+  k.mem_gbps = 3350;
+  return k;
+}
+
+TEST(Profile, RecoversTheDeviceRates) {
+  ClockedBackend b(h100(), 0);
+  const CostConstants m = measure_constants(b);
+  EXPECT_NEAR(m.h2d_gbps, 55, 55 * 1e-9);
+  EXPECT_NEAR(m.d2h_gbps, 52, 52 * 1e-9);
+  EXPECT_NEAR(m.gemm_tflops, 600, 600 * 1e-9);
+  EXPECT_NEAR(m.mem_gbps, 3350, 3350 * 1e-9);
+  // Under a second of device time, fills and warm-ups included.
+  EXPECT_LT(b.busy_ms, 1000);
+}
+
+TEST(Profile, LaunchOverheadIsAmortised) {
+  // A 2 us gap between back-to-back calls on the device timeline. Each rate is then off by
+  // gap / (time of one call at its size): at the caps 256 MiB / 55 GB/s = 4.9 ms (0.04%),
+  // 2 * 8192^3 FLOP / 600 TFLOP/s = 1.8 ms (0.1%), 2 * 256 MiB / 3350 GB/s = 0.16 ms (1.25%).
+  ClockedBackend b(h100(), 0.002);
+  const CostConstants m = measure_constants(b);
+  EXPECT_NEAR(m.h2d_gbps, 55, 55 * 0.0005);
+  EXPECT_NEAR(m.d2h_gbps, 52, 52 * 0.0005);
+  EXPECT_NEAR(m.gemm_tflops, 600, 600 * 0.0012);
+  EXPECT_NEAR(m.mem_gbps, 3350, 3350 * 0.013);
+  EXPECT_LT(m.mem_gbps, 3350);  // overheads only ever slow a rate down
+  EXPECT_LT(b.busy_ms, 1000);
+}
+
+TEST(Profile, SlowDeviceStopsAtTheTargetNotTheCaps) {
+  // A cpu-like device: 5 GB/s copies, 0.02 TFLOP/s. Sizes stop growing once a run takes 5 ms.
+  CostConstants k;
+  k.h2d_gbps = k.d2h_gbps = 5;
+  k.gemm_tflops = 0.02;
+  k.mem_gbps = 10;
+  ClockedBackend b(k, 0);
+  const CostConstants m = measure_constants(b);
+  EXPECT_NEAR(m.h2d_gbps, 5, 5e-9);
+  EXPECT_NEAR(m.gemm_tflops, 0.02, 0.02e-9);
+  EXPECT_NEAR(m.mem_gbps, 10, 10e-9);
+  EXPECT_LT(b.busy_ms, 200);
+}
+
+// The real cpu backend is measured through `hybridserve plan --measure` (plan_cli_test).
+
+}  // namespace
+}  // namespace hs
