@@ -2,6 +2,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "util/error.h"
+#ifdef HS_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace hs {
 
@@ -40,9 +43,12 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
     return std::make_unique<CpuBackend>(static_cast<size_t>(gib * double(1ull << 30)));
   }
   if (name == "cuda") {
-    // The CUDA backend (src/backend/cuda) plugs in here: make_cuda_backend(opt) under
-    // HS_HAVE_CUDA, once src/backend/cuda/cuda_backend.h exists.
-    fail("the cuda backend is not built/available in this binary (backends: cpu)");
+#ifdef HS_HAVE_CUDA
+    return make_cuda_backend(opt);
+#else
+    fail("the cuda backend is not built into this binary (nvcc was not found when it was "
+         "built; backends: cpu)");
+#endif
   }
   std::string names;
   for (const auto& n : available_backends()) names += (names.empty() ? "" : ", ") + n;
