@@ -78,6 +78,12 @@ RunMemory::RunMemory(const RunShape& s)
     item.widen(ic);
     x_rows += ic.tokens;
   }
+  if (s.keep_cache) {
+    // Room for the prefill of any single prompt the context admits, even one longer than the
+    // workload's (its generation cut short by the context): it then runs in a group alone.
+    item.tokens = std::max(item.tokens, c.max_positions - 1);
+    x_rows = std::max(x_rows, c.max_positions - 1);
+  }
   cache_layout = make_cache_layout(c, s.dtype, s.block_tokens, s.act_fraction, capacity_tokens,
                                    s.max_chunk_bytes);
   const int64_t bt = s.block_tokens, T = item.tokens, R = item.requests;

@@ -46,7 +46,8 @@ struct RunShape {
 // The most a mini-batch asks of the per-item buffers in any step, and what its index arrays
 // need. The engine checks a batch against these before it starts.
 struct ItemCapacity {
-  int64_t tokens = 0;  // tokens run through a layer in one step (prefill: the prompts)
+  int64_t tokens = 0;  // tokens run through a layer in one step (prefill: the prompts; at
+                       // least the longest prompt the context admits)
   int64_t requests = 0;
   int64_t max_blocks = 0;  // blocks of its longest request
   int64_t blocks = 0;      // blocks of all its requests (working K/V blocks)

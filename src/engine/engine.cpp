@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/reference.h"
 #include "plan/footprint.h"
 #include "plan/planner.h"
@@ -24,6 +26,18 @@ int64_t default_host_mem_bytes() {
   fail("cannot read MemTotal from /proc/meminfo: give the host memory budget (--host-mem-gib)");
 }
 
+Workload run_workload(const ModelConfig& c, int64_t batch_size, int64_t max_prompt_tokens,
+                      int64_t max_new_tokens) {
+  HS_CHECK(batch_size > 0, "the batch size must be > 0, got ", batch_size);
+  HS_CHECK(max_prompt_tokens >= 0 && max_new_tokens >= 0,
+           "prompt and generation lengths must be >= 0");
+  HS_CHECK(c.max_positions >= 2, "the model's context (", c.max_positions, ") is too short");
+  const int64_t gen = std::max<int64_t>(1, std::min(max_new_tokens, c.max_positions - 1));
+  const int64_t room = c.max_positions - gen;  // prompt + generation fit the context
+  const int64_t prompt = max_prompt_tokens > 0 ? std::min(max_prompt_tokens, room) : room;
+  return Workload::uniform(batch_size, prompt, gen);
+}
+
 Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend) {
   HS_CHECK(o.workload.batch() > 0, "planning needs at least one request");
   PlanOptions po;
@@ -40,19 +54,34 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   return make_plan(c, o.workload, po);
 }
 
+namespace {
+MemoryLimits limits_of(const EngineOptions& o) {
+  MemoryLimits limits;
+  if (o.host_mem_gib > 0)
+    limits.host_budget_bytes = static_cast<int64_t>(o.host_mem_gib * kBytesPerGib);
+  return limits;
+}
+void check_engine_name(const EngineOptions& o) {
+  HS_CHECK(o.engine == "hybrid" || o.engine == "reference", "unknown engine '", o.engine,
+           "' (choose hybrid or reference)");
+}
+}  // namespace
+
 std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
                                           Backend& backend) {
+  check_engine_name(o);
   if (o.engine == "reference") return std::make_unique<ReferenceGenerator>(weights);
-  HS_CHECK(o.engine == "hybrid", "unknown engine '", o.engine, "' (choose hybrid or reference)");
   const Plan plan = plan_run(weights.config(), o, backend);
-  const int64_t host_budget =
-      o.host_mem_gib > 0 ? static_cast<int64_t>(o.host_mem_gib * kBytesPerGib) : 0;
-  return std::make_unique<HybridEngine>(weights, backend, plan, o.workload, host_budget);
+  return std::make_unique<HybridEngine>(weights, backend, plan, o.workload, limits_of(o));
 }
 
-std::string trace_summary(const Generator& g) {
-  const std::vector<TraceEvent>* t = trace_of(g);
-  return t ? format_summary(summarize(*t)) : std::string();
+std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
+                                          std::unique_ptr<Backend> backend) {
+  check_engine_name(o);
+  if (o.engine == "reference") return std::make_unique<ReferenceGenerator>(weights);
+  const Plan plan = plan_run(weights.config(), o, *backend);
+  return std::make_unique<HybridEngine>(weights, std::move(backend), plan, o.workload,
+                                        limits_of(o));
 }
 
 const std::vector<TraceEvent>* trace_of(const Generator& g) {
@@ -60,9 +89,62 @@ const std::vector<TraceEvent>* trace_of(const Generator& g) {
   return h ? &h->trace() : nullptr;
 }
 
+std::vector<TraceEvent> take_trace(Generator& g) {
+  auto* h = dynamic_cast<HybridEngine*>(&g);
+  if (!h) return {};
+  std::vector<TraceEvent> events = h->trace();
+  h->clear_trace();
+  return events;
+}
+
+std::string trace_summary(const Generator& g) {
+  const std::vector<TraceEvent>* t = trace_of(g);
+  return t ? format_summary(summarize(*t)) : std::string();
+}
+
+const Plan* plan_of(const Generator& g) {
+  const auto* h = dynamic_cast<const HybridEngine*>(&g);
+  return h ? &h->plan() : nullptr;
+}
+
+std::string plan_json(const Plan& p) {
+  const nlohmann::json j = {{"requested", policy_name(p.requested)},
+                            {"policy", policy_name(p.policy)},
+                            {"act_fraction", p.act_fraction},
+                            {"block_tokens", p.block_tokens},
+                            {"mini_batch_size", p.mini_batch_size},
+                            {"num_mini_batches", p.num_mini_batches},
+                            {"gpu_weight_layers", p.gpu_weight_layers},
+                            {"gpu_cache_layers", p.gpu_cache_layers},
+                            {"dtype", dtype_name(p.dtype)},
+                            {"kv_bytes_per_token", p.kv_bytes_per_token},
+                            {"act_bytes_per_token", p.act_bytes_per_token},
+                            {"host_pool_bytes", p.host_pool_bytes},
+                            {"device_bytes", p.device_bytes},
+                            {"predicted_step_ms", p.predicted_step_ms},
+                            {"predicted_tokens_per_s", p.predicted_tokens_per_s},
+                            {"explanation", p.explanation}};
+  return j.dump();
+}
+
 HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
-                           const Workload& capacity, int64_t host_mem_bytes)
+                           const Workload& capacity, const MemoryLimits& limits)
     : cfg_(weights.config()), b_(backend), plan_(plan), capacity_(capacity), tracer_(backend) {
+  init(weights, limits);
+}
+
+HybridEngine::HybridEngine(const WeightSource& weights, std::unique_ptr<Backend> backend,
+                           const Plan& plan, const Workload& capacity, const MemoryLimits& limits)
+    : owned_backend_(std::move(backend)),
+      cfg_(weights.config()),
+      b_(*owned_backend_),
+      plan_(plan),
+      capacity_(capacity),
+      tracer_(*owned_backend_) {
+  init(weights, limits);
+}
+
+void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits) {
   HS_CHECK(plan_.policy != Policy::automatic, "the engine needs a resolved plan (policy auto is ",
            "resolved by the planner)");
   HS_CHECK(plan_.dtype == b_.dtype(), "the plan is for ", dtype_name(plan_.dtype),
@@ -103,10 +185,12 @@ HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const 
   shape.gen_lens = capacity_.gen_lens;
   shape.mini_batches = plan_.mini_batches;
   shape.host_pool_bytes = plan_.host_pool_bytes;
+  shape.max_chunk_bytes = limits.max_chunk_bytes;
   mem_ = std::make_unique<RunMemory>(shape);
 
   // Both budgets, before anything big is allocated.
-  const int64_t host_budget = host_mem_bytes > 0 ? host_mem_bytes : default_host_mem_bytes();
+  const int64_t host_budget =
+      limits.host_budget_bytes > 0 ? limits.host_budget_bytes : default_host_mem_bytes();
   const int64_t host_need = static_cast<int64_t>(mem_->host.bytes());
   HS_CHECK(host_need <= host_budget, "the run needs ", host_need, " bytes (",
            format_gib(double(host_need)), ") of host memory for its pool (", mem_->host.describe(),
@@ -200,21 +284,23 @@ std::vector<std::vector<int32_t>> HybridEngine::form_mini_batches(size_t batch) 
   return mbs;
 }
 
-void HybridEngine::check_fits(const std::vector<GenRequest>& batch,
-                              const std::vector<std::vector<int32_t>>& mbs) const {
+std::string HybridEngine::misfit(const std::vector<GenRequest>& batch,
+                                 const std::vector<size_t>& group) const {
   RunShape s = mem_->shape;
   s.prompt_lens.clear();
   s.gen_lens.clear();
-  for (const GenRequest& r : batch) {
+  std::vector<int64_t> caps;
+  for (size_t i : group) {
+    const GenRequest& r = batch[i];
     HS_CHECK(!r.prompt.empty(), "request '", r.id, "' has an empty prompt");
     s.prompt_lens.push_back(static_cast<int64_t>(r.prompt.size()));
     s.gen_lens.push_back(generation_budget(cfg_, r));
+    caps.push_back(s.keep_cache ? cache_capacity_tokens(s.prompt_lens.back(), s.gen_lens.back())
+                                : 0);
   }
-  std::vector<int64_t> caps;
-  for (size_t i = 0; i < batch.size(); ++i)
-    caps.push_back(s.keep_cache ? cache_capacity_tokens(s.prompt_lens[i], s.gen_lens[i]) : 0);
   const CacheLayout need =
       make_cache_layout(cfg_, s.dtype, s.block_tokens, s.act_fraction, caps, s.max_chunk_bytes);
+  const std::vector<std::vector<int32_t>> mbs = form_mini_batches(group.size());
   ItemCapacity widest;
   int64_t x_rows = 0;
   for (const auto& mb : mbs) {
@@ -223,44 +309,66 @@ void HybridEngine::check_fits(const std::vector<GenRequest>& batch,
     x_rows += ic.tokens;
   }
   const CacheLayout& have = mem_->cache_layout;
-  const bool fits = need.kv_slots <= have.kv_slots && need.act_slots <= have.act_slots &&
-                    widest.fits_in(mem_->item) && x_rows <= mem_->x_rows &&
-                    mbs.size() <= mem_->device_index.size();
-  HS_CHECK(fits, "a batch of ", batch.size(), " requests needs ", need.kv_slots, " K/V and ",
-           need.act_slots, " checkpoint blocks, ", x_rows, " hidden-state rows and ", widest.tokens,
-           " tokens in its widest mini-batch, but the engine was planned for ", have.kv_slots, ", ",
-           have.act_slots, ", ", mem_->x_rows, " and ", mem_->item.tokens,
-           ": plan for the largest batch, prompt and generation length the run will see");
+  if (need.kv_slots <= have.kv_slots && need.act_slots <= have.act_slots &&
+      widest.fits_in(mem_->item) && x_rows <= mem_->x_rows &&
+      mbs.size() <= mem_->device_index.size())
+    return "";
+  return cat("it needs ", need.kv_slots, " K/V and ", need.act_slots, " checkpoint blocks, ",
+             x_rows, " hidden-state rows and ", widest.tokens,
+             " tokens in its widest mini-batch, but the engine was planned for ", have.kv_slots,
+             ", ", have.act_slots, ", ", mem_->x_rows, " and ", mem_->item.tokens,
+             ": plan for the longest prompt and generation the run will see");
 }
 
 std::vector<GenResult> HybridEngine::generate(const std::vector<GenRequest>& batch,
                                               const SamplingParams& sampling, const StopFn& stop) {
   validate(sampling);
-  const size_t n = batch.size();
-  std::vector<GenResult> results(n);
-  for (size_t i = 0; i < n; ++i) {
-    results[i].id = batch[i].id;
+  std::vector<GenResult> results(batch.size());
+  // A batch larger than the one planned for runs as consecutive groups that fit, each a batch
+  // of its own. A request that does not fit even alone is refused before anything runs.
+  std::vector<std::vector<size_t>> groups;
+  std::vector<size_t> group;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    group.push_back(i);
+    if (misfit(batch, group).empty()) continue;
+    group.pop_back();
+    const std::string why = misfit(batch, {i});
+    HS_CHECK(why.empty(), "request '", batch[i].id, "' does not fit the engine's plan: ", why);
+    groups.push_back(group);
+    group = {i};
+  }
+  if (!group.empty()) groups.push_back(group);
+  for (const auto& g : groups) run_batch(batch, g, sampling, stop, results);
+  return results;
+}
+
+void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vector<size_t>& group,
+                             const SamplingParams& sampling, const StopFn& stop,
+                             std::vector<GenResult>& results) {
+  const size_t n = group.size();
+  for (size_t i : group) {
+    results[i].id = all[i].id;
     results[i].finish_reason = "length";
   }
-  if (n == 0) return results;
   const std::vector<std::vector<int32_t>> mbs = form_mini_batches(n);
-  check_fits(batch, mbs);
 
-  // Per request: its tokens so far (prompt, then generated), budget and blocks.
+  // Per request (local index i, batch index group[i]): its tokens so far (prompt, then
+  // generated), budget and blocks.
   BlockAllocator blocks(mem_->cache_layout.kv_slots, mem_->cache_layout.act_slots);
   const double f = plan_.act_fraction;
   std::vector<std::vector<int32_t>> seq(n);
   std::vector<int64_t> budget(n);
   std::vector<bool> active(n);
   std::vector<BlockTable> tables;
+  std::vector<uint64_t> keys(n);
   for (size_t i = 0; i < n; ++i) {
-    seq[i] = batch[i].prompt;
-    budget[i] = generation_budget(cfg_, batch[i]);
+    const GenRequest& r = all[group[i]];
+    seq[i] = r.prompt;
+    budget[i] = generation_budget(cfg_, r);
     active[i] = budget[i] > 0;
     tables.emplace_back(plan_.block_tokens, [f](int64_t b) { return is_act_block(b, f); });
+    keys[i] = request_key(r.id);
   }
-  std::vector<uint64_t> keys(n);
-  for (size_t i = 0; i < n; ++i) keys[i] = request_key(batch[i].id);
 
   const int L = static_cast<int>(cfg_.n_layers);
   const int32_t pos_offset = static_cast<int32_t>(cfg_.position_offset);
@@ -271,9 +379,9 @@ std::vector<GenResult> HybridEngine::generate(const std::vector<GenRequest>& bat
     s.keys = keys;
     s.sampled.assign(n, -1);
     int64_t x_row = 0;
-    for (const auto& group : mbs) {
+    for (const auto& mb : mbs) {
       std::vector<MiniBatchRequest> reqs;
-      for (int32_t i : group) {
+      for (int32_t i : mb) {
         if (!active[i]) continue;
         MiniBatchRequest r;
         r.request = i;
@@ -309,13 +417,13 @@ std::vector<GenResult> HybridEngine::generate(const std::vector<GenRequest>& bat
     for (size_t i = 0; i < n; ++i) {
       if (!active[i]) continue;
       const int32_t tok = s.sampled[i];
-      GenResult& res = results[i];
+      GenResult& res = results[group[i]];
       res.output.push_back(tok);
       seq[i].push_back(tok);
       bool done = true;
       if (is_eos(cfg_, tok))
         res.finish_reason = "eos";
-      else if (stop && stop(i, res.output))
+      else if (stop && stop(group[i], res.output))
         res.finish_reason = "stop";
       else
         done = static_cast<int64_t>(res.output.size()) >= budget[i];
@@ -325,7 +433,6 @@ std::vector<GenResult> HybridEngine::generate(const std::vector<GenRequest>& bat
       }
     }
   }
-  return results;
 }
 
 }  // namespace hs

@@ -25,6 +25,14 @@
 
 namespace hs {
 
+struct MemoryLimits {
+  // Implicit from a host budget: HybridEngine(weights, backend, plan, workload, budget_bytes).
+  MemoryLimits(int64_t host_budget = 0, size_t max_chunk = MemoryPool::kDefaultMaxChunkBytes)
+      : host_budget_bytes(host_budget), max_chunk_bytes(max_chunk) {}
+  int64_t host_budget_bytes;  // the host pool may not exceed it; 0: default_host_mem_bytes()
+  size_t max_chunk_bytes;     // pool chunks (what is pinned at once) and cache segments
+};
+
 // How `hybridserve run` asks for an engine.
 struct EngineOptions {
   std::string engine = "hybrid";       // "hybrid", or "reference" (the oracle)
@@ -38,6 +46,14 @@ struct EngineOptions {
   CostConstants constants;  // the cost model's constants (profiled, or the defaults)
 };
 
+// The workload `run` plans for: batches of batch_size requests, each generating
+// max_new_tokens after a prompt of max_prompt_tokens (0, or more than the context leaves: what
+// the context leaves), so every request the context admits fits the cache. A longer prompt
+// (its generation cut short by the context) still fits; a batch that does not fit as a whole
+// runs in smaller groups.
+Workload run_workload(const ModelConfig& c, int64_t batch_size, int64_t max_prompt_tokens,
+                      int64_t max_new_tokens);
+
 // 80% of MemTotal (/proc/meminfo): the default host pool budget, leaving the rest to the OS,
 // the dataset and the output.
 int64_t default_host_mem_bytes();
@@ -48,23 +64,33 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
 
 // The engine `run` uses: the reference generator for engine "reference", else a HybridEngine
 // on plan_run()'s plan. Throws hs::Error (needed bytes, what to lower) if the plan does not fit.
+// The weights are copied in; `weights` may go once it returns.
 std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
                                           Backend& backend);
+// The same, owning its backend (what a rank of `run` keeps).
+std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
+                                          std::unique_ptr<Backend> backend);
 
-// The per-phase trace summary of a generator (empty for one without a trace) and its events
-// (nullptr without).
-std::string trace_summary(const Generator& g);
+// What the runner asks of a generator without naming the engine: its trace events (nullptr
+// for a generator without a trace), the events recorded since the last take (moved out), the
+// per-phase summary ("" without a trace), and its plan (nullptr without) as JSON.
 const std::vector<TraceEvent>* trace_of(const Generator& g);
+std::vector<TraceEvent> take_trace(Generator& g);
+std::string trace_summary(const Generator& g);
+const Plan* plan_of(const Generator& g);
+std::string plan_json(const Plan& p);
 
 class HybridEngine final : public Generator {
  public:
-  // plan: what to run (tests build it by hand; host_pool_bytes 0 means "what the layout needs"
-  // and is then filled in). capacity: the largest batch generate() will be given; caches and
-  // working set are sized for it. host_mem_bytes: the host budget (0: default_host_mem_bytes()).
-  // Checks both memory budgets before allocating anything big; throws hs::Error with the bytes
-  // needed and what to lower.
+  // plan: what to run (tests build it by hand; memory fields left 0 are filled in by the
+  // planner's footprint formula). capacity: the largest batch generate() will be given; caches
+  // and working set are sized for it. Checks both memory budgets before allocating anything
+  // big; throws hs::Error with the bytes needed and what to lower.
   HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
-               const Workload& capacity, int64_t host_mem_bytes = 0);
+               const Workload& capacity, const MemoryLimits& limits = {});
+  // The same, owning its backend.
+  HybridEngine(const WeightSource& weights, std::unique_ptr<Backend> backend, const Plan& plan,
+               const Workload& capacity, const MemoryLimits& limits = {});
   ~HybridEngine() override;
 
   const ModelConfig& config() const override { return cfg_; }
@@ -75,6 +101,7 @@ class HybridEngine final : public Generator {
   const Plan& plan() const { return plan_; }
   const std::vector<TraceEvent>& trace() const { return tracer_.events(); }
   void clear_trace() { tracer_.clear(); }
+  Backend& backend() const { return b_; }
   int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
   int64_t device_bytes() const { return static_cast<int64_t>(mem_->device.bytes()); }
 
@@ -108,6 +135,8 @@ class HybridEngine final : public Generator {
   void sample(Step& s, int mb);
   void wait_item_inputs(Step& s, int layer, int mb);
 
+  void init(const WeightSource& weights, const MemoryLimits& limits);
+
   // Helpers.
   const LayerWeights& weights_of(int layer) const;
   bool streams_weights(int layer) const { return layer >= plan_.gpu_weight_layers; }
@@ -120,9 +149,14 @@ class HybridEngine final : public Generator {
     return reinterpret_cast<T*>(static_cast<char*>(const_cast<void*>(base)) + elems * elem_);
   }
   std::vector<std::vector<int32_t>> form_mini_batches(size_t batch) const;
-  void check_fits(const std::vector<GenRequest>& batch,
-                  const std::vector<std::vector<int32_t>>& mbs) const;
+  // Why requests `group` of `batch` do not fit the planned capacity ("" if they do).
+  std::string misfit(const std::vector<GenRequest>& batch, const std::vector<size_t>& group) const;
+  // Prefill and decode of requests `group` of `all`, results into results[group[i]].
+  void run_batch(const std::vector<GenRequest>& all, const std::vector<size_t>& group,
+                 const SamplingParams& sampling, const StopFn& stop,
+                 std::vector<GenResult>& results);
 
+  std::unique_ptr<Backend> owned_backend_;  // first: it outlives the pools given back to it
   ModelConfig cfg_;
   Backend& b_;
   Plan plan_;

@@ -32,6 +32,11 @@ const char* trace_kind_name(TraceKind k) {
 
 TraceSummary summarize(const std::vector<TraceEvent>& events) {
   TraceSummary s;
+  accumulate(s, events);
+  return s;
+}
+
+void accumulate(TraceSummary& s, const std::vector<TraceEvent>& events) {
   for (const TraceEvent& e : events) {
     const int k = static_cast<int>(e.kind);
     if (k < 0 || k >= kNumTraceKinds) continue;
@@ -39,7 +44,6 @@ TraceSummary summarize(const std::vector<TraceEvent>& events) {
     s.bytes[k] += e.bytes;
     s.busy_ms[k] += e.end_ms - e.start_ms;
   }
-  return s;
 }
 
 std::string format_summary(const TraceSummary& s) {

@@ -9,12 +9,12 @@
 namespace hs {
 
 enum class TraceKind : int {
-  weights = 0,     // H2D of one layer's weights
-  kv = 1,          // H2D of K/V cache blocks
-  act = 2,         // H2D of activation-checkpoint blocks
-  recompute = 3,   // K/V recomputed from checkpoints
+  weights = 0,    // H2D of one layer's weights
+  kv = 1,         // H2D of K/V cache blocks
+  act = 2,        // H2D of activation-checkpoint blocks
+  recompute = 3,  // K/V recomputed from checkpoints
   attention = 4,
-  projections = 5, // Q/K/V/O projections (and norms)
+  projections = 5,  // Q/K/V/O projections (and norms)
   ffn = 6,
   write_back = 7,  // D2H of new cache entries
   sampling = 8,    // head, logits and token choice
@@ -24,14 +24,14 @@ constexpr int kNumTraceKinds = 10;
 const char* trace_kind_name(TraceKind k);
 
 struct TraceEvent {
-  int64_t step = 0;        // 0 = prefill, then 1, 2, ... per generated token
-  int32_t layer = -1;      // -1 for model-wide phases (embedding, head)
-  int32_t mini_batch = -1; // -1 when the event covers the whole batch (weights)
+  int64_t step = 0;         // 0 = prefill, then 1, 2, ... per generated token
+  int32_t layer = -1;       // -1 for model-wide phases (embedding, head)
+  int32_t mini_batch = -1;  // -1 when the event covers the whole batch (weights)
   TraceKind kind = TraceKind::weights;
-  int64_t bytes = 0;       // bytes moved (transfers) or 0 (compute)
-  double start_ms = 0;     // from the backend's epoch
+  int64_t bytes = 0;    // bytes moved (transfers) or 0 (compute)
+  double start_ms = 0;  // from the backend's epoch
   double end_ms = 0;
-  int32_t stream = 0;      // hs::Stream
+  int32_t stream = 0;  // hs::Stream
 };
 
 // Per kind: events, bytes, busy milliseconds. Printed at the end of run and bench.
@@ -41,6 +41,7 @@ struct TraceSummary {
   double busy_ms[kNumTraceKinds] = {};
 };
 TraceSummary summarize(const std::vector<TraceEvent>& events);
+void accumulate(TraceSummary& into, const std::vector<TraceEvent>& events);  // adds events
 std::string format_summary(const TraceSummary& s);  // a small table, one line per kind
 
 }  // namespace hs

@@ -1,10 +1,11 @@
 // hybridserve run: push a JSONL dataset of prompts through a model and write one result per
 // request.
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/reference.h"
+#include "engine/engine.h"
 #include "runner/commands.h"
 #include "runner/job.h"
 #include "util/error.h"
@@ -21,10 +22,14 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool resume = false, overwrite = false, retry_failed = false;
   double checkpoint_s = 600, progress_s = 30;
+  // The engine (src/engine/engine.h): its plan and memory.
+  std::string engine = "hybrid", policy = "auto";
+  double act_fraction = -1;  // < 0: the planner's share
+  int64_t block_tokens = 16, max_prompt_tokens = 0;
+  double gpu_mem_gib = 0, host_mem_gib = 0;
 };
 
 void run(const RunOptions& o, const std::string& config_toml) {
-  HS_CHECK(o.device == "cpu", "--device ", o.device, " is not available in this build yet");
 
   JobOptions job;
   job.model_dir = o.model_dir;
@@ -42,15 +47,38 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.config_toml = config_toml;
 
   // One engine per rank, built on the thread that runs it; device_index is the rank's GPU.
-  EngineFactory make_engine = [o](int device_index) {
-    (void)device_index;
+  auto summary = std::make_shared<TraceSummary>();  // this rank's engine, over the whole job
+  EngineFactory make_engine = [o, summary](int device_index) {
     RankEngine e;
     auto weights = open_model_dir(o.model_dir);
-    e.generator = std::make_unique<ReferenceGenerator>(*weights);
-    e.device_name = "cpu (reference engine)";
+    EngineOptions eo;
+    eo.engine = o.engine;
+    eo.policy = parse_policy(o.policy);
+    if (o.act_fraction >= 0) eo.act_fraction = o.act_fraction;
+    eo.block_tokens = o.block_tokens;
+    eo.gpu_mem_gib = o.gpu_mem_gib;
+    eo.host_mem_gib = o.host_mem_gib;
+    eo.workload =
+        run_workload(weights->config(), o.batch_size, o.max_prompt_tokens, o.max_new_tokens);
+    BackendOptions bo;
+    bo.device_index = device_index;
+    bo.device_mem_gib = o.gpu_mem_gib;
+    auto backend = make_backend(o.device, bo);
+    e.device_name = backend->device_name();
+    e.generator = make_generator(eo, *weights, std::move(backend));
+    if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_json(*p);
+    Generator* g = e.generator.get();
+    e.take_trace = [g, summary] {
+      std::vector<TraceEvent> t = take_trace(*g);
+      accumulate(*summary, t);
+      return t;
+    };
     return e;
   };
   run_job(job, make_engine);
+  const std::string table = format_summary(*summary);
+  if (table.find('\n') + 1 < table.size())  // more than the header: the engine kept a trace
+    std::fprintf(stderr, "hybridserve run: time by phase (this rank)\n%s", table.c_str());
 }
 
 }  // namespace
@@ -113,6 +141,28 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seed", o->sampling.seed,
                   "Seed of the sampling RNG; a request's tokens depend only on the seed, its id "
                   "and the step")
+      ->capture_default_str();
+  cmd->add_option("--policy", o->policy,
+                  "How caches are held: kv, act (activation checkpoints), hybrid, "
+                  "recompute-tokens (no cache) or auto (the planner chooses)")
+      ->check(CLI::IsMember({"kv", "act", "hybrid", "recompute-tokens", "auto"}))
+      ->capture_default_str();
+  cmd->add_option("--act-fraction", o->act_fraction,
+                  "With --policy hybrid or auto: share of cache blocks held as checkpoints, "
+                  "0..1 (default: the planner's)");
+  cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
+                  "Device memory the run may use, GiB (default: what the device has)");
+  cmd->add_option("--host-mem-gib", o->host_mem_gib,
+                  "Host memory the pool of weights and caches may take, GiB (default: 80% of "
+                  "the machine's)");
+  cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
+      ->capture_default_str();
+  cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,
+                  "Longest prompt to plan memory for (default: the model's context); longer "
+                  "ones run in smaller groups");
+  cmd->add_option("--engine", o->engine, "hybrid, or reference (the fp32 oracle, cpu)")
+      ->check(CLI::IsMember({"hybrid", "reference"}))
+      ->group("")  // advanced: for checking the engine against its oracle
       ->capture_default_str();
   cmd->set_config("--config", "",
                   "Job config file (TOML, CLI11 format); the command line "
