@@ -240,6 +240,16 @@ TEST_P(CudaAttention, BigDecode128x2048) {
   run(c);
 }
 
+TEST_P(CudaAttention, BigDecodeMha32x2048) {
+  // OPT-style multi-head attention: no K/V sharing between heads, one pair per block.
+  AttnCase c{"decode 32 x ctx 2048 mha32 d128", 32, 32, 128, 16, {}, {}};
+  c.cached.assign(32, 2047);
+  c.queries.assign(32, 1);
+  c.check_rows = 8;
+  c.time_it = true;
+  run(c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, ::testing::Values(DType::f16, DType::bf16),
                          dtype_param_name);
 
