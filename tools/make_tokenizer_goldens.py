@@ -12,8 +12,8 @@ Hugging Face `tokenizers` library. This script is the outside reference: it trai
 
 on licensed text that ships with Debian (see tests/tokenizers/README.md), then encodes a few
 hundred strings with both and writes tests/tokenizers/goldens.json. Variants (patches of
-top-level keys of tokenizer.json: other pre-tokenizer options, Split behaviours, added-token
-options, post-processors) are encoded on a subset of the strings.
+keys of tokenizer.json: other pre-tokenizer options, Split behaviours, added-token options,
+post-processors, merge options) are encoded on a subset of the strings.
 
 Usage:  python3 tools/make_tokenizer_goldens.py [--out tests/tokenizers]
 Needs:  pip install tokenizers   (and optionally transformers, for a cross-check)
@@ -345,13 +345,15 @@ def long_line(rng):
 
 
 def long_word(rng):
-    """Thousands of characters without a space: one pre-token, merged all the way up."""
+    """About 6000 characters without a space: one pre-token, merged all the way up. Words of
+    4096 symbols and more take the C++ tokenizer's rank-bucket merge loop instead of its heap."""
     words = ["license", "software", "copy", "modify", "the", "program", "Terms", "version"]
-    return "".join(rng.choice(words) for _ in range(500))
+    return "".join(rng.choice(words) for _ in range(1000))
 
 
 # ---------------------------------------------------------------------------------------------
-# Variants: patches of top-level keys of tokenizer.json, applied by the C++ test the same way.
+# Variants: patches of tokenizer.json ({"key": value} or {"key.subkey": value}, see apply_patch),
+# applied by the C++ test the same way.
 
 
 def variants(gpt2_json, llama_json):
@@ -429,8 +431,12 @@ def variants(gpt2_json, llama_json):
              {"type": "Digits", "individual_digits": False}, byte_level_plain]}}),
         ("llama3-bytelevel-prefix", "llama3-style",
          {"pre_tokenizer": split_then_bytes(llama_re, "Isolated", prefix_space=True)}),
-        ("llama3-no-ignore-merges", "llama3-style",
-         {"model": dict(llama_json["model"], ignore_merges=False)}),
+        ("llama3-no-ignore-merges", "llama3-style", {"model.ignore_merges": False}),
+        # The last merge moved first: its tokens are now made by later merges, so ranks are not
+        # monotone and the C++ tokenizer must keep to its heap even on the long word.
+        ("llama3-nonmonotone-merges", "llama3-style",
+         {"model.merges": [llama_json["model"]["merges"][-1]]
+          + llama_json["model"]["merges"][:-1]}),
         ("llama3-added-options", "llama3-style", {"added_tokens": llama_added}),
     ]
 
@@ -459,6 +465,19 @@ VARIANT_STRINGS = [
     "[SEP] [SEP]",
     "ends with spaces   ",
 ]
+
+
+def apply_patch(doc, patch):
+    """Replaces the values at the patch's keys: "a.b" is doc["a"]["b"] (the C++ test does the
+    same)."""
+    doc = copy.deepcopy(doc)
+    for key, value in patch.items():
+        *parents, last = key.split(".")
+        node = doc
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,17 +570,17 @@ def main():
         )
 
     variant_strings = VARIANT_STRINGS + random_strings(rng, 30)
+    word = long_word(rng)
     for name, base, patch in variants(as_json["gpt2-style"], as_json["llama3-style"]):
-        patched = copy.deepcopy(as_json[base])
-        patched.update(patch)
-        tok = Tokenizer.from_str(json.dumps(patched))
+        tok = Tokenizer.from_str(json.dumps(apply_patch(as_json[base], patch)))
+        strings = variant_strings + ([word] if "model.merges" in patch else [])
         styles.append(
             {
                 "name": name,
                 "base": base,
                 "patch": patch,
                 "vocab_size": tok.get_vocab_size(with_added_tokens=True),
-                "cases": encode_cases(tok, variant_strings),
+                "cases": encode_cases(tok, strings),
             }
         )
 

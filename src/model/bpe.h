@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,7 +59,27 @@ class Bpe {
     unsigned shift_ = 63;
   };
 
+  // One character (or merged run) of a word being encoded, in a linked list over the word.
+  struct Symbol {
+    int32_t id;               // -1 once merged into its left neighbour
+    int32_t prev, next;       // live neighbours; -1 at the ends
+    uint32_t rank_with_next;  // rank of the merge of this symbol and the next (kNoMerge: none)
+    int32_t id_with_next;     // the token that merge makes
+  };
+  static constexpr uint32_t kNoMerge = UINT32_MAX;
+
   std::vector<int32_t> merge_word(std::string_view word) const;
+  // Refreshes symbols[pos]'s cached merge with its right neighbour.
+  void update_pair(std::vector<Symbol>& symbols, int32_t pos) const;
+  // Merges symbols[pos] with its right neighbour, refreshes the two pairs that changed and
+  // calls on_new_pair(position) for each of them that has a merge.
+  template <typename OnNewPair>
+  void merge_at(std::vector<Symbol>& symbols, int32_t pos, OnNewPair&& on_new_pair) const;
+  // Two ways to apply the merges in HF's order (lowest rank first, leftmost among equal ranks);
+  // both give the same result. The heap works for any merge list; the rank buckets need ranks
+  // that only grow as merging goes on (monotone_ranks_) and pay off on long words.
+  void merge_with_heap(std::vector<Symbol>& symbols) const;
+  void merge_with_rank_buckets(std::vector<Symbol>& symbols) const;
   // Id of a one-character token, or -1.
   int32_t char_id(std::string_view ch) const;
   static uint64_t pair_key(int32_t left, int32_t right) {
@@ -71,6 +92,11 @@ class Bpe {
   std::vector<bool> has_token_;      // id -> whether the vocabulary defines it
   MergeTable merges_;
   std::vector<int32_t> small_char_ids_;  // code point (< U+0800) -> id of that one-char token
+  size_t n_ranks_ = 0;                   // entries of model.merges
+  // Whether every merge's two tokens are made only by lower-ranked merges (or are not made by
+  // merges at all). Then a merge only creates pairs of higher rank, so the ranks applied to a
+  // word never go down: true of every trained merge list, checked at load for this one.
+  bool monotone_ranks_ = false;
   std::optional<int32_t> unk_id_;
   bool fuse_unk_ = false;
   // A word that is itself a token is emitted as is, without merges (LLaMA-3 sets this).

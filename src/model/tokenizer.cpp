@@ -1,5 +1,6 @@
 #include "model/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "model/bpe.h"
@@ -33,6 +34,7 @@ struct Tokenizer::Impl {
     if (const AddedToken* t = added.find_id(id)) return &t->content;
     return model.token(id);
   }
+  static void apply_config(const std::string& path, Impl& impl);
   void index_ids() {
     token_by_id.resize(static_cast<size_t>(vocab_size));
     special_by_id.resize(static_cast<size_t>(vocab_size));
@@ -77,6 +79,32 @@ std::optional<std::string> config_token(const JsonNode& config, std::string_view
 
 }  // namespace
 
+// tokenizer_config.json: bos_token / eos_token name the BOS and EOS ids; add_bos_token /
+// add_eos_token add them where the post-processor adds nothing.
+void Tokenizer::Impl::apply_config(const std::string& path, Impl& impl) {
+  const nlohmann::json doc = JsonNode::parse_file(path);
+  const JsonNode config(doc, path);
+  if (!config.is_object()) config.fail("expected a JSON object at the top level");
+  const auto resolve = [&](std::string_view key) -> std::optional<int32_t> {
+    const auto name = config_token(config, key);
+    if (!name) return std::nullopt;
+    const auto id = impl.token_id(*name);
+    if (!id) config.at(key).fail("token '", *name, "' is not in the vocabulary");
+    return id;
+  };
+  if (const auto bos = resolve("bos_token")) impl.bos_id = bos;
+  if (const auto eos = resolve("eos_token")) impl.eos_id = eos;
+  if (impl.post_processor.adds_tokens()) return;
+  if (config.bool_or("add_bos_token", false)) {
+    if (!impl.bos_id) config.at("add_bos_token").fail("add_bos_token without a bos_token");
+    impl.post_processor.prefix_ids.push_back(*impl.bos_id);
+  }
+  if (config.bool_or("add_eos_token", false)) {
+    if (!impl.eos_id) config.at("add_eos_token").fail("add_eos_token without an eos_token");
+    impl.post_processor.suffix_ids.push_back(*impl.eos_id);
+  }
+}
+
 Tokenizer Tokenizer::from_file(const std::string& tokenizer_json_path,
                                const std::string& tokenizer_config_path) {
   const nlohmann::json doc = JsonNode::parse_file(tokenizer_json_path);
@@ -99,35 +127,12 @@ Tokenizer Tokenizer::from_file(const std::string& tokenizer_json_path,
   impl->post_processor = PostProcessor::from_json(
       root.find("post_processor"), [&known](int32_t id) { return known.token_of(id) != nullptr; });
 
-  // BOS/EOS: tokenizer_config.json names them; otherwise the template's own tokens say.
+  // BOS/EOS: the template's own tokens, unless tokenizer_config.json names them.
   if (impl->post_processor.prefix_ids.size() == 1)
     impl->bos_id = impl->post_processor.prefix_ids.front();
   if (impl->post_processor.suffix_ids.size() == 1)
     impl->eos_id = impl->post_processor.suffix_ids.back();
-  if (!tokenizer_config_path.empty()) {
-    const nlohmann::json config_doc = JsonNode::parse_file(tokenizer_config_path);
-    const JsonNode config(config_doc, tokenizer_config_path);
-    if (!config.is_object()) config.fail("expected a JSON object at the top level");
-    const auto resolve = [&](std::string_view key) -> std::optional<int32_t> {
-      const auto name = config_token(config, key);
-      if (!name) return std::nullopt;
-      const auto id = impl->token_id(*name);
-      if (!id) config.at(key).fail("token '", *name, "' is not in the vocabulary");
-      return id;
-    };
-    if (const auto bos = resolve("bos_token")) impl->bos_id = bos;
-    if (const auto eos = resolve("eos_token")) impl->eos_id = eos;
-    if (!impl->post_processor.adds_tokens()) {
-      if (config.bool_or("add_bos_token", false)) {
-        if (!impl->bos_id) config.at("add_bos_token").fail("add_bos_token without a bos_token");
-        impl->post_processor.prefix_ids.push_back(*impl->bos_id);
-      }
-      if (config.bool_or("add_eos_token", false)) {
-        if (!impl->eos_id) config.at("add_eos_token").fail("add_eos_token without an eos_token");
-        impl->post_processor.suffix_ids.push_back(*impl->eos_id);
-      }
-    }
-  }
+  if (!tokenizer_config_path.empty()) Impl::apply_config(tokenizer_config_path, *impl);
   impl->index_ids();
   return Tokenizer(std::move(impl));
 }

@@ -13,7 +13,8 @@
 //
 // BOS/EOS: the post_processor decides what encode(text, true) adds. When it adds nothing, and
 // tokenizer_config.json says add_bos_token / add_eos_token, bos_token / eos_token are added
-// (what transformers' slow GPT2Tokenizer does for OPT).
+// (what transformers' slow GPT2Tokenizer does for OPT). When the post-processor does add tokens,
+// the config's add_*_token flags change nothing (false does not remove a template's BOS).
 //
 // Thread safety: all methods are const and may be called from several threads at once (the
 // cache of encoded words is guarded by a lock). Copies share one loaded tokenizer.

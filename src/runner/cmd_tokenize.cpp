@@ -101,6 +101,7 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--tokenizer", opts->tokenizer_path,
                   "A model directory (tokenizer.json and, if present, tokenizer_config.json) or "
                   "a tokenizer.json file (a tokenizer_config.json beside it is read too)")
+      ->type_name("PATH")
       ->required();
   cmd->add_flag("--decode", opts->decode,
                 "Read {\"ids\": [...]} lines and write {\"text\": ...} (special tokens included "

@@ -51,13 +51,19 @@ std::string write_tokenizer(const json& doc) {
 }
 
 // The tokenizer a golden style was made with: the trained directory, or its tokenizer.json
-// with the style's top-level keys replaced (no tokenizer_config.json: HF `tokenizers`, which
-// made the goldens, does not read one).
+// with the style's patch applied ({"a.b": v} sets doc["a"]["b"], as the generator does; no
+// tokenizer_config.json: HF `tokenizers`, which made the goldens, does not read one).
 Tokenizer load_style(const json& s) {
   const std::string base = s["base"];
   if (s["patch"].empty()) return Tokenizer::from_model_dir(model_dir(base));
   json doc = base_json(base);
-  for (const auto& [key, value] : s["patch"].items()) doc[key] = value;
+  for (const auto& [key, value] : s["patch"].items()) {
+    json* node = &doc;
+    std::string rest = key;
+    for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1))
+      node = &(*node)[rest.substr(0, dot)];
+    (*node)[rest] = value;
+  }
   return Tokenizer::from_file(write_tokenizer(doc));
 }
 
