@@ -17,7 +17,12 @@
 //    whose cache lives on the host: one row per request per layer.
 //  - Weights of layers >= gpu_weight_layers are uploaded once per layer per step (prefill and
 //    every decode step); the first gpu_weight_layers layers stay on the device.
-//  - Caches of layers < gpu_cache_layers live on the device and never cross PCIe.
+//  - Caches of layers < gpu_cache_layers live on the device and never cross PCIe. Block kinds
+//    do not depend on the layer: a device-resident cache layer holds the same K/V and
+//    activation blocks (its activation blocks are recomputed there too).
+//  - The prefill writes back each prompt token's entry (K and V, or its checkpoint, by its
+//    block) for every layer whose cache lives on the host; it loads no cache.
+//  - Model-wide weights (embeddings, final norm, head) stay on the device; they never cross.
 //  - recompute-tokens keeps no cache: each step recomputes every position from token ids.
 #pragma once
 

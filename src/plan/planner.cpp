@@ -135,7 +135,9 @@ std::vector<int64_t> mini_batch_sizes(int64_t batch, const PlanOptions& o) {
 }
 
 // Fills the device memory left over by plan p (no resident layers yet) with whole layers:
-// weights or caches first, whichever saves more PCIe milliseconds per byte over the run.
+// weights or caches first, whichever saves more PCIe milliseconds per byte over the run. All
+// that fits is taken, even where the prediction is GPU-bound without it: a resident layer never
+// slows a run, lowers the host pool, and covers for a cost model that underrates PCIe.
 void fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p, int64_t budget_bytes,
                           const Footprint& base) {
   const int64_t L = c.n_layers;
@@ -176,29 +178,6 @@ void fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p, int6
   } else {
     fill_caches();
     fill_weights();
-  }
-}
-
-// Gives back resident layers that do not shorten the predicted run (the run is GPU-bound
-// without them), caches first: device memory that buys nothing is better left free.
-void trim_resident_layers(const ModelConfig& c, const Workload& w, Candidate& best,
-                          int64_t host_budget_bytes) {
-  auto try_with = [&](int64_t weight_layers, int64_t cache_layers) {
-    Plan p = best.plan;
-    p.gpu_weight_layers = weight_layers;
-    p.gpu_cache_layers = cache_layers;
-    const Footprint fp = plan_footprint(c, p, w);
-    if (fp.host_pool_bytes > host_budget_bytes) return false;
-    const RunCost cost = predict_run(c, p, w);
-    if (cost.tokens_per_s < best.cost.tokens_per_s * (1 - kTie)) return false;
-    best = {p, cost, fp};
-    return true;
-  };
-  while (best.plan.gpu_cache_layers > 0 &&
-         try_with(best.plan.gpu_weight_layers, best.plan.gpu_cache_layers - 1)) {
-  }
-  while (best.plan.gpu_weight_layers > 0 &&
-         try_with(best.plan.gpu_weight_layers - 1, best.plan.gpu_cache_layers)) {
   }
 }
 
@@ -315,8 +294,6 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
          gib(f.host_staging_bytes), " GiB); lower --batch, --prompt-len/--gen-len, or raise ",
          "--host-mem-gib");
   }
-
-  trim_resident_layers(c, w, *best, host_budget);
 
   // Balanced mini-batches, by each request's cache bytes (recompute-tokens: its tokens).
   Plan& p = best->plan;

@@ -30,7 +30,8 @@ constexpr int kActShareSteps = 32;
 
 // Chooses the plan with the highest predicted throughput (generated tokens per second) that
 // fits both memory budgets. Ties go to the smaller activation share, then to larger
-// mini-batches; resident layers that do not shorten the predicted run are left on the host.
+// mini-batches. Device memory the mini-batches leave is filled with whole layers' weights and
+// caches.
 // Throws hs::Error when no plan fits, saying how many GiB of host or GPU memory the least
 // demanding plan needs, what the budget is and what to lower.
 Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o);

@@ -109,6 +109,21 @@ TEST(Planner, StaysWithinBothBudgets) {
   }
 }
 
+TEST(Planner, StaysWithinTheBudgetWhenEveryLayerAlmostFits) {
+  // An H100 (55 GB/s, 600 TFLOP/s) with 78 GiB: near the point where every layer's weights and
+  // most caches fit, where dropping the last resident layer brings back the double buffer.
+  PlanOptions o = paper_machine(Policy::automatic);
+  o.constants.h2d_gbps = o.constants.d2h_gbps = 55;
+  o.constants.gemm_tflops = 600;
+  o.constants.mem_gbps = 3350;
+  o.gpu_mem_gib = 78;
+  for (const char* name : {"opt-6.7b", "opt-13b", "opt-30b"})
+    for (int64_t prompt : {512, 1024}) {
+      const Plan p = make_plan(model_shape(name), Workload::uniform(128, prompt, 32), o);
+      EXPECT_LE(p.device_bytes, int64_t(78) << 30) << name << " prompt " << prompt;
+    }
+}
+
 TEST(Planner, MiniBatchesBalanceMixedLengths) {
   const ModelConfig c = model_shape("opt-6.7b");
   Workload w;
