@@ -13,8 +13,11 @@ namespace fs = std::filesystem;
 
 namespace hs::test {
 
+// HS_TEST_DATA_DIR / HS_BINARY in the environment override the paths compiled in, so test
+// binaries built on one machine can run from a copy of the tree on another (the GPU machine).
 std::string data_path(const std::string& relative) {
-  return (fs::path(HS_TEST_DATA_DIR) / relative).string();
+  const char* env = std::getenv("HS_TEST_DATA_DIR");
+  return (fs::path(env ? env : HS_TEST_DATA_DIR) / relative).string();
 }
 
 namespace {
@@ -67,7 +70,8 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& stdin
         !freopen(err.c_str(), "w", stderr))
       _exit(127);
     std::vector<char*> argv;
-    std::string bin = HS_BINARY;
+    const char* env = std::getenv("HS_BINARY");
+    std::string bin = env ? env : HS_BINARY;
     argv.push_back(bin.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
