@@ -22,6 +22,7 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool resume = false, overwrite = false, retry_failed = false;
   double checkpoint_s = 600, progress_s = 30;
+  bool no_trace = false;
   // The engine (src/engine/engine.h): its plan and memory.
   std::string engine = "hybrid", policy = "auto";
   double act_fraction = -1;  // < 0: the planner's share
@@ -30,7 +31,6 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o, const std::string& config_toml) {
-
   JobOptions job;
   job.model_dir = o.model_dir;
   job.input = o.input;
@@ -44,11 +44,13 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.retry_failed = o.retry_failed;
   job.checkpoint_s = o.checkpoint_s;
   job.progress_s = o.progress_s;
+  job.trace = !o.no_trace;
   job.config_toml = config_toml;
 
-  // One engine per rank, built on the thread that runs it; device_index is the rank's GPU.
+  // One engine per rank, built on the thread that runs it; device_index is the rank's GPU and
+  // shape the longest prompt and generation in the dataset (what the plan must hold).
   auto summary = std::make_shared<TraceSummary>();  // this rank's engine, over the whole job
-  EngineFactory make_engine = [o, summary](int device_index) {
+  EngineFactory make_engine = [o, summary](int device_index, const JobShape& shape) {
     RankEngine e;
     auto weights = open_model_dir(o.model_dir);
     EngineOptions eo;
@@ -59,7 +61,9 @@ void run(const RunOptions& o, const std::string& config_toml) {
     eo.gpu_mem_gib = o.gpu_mem_gib;
     eo.host_mem_gib = o.host_mem_gib;
     eo.workload =
-        run_workload(weights->config(), o.batch_size, o.max_prompt_tokens, o.max_new_tokens);
+        run_workload(weights->config(), o.batch_size,
+                     o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens,
+                     shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens);
     BackendOptions bo;
     bo.device_index = device_index;
     bo.device_mem_gib = o.gpu_mem_gib;
@@ -116,6 +120,9 @@ void add_run_command(CLI::App& app) {
                   "Rewrite the results file from the journal at most this often while running "
                   "(seconds; it is always written at the end)")
       ->capture_default_str();
+  cmd->add_flag("--no-trace", o->no_trace,
+                "Keep no engine trace (OUT.trace, /trace): for long jobs on large models, whose "
+                "trace grows by GBs");
   cmd->add_option("--progress-s", o->progress_s,
                   "Seconds between progress lines when stderr is not a terminal (Slurm logs)")
       ->capture_default_str();
@@ -158,7 +165,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
       ->capture_default_str();
   cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,
-                  "Longest prompt to plan memory for (default: the model's context); longer "
+                  "Longest prompt to plan memory for (default: the dataset's longest); longer "
                   "ones run in smaller groups");
   cmd->add_option("--engine", o->engine, "hybrid, or reference (the fp32 oracle, cpu)")
       ->check(CLI::IsMember({"hybrid", "reference"}))

@@ -1,5 +1,6 @@
 #include "runner/coordinator.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,10 @@ namespace hs {
 namespace {
 
 using json = nlohmann::json;
+
+// Longest a journal record waits for fdatasync (see coordinator.h): a machine crash costs at
+// most this much recomputation; a killed process costs none.
+constexpr auto kSyncInterval = std::chrono::milliseconds(1000);
 
 double unix_ms() {
   return std::chrono::duration<double, std::milli>(
@@ -33,7 +38,8 @@ Coordinator::Coordinator(JobResults& results, CoordinatorLink& link, Journal& jo
       checkpoint_(std::move(checkpoint)),
       opt_(o),
       ranks_(static_cast<size_t>(link.ranks())),
-      last_checkpoint_(std::chrono::steady_clock::now()) {
+      last_checkpoint_(std::chrono::steady_clock::now()),
+      last_sync_(std::chrono::steady_clock::now()) {
   form_units();
 }
 
@@ -78,8 +84,20 @@ std::vector<int> Coordinator::ranks_busy() const {
 
 void Coordinator::run() {
   try {
+    if (queue_.empty()) {  // all done in earlier sessions: no engine needs to be built
+      stop_idle_ranks();
+      return;
+    }
+    int64_t max_prompt = 0, max_new = 0;
+    for (const WorkUnit& u : queue_)
+      for (const GenRequest& q : u.requests) {
+        max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(q.prompt.size()));
+        max_new = std::max(max_new, q.max_new_tokens);
+      }
+    const std::string shape =
+        json{{"max_prompt_tokens", max_prompt}, {"max_new_tokens", max_new}}.dump();
     for (int r = 0; r < link_.ranks(); ++r) {
-      link_.send(r, MsgKind::start);
+      link_.send(r, MsgKind::start, shape);
       progress_.set_rank_state(r, "loading");
     }
     while (ranks_left() > 0) {
@@ -89,6 +107,7 @@ void Coordinator::run() {
                      "running ones (signal again to stop now)\n",
                      InterruptGuard::last_signal(), strsignal(InterruptGuard::last_signal()),
                      ranks_busy().size());
+        sync_journal();
         checkpoint_();
         drain_checkpoint_written_ = true;
         stop_idle_ranks();
@@ -97,19 +116,23 @@ void Coordinator::run() {
       if (InterruptGuard::count() > 1)
         fail("interrupted again by signal ", InterruptGuard::last_signal(),
              " while units were still running");
-      // 200 ms bounds how late a signal or a due checkpoint is noticed, not how fast messages
-      // are taken (they are taken as soon as they arrive).
+      // 200 ms bounds how late a signal, a due sync or a due checkpoint is noticed, not how
+      // fast messages are taken (they are taken as soon as they arrive).
       if (auto m = link_.receive_for(std::chrono::milliseconds(200))) handle(*m);
+      if (unsynced_ && std::chrono::steady_clock::now() - last_sync_ >= kSyncInterval)
+        sync_journal();
       const double since =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_)
               .count();
       if (applied_since_checkpoint_ > 0 && since >= opt_.checkpoint_s) {
+        sync_journal();  // a checkpoint never holds a result the journal could still lose
         checkpoint_();
         applied_since_checkpoint_ = 0;
         last_checkpoint_ = std::chrono::steady_clock::now();
       }
       progress_.tick();
     }
+    sync_journal();
     size_t left = queue_.size();
     if (draining())
       fail("interrupted by signal ", InterruptGuard::last_signal(), " (",
@@ -129,6 +152,12 @@ void Coordinator::run() {
     stop_idle_ranks();
     throw;
   }
+}
+
+void Coordinator::sync_journal() {
+  if (unsynced_) journal_.sync();
+  unsynced_ = false;
+  last_sync_ = std::chrono::steady_clock::now();
 }
 
 void Coordinator::stop_idle_ranks() {
@@ -154,8 +183,6 @@ void Coordinator::handle(const Message& m) {
       break;
     case MsgKind::result:
       on_result(m.rank, m.payload);
-      k.state = RankState::idle;
-      dispatch(m.rank);
       break;
     case MsgKind::failed:
       std::fprintf(stderr, "\nhybridserve: rank %d failed and leaves the job: %s\n", m.rank,
@@ -183,17 +210,25 @@ void Coordinator::on_result(int rank, const std::string& payload) {
   r.session = opt_.session;
   r.start_ms = k.dispatched_ms;
   r.end_ms = unix_ms();
+  k.unit.reset();
+  k.state = RankState::idle;
+  dispatch(rank);  // first keep the rank busy, then write
+  record(std::move(r));
+}
+
+void Coordinator::record(UnitResult r) {
   // Trace rows first, then the journal record that counts them (runner/trace_log.h).
   std::vector<TraceRow> rows;
   rows.reserve(r.trace.size());
-  for (const TraceEvent& e : r.trace) rows.push_back({e, rank, opt_.session, r.unit});
+  for (const TraceEvent& e : r.trace) rows.push_back({e, r.rank, opt_.session, r.unit});
   trace_.append(rows);
   r.trace_rows_end = trace_.rows();
   results_.trace_rows = trace_.rows();
-  journal_.append(JournalRecordType::unit, encode_unit_result(r, /*with_trace=*/false));
-  journal_.sync();
+  journal_.append(JournalRecordType::unit,
+                  unit_result_to_json(r, /*with_trace=*/false)
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  unsynced_ = true;
   const JobResults::Applied a = results_.apply(r);
-  k.unit.reset();
   ++units_done_;
   applied_since_checkpoint_ += a.requests;
   progress_.add_done(a.requests, a.failed, a.generated_tokens);

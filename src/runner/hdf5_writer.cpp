@@ -191,7 +191,8 @@ void write_trace(hid_t file, const JobResults& res) {
   write_strings(g.get(), "kind_names", kind_names);
   write_strings(g.get(), "stream_names", stream_names);
 
-  const hsize_t n = static_cast<hsize_t>(res.trace_rows);
+  const int64_t rows = res.write_trace ? res.trace_rows : 0;
+  const hsize_t n = static_cast<hsize_t>(rows);
   ChunkedColumn step(g.get(), "step", H5T_NATIVE_INT64, H5T_NATIVE_INT64, n);
   ChunkedColumn layer(g.get(), "layer", H5T_NATIVE_INT32, H5T_NATIVE_INT32, n);
   ChunkedColumn mini_batch(g.get(), "mini_batch", H5T_NATIVE_INT32, H5T_NATIVE_INT32, n);
@@ -203,11 +204,12 @@ void write_trace(hid_t file, const JobResults& res) {
   ChunkedColumn rank(g.get(), "rank", H5T_NATIVE_INT32, H5T_NATIVE_INT32, n);
   ChunkedColumn session(g.get(), "session", H5T_NATIVE_INT32, H5T_NATIVE_INT32, n);
   ChunkedColumn unit(g.get(), "unit", H5T_NATIVE_INT64, H5T_NATIVE_INT64, n);
-  write_int_attr(g.get(), "count", res.trace_rows);
+  write_int_attr(g.get(), "count", rows);
+  write_int_attr(g.get(), "omitted", res.write_trace ? 0 : res.trace_rows);
   if (n == 0 || res.trace_path.empty()) return;
 
   hsize_t offset = 0;
-  TraceLog::read(res.trace_path, res.trace_rows, 1 << 20, [&](const std::vector<TraceRow>& rows) {
+  TraceLog::read(res.trace_path, rows, 1 << 20, [&](const std::vector<TraceRow>& rows) {
     const hsize_t c = rows.size();
     std::vector<int64_t> i64(c);
     std::vector<int32_t> i32(c);

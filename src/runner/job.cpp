@@ -192,6 +192,7 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     res.meta.hardware = coordinator->hardware_json();
     res.meta.plan = coordinator->plan_json();
     res.meta.complete = res.done_count() == total;
+    res.write_trace = res.meta.complete;  // checkpoints leave the (large) trace out
     write_results_file(p.output.paths, res);
   };
   CoordinatorOptions copt;
@@ -244,7 +245,7 @@ void run_job(const JobOptions& o, const EngineFactory& make_engine) {
   check_options(o);
   MpiSession mpi;
   InterruptGuard interrupts;
-  WorkerOptions wo{o.model_dir, o.sampling, o.stop, mpi.device_index()};
+  WorkerOptions wo{o.model_dir, o.sampling, o.stop, mpi.device_index(), o.trace};
   if (mpi.rank() != 0) {
     MpiWorkerLink link(mpi);
     run_worker(link, make_engine, wo);

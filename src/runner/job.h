@@ -24,6 +24,7 @@ struct JobOptions {
   bool retry_failed = false;  // with resume: recompute requests whose generation failed
   double checkpoint_s = 600;  // rewrite the results file at most this often while running
   double progress_s = 30;     // progress line interval when stderr is not a terminal
+  bool trace = true;          // keep the engine's trace (OUT.trace, /trace)
   std::string config_toml;    // the effective options (for /meta job_config)
 };
 

@@ -15,9 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string to_bytes(const json& j) {
-  const std::vector<uint8_t> v = json::to_cbor(j);
-  return std::string(v.begin(), v.end());
+std::string to_text(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 bool exists(const std::string& p) {
@@ -50,7 +49,7 @@ Replay replay(const std::string& path) {
   Replay r;
   bool first = true;
   r.scan = scan_journal(path, [&](const JournalRecord& rec) {
-    json j = json::from_cbor(rec.payload, true, false);
+    json j = json::parse(rec.payload, nullptr, /*allow_exceptions=*/false);
     HS_CHECK(!j.is_discarded(), "journal '", path, "': record at byte ", rec.offset,
              " has a valid checksum but unreadable contents");
     if (first) {
@@ -64,7 +63,7 @@ Replay replay(const std::string& path) {
     if (rec.type == JournalRecordType::session)
       r.last_session = std::max(r.last_session, j.at("session").get<int32_t>());
     else if (rec.type == JournalRecordType::unit)
-      r.units.push_back(decode_unit_result(rec.payload));
+      r.units.push_back(unit_result_from_json(j));
   });
   return r;
 }
@@ -140,17 +139,17 @@ JobOutput open_job_output(const JobOutputRequest& req) {
   if (fresh) {
     out.journal = std::make_unique<Journal>(Journal::create(p.journal));
     out.first_start_time = req.start_time;
-    out.journal->append(JournalRecordType::header, to_bytes({{"format", 1},
-                                                             {"created", req.start_time},
-                                                             {"fingerprint", req.fingerprint},
-                                                             {"command_line", req.command_line}}));
+    out.journal->append(JournalRecordType::header, to_text({{"format", 1},
+                                                            {"created", req.start_time},
+                                                            {"fingerprint", req.fingerprint},
+                                                            {"command_line", req.command_line}}));
   }
   out.trace = std::make_unique<TraceLog>(p.trace, keep_trace_rows);
-  out.journal->append(JournalRecordType::session, to_bytes({{"session", out.session},
-                                                            {"started", req.start_time},
-                                                            {"ranks", req.ranks},
-                                                            {"replayed_units", out.replayed.size()},
-                                                            {"command_line", req.command_line}}));
+  out.journal->append(JournalRecordType::session, to_text({{"session", out.session},
+                                                           {"started", req.start_time},
+                                                           {"ranks", req.ranks},
+                                                           {"replayed_units", out.replayed.size()},
+                                                           {"command_line", req.command_line}}));
   out.journal->sync();
   return out;
 }

@@ -56,6 +56,9 @@ struct JobResults {
   bool has_text = false;   // a tokenizer decoded the outputs
   std::string trace_path;  // the trace sidecar (runner/trace_log.h); "" when none
   int64_t trace_rows = 0;  // rows of it that belong to journaled units
+  // Copy the trace into the results file. Off for periodic checkpoints: a large model's trace
+  // reaches GBs, too much to rewrite every few minutes; the final file always has it.
+  bool write_trace = true;
 
   int64_t done_count() const;
 

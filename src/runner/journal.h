@@ -6,7 +6,7 @@
 //   file   = magic "HSJRNL1\n" (8 bytes), then records
 //   record = "HSRC" | u32 type | u64 payload_bytes | payload | u32 crc
 //   crc    = CRC-32 (runner/crc32.h) of the type, payload_bytes and payload bytes
-// Payloads are CBOR (nlohmann::json::to_cbor); their fields are documented in docs/OUTPUT.md.
+// Payloads are JSON text (UTF-8), so any tool can read a journal; docs/OUTPUT.md lists fields.
 #pragma once
 
 #include <cstdint>

@@ -42,7 +42,7 @@ WorkUnit decode_work_unit(const std::string& bytes) {
   return u;
 }
 
-std::string encode_unit_result(const UnitResult& r, bool with_trace) {
+json unit_result_to_json(const UnitResult& r, bool with_trace) {
   json results = json::array();
   for (const RequestResult& q : r.results) {
     json o = {{"row", q.row}, {"id", q.id}, {"ok", q.ok}};
@@ -80,11 +80,18 @@ std::string encode_unit_result(const UnitResult& r, bool with_trace) {
     }
     j["trace"] = std::move(t);
   }
-  return to_bytes(j);
+  return j;
+}
+
+std::string encode_unit_result(const UnitResult& r, bool with_trace) {
+  return to_bytes(unit_result_to_json(r, with_trace));
 }
 
 UnitResult decode_unit_result(const std::string& bytes) {
-  const json j = from_bytes(bytes, "unit result");
+  return unit_result_from_json(from_bytes(bytes, "unit result"));
+}
+
+UnitResult unit_result_from_json(const json& j) {
   UnitResult r;
   r.unit = j.at("unit").get<int64_t>();
   r.rank = j.at("rank").get<int32_t>();
@@ -108,10 +115,10 @@ UnitResult decode_unit_result(const std::string& bytes) {
     r.results.push_back(std::move(q));
   }
   if (j.contains("trace")) {
-    const json& t = j["trace"];
+    const json& t = j.at("trace");
     const size_t n = t.at("step").size();
     for (const char* col : {"layer", "mini_batch", "kind", "bytes", "start_ms", "end_ms", "stream"})
-      HS_CHECK(t.at(col).size() == n, "corrupt unit result message (trace column ", col, ")");
+      HS_CHECK(t.at(col).size() == n, "corrupt unit result (trace column ", col, ")");
     r.trace.resize(n);
     for (size_t i = 0; i < n; ++i) {
       TraceEvent& e = r.trace[i];

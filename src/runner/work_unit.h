@@ -1,12 +1,14 @@
 // A work unit: the group of requests the coordinator hands to one rank at a time (--batch-size
 // of them, so the rank's engine batch is full), and the results the rank sends back for it.
-// Both cross MPI as CBOR; the same UnitResult, with its session, is a journal record.
+// Both cross MPI as CBOR; a UnitResult without its trace is also a journal record (JSON text).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/generator.h"
 #include "engine/trace.h"
@@ -46,6 +48,9 @@ std::string encode_work_unit(const WorkUnit& u);
 WorkUnit decode_work_unit(const std::string& bytes);
 
 // with_trace=false leaves the trace out (the journal keeps it in the trace sidecar instead).
+nlohmann::json unit_result_to_json(const UnitResult& r, bool with_trace);
+UnitResult unit_result_from_json(const nlohmann::json& j);
+// As CBOR, for messages.
 std::string encode_unit_result(const UnitResult& r, bool with_trace);
 UnitResult decode_unit_result(const std::string& bytes);
 

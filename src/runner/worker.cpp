@@ -94,7 +94,10 @@ UnitResult run_unit(RankState& s, const WorkUnit& u, int rank, const WorkerOptio
   }
   r.compute_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (s.engine.take_trace) r.trace = s.engine.take_trace();
+  if (s.engine.take_trace) {
+    r.trace = s.engine.take_trace();  // drained either way, so the engine does not keep it
+    if (!o.keep_trace) r.trace.clear();
+  }
   return r;
 }
 
@@ -109,9 +112,14 @@ std::string host_facts_json() {
 void run_worker(WorkerLink& link, const EngineFactory& make_engine, const WorkerOptions& o) {
   const int rank = link.rank();
   try {
-    if (link.receive().kind != MsgKind::start) return;  // the job stopped before it began
+    const Message start = link.receive();
+    if (start.kind != MsgKind::start) return;  // the job stopped before it began (or had no work)
+    const json shape_json = json::parse(start.payload);
+    JobShape shape;
+    shape.max_prompt_tokens = shape_json.at("max_prompt_tokens").get<int64_t>();
+    shape.max_new_tokens = shape_json.at("max_new_tokens").get<int64_t>();
     RankState s;
-    s.engine = make_engine(o.device_index);
+    s.engine = make_engine(o.device_index, shape);
     HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
     if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
       s.tokenizer = Tokenizer::from_model_dir(o.model_dir);

@@ -23,13 +23,20 @@ struct RankEngine {
   // The engine's trace events since the last call (empty function: the engine keeps none).
   std::function<std::vector<TraceEvent>()> take_trace;
 };
-using EngineFactory = std::function<RankEngine(int device_index)>;
+// The envelope of the requests a rank may be handed (over the whole dataset, sent by rank 0 with
+// `start`), so that every rank's engine can plan memory for the longest request it will see.
+struct JobShape {
+  int64_t max_prompt_tokens = 0;
+  int64_t max_new_tokens = 0;  // the largest per-request max_new_tokens (the default included)
+};
+using EngineFactory = std::function<RankEngine(int device_index, const JobShape& shape)>;
 
 struct WorkerOptions {
   std::string model_dir;  // its tokenizer.json, if any, decodes outputs and --stop
   SamplingParams sampling;
   std::vector<std::string> stop;  // a request ends when its decoded text contains one
   int device_index = 0;
+  bool keep_trace = true;  // forward the engine's trace events to the coordinator
 };
 
 // Runs until the coordinator says stop. Never throws: a rank that cannot go on (its engine
