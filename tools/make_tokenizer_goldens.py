@@ -419,6 +419,12 @@ def variants(gpt2_json, llama_json):
          {"pre_tokenizer": split_then_bytes({"Regex": r"\p{L}+"}, "Isolated", invert=True)}),
         ("llama3-inverted-removed", "llama3-style",
          {"pre_tokenizer": split_then_bytes({"Regex": r"\s+"}, "Removed", invert=True)}),
+        # Oniguruma syntax that PCRE2 reads differently: line anchors, (?m) as "dot matches
+        # newline", \uHHHH, a ']' first in a class, \Z.
+        ("llama3-oniguruma-syntax", "llama3-style",
+         {"pre_tokenizer": split_then_bytes(
+             {"Regex": r"^\s+|(?m:\p{N}.\p{N})|\p{L}+$|[]\u0021.]+|(?i:hybrid)|\p{N}+\Z"},
+             "Isolated")}),
         ("llama3-string-pattern", "llama3-style",
          {"pre_tokenizer": split_then_bytes({"String": ". "}, "MergedWithPrevious")}),
         ("llama3-digits", "llama3-style",
@@ -464,6 +470,8 @@ VARIANT_STRINGS = [
     "\t<mask>\t<mask>\t",
     "[SEP] [SEP]",
     "ends with spaces   ",
+    "1\n2 x\n  3.4\nend]!!\nHyBrid 77\n12",
+    "  indented\n\tline\nlast line",
 ]
 
 

@@ -14,7 +14,7 @@ namespace hs {
 struct Bpe::WordCache {
   static constexpr size_t kMaxWords = 10000;
   static constexpr size_t kMaxWordBytes = 256;
-  mutable std::shared_mutex mutex;
+  std::shared_mutex mutex;
   std::unordered_map<std::string, std::vector<int32_t>> ids_of_word;
 };
 

@@ -1,8 +1,8 @@
 // The BPE model of tokenizer.json: a vocabulary, merges ranked by their position in the file,
 // and the merge loop that turns one pre-tokenized word into token ids exactly as HF
 // `tokenizers` does (models/bpe/word.rs): repeatedly apply the lowest-ranked merge present,
-// leftmost first, using a priority queue over a linked list of symbols so one huge word costs
-// O(n log n), not O(n^2).
+// leftmost first. Symbols sit in a linked list and candidate merges in a priority queue (or,
+// for long words, in one bucket per rank), so one huge word costs O(n log n), not O(n^2).
 #pragma once
 
 #include <cstdint>
@@ -66,7 +66,7 @@ class Bpe {
     uint32_t rank_with_next;  // rank of the merge of this symbol and the next (kNoMerge: none)
     int32_t id_with_next;     // the token that merge makes
   };
-  static constexpr uint32_t kNoMerge = UINT32_MAX;
+  static constexpr uint32_t kNoMerge = std::numeric_limits<uint32_t>::max();
 
   std::vector<int32_t> merge_word(std::string_view word) const;
   // Refreshes symbols[pos]'s cached merge with its right neighbour.

@@ -4,7 +4,6 @@
 #include <pcre2.h>
 
 #include <cctype>
-#include <cstring>
 
 #include "model/unicode_utf8.h"
 #include "util/error.h"
@@ -64,14 +63,24 @@ bool is_hex(char c) {
   return std::isxdigit(static_cast<unsigned char>(c)) != 0;
 }
 
+bool one_of(char c, std::string_view set) {
+  return set.find(c) != std::string_view::npos;
+}
+
 }  // namespace
 
-UnicodeRegex::UnicodeRegex(std::string_view pattern, const std::string& what) : what_(what) {
+UnicodeRegex::UnicodeRegex(std::string_view pattern, const std::string& what)
+    : UnicodeRegex(pattern, what, 0) {}
+
+UnicodeRegex::UnicodeRegex(std::string_view pattern, const std::string& what,
+                           uint32_t extra_options)
+    : what_(what) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   auto compiled = std::make_shared<Compiled>();
-  compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                 PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  compiled->code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                    PCRE2_UTF | PCRE2_UCP | extra_options, &error_code, &error_offset, nullptr);
   if (!compiled->code)
     fail(what, ": regex does not compile at offset ", error_offset, ": ",
          pcre2_message(error_code));
@@ -82,60 +91,78 @@ UnicodeRegex::UnicodeRegex(std::string_view pattern, const std::string& what) : 
 }
 
 UnicodeRegex UnicodeRegex::from_oniguruma(std::string_view pattern, const std::string& what) {
+  // Oniguruma's default (Ruby) syntax, as HF compiles it, next to PCRE2's:
+  //   ^ and $ are line anchors: PCRE2_MULTILINE;
+  //   (?m) lets . match a newline: PCRE2's (?s);
+  //   \s is White_Space exactly (PCRE2's also takes U+180E); \uHHHH is \x{HHHH};
+  //   POSIX brackets, nested classes and \w \b \h ... mean other things: refused.
+  const auto refuse = [&](const auto&... why) {
+    fail(what, ": ", why...,
+         " (Oniguruma, which HF compiles tokenizer regexes with, and PCRE2 "
+         "read it differently)");
+  };
   std::string out;
   out.reserve(pattern.size() + 32);
+  bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
-    if (c != '\\' || i + 1 == pattern.size()) {
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's') {
+        out += "\\p{White_Space}";
+      } else if (e == 'S') {
+        out += "\\P{White_Space}";
+      } else if (e == 'u') {
+        if (!(i + 4 < pattern.size() && is_hex(pattern[i + 1]) && is_hex(pattern[i + 2]) &&
+              is_hex(pattern[i + 3]) && is_hex(pattern[i + 4])))
+          fail(what, ": regex escape \\u must be followed by 4 hex digits");
+        out += "\\x{";
+        out.append(pattern.substr(i + 1, 4));
+        out += "}";
+        i += 4;
+      } else if (one_of(e, "wWbBhHvVRXNOyYKGQE")) {
+        refuse("regex escape \\", e, " is not supported");
+      } else {
+        out += '\\';
+        out += e;
+      }
+      continue;
+    }
+    if (in_class) {
+      if (c == '[') {
+        const bool posix = i + 1 < pattern.size() && pattern[i + 1] == ':';
+        refuse(posix ? "POSIX bracket classes are" : "nested character classes are",
+               " not supported");
+      }
+      if (c == '&' && i + 1 < pattern.size() && pattern[i + 1] == '&')
+        refuse("class intersection && is not supported");
+      if (c == ']') in_class = false;
       out += c;
       continue;
     }
-    const char e = pattern[++i];
-    switch (e) {
-      case 's':
-        out += "\\p{White_Space}";
-        break;
-      case 'S':
-        out += "\\P{White_Space}";
-        break;
-      case 'u':  // Oniguruma's \uHHHH
-        if (i + 4 < pattern.size() && is_hex(pattern[i + 1]) && is_hex(pattern[i + 2]) &&
-            is_hex(pattern[i + 3]) && is_hex(pattern[i + 4])) {
-          out += "\\x{";
-          out.append(pattern.substr(i + 1, 4));
-          out += "}";
-          i += 4;
-        } else {
-          fail(what, ": regex escape \\u must be followed by 4 hex digits");
-        }
-        break;
-      case 'w':
-      case 'W':
-      case 'b':
-      case 'B':
-      case 'h':
-      case 'H':
-      case 'v':
-      case 'V':
-      case 'R':
-      case 'X':
-      case 'N':
-      case 'O':
-      case 'y':
-      case 'Y':
-      case 'K':
-      case 'G':
-      case 'Z':
-      case 'Q':
-      case 'E':
-        fail(what, ": regex escape \\", e,
-             " is not supported (Oniguruma, which HF uses, and PCRE2 read it differently)");
-      default:
-        out += '\\';
-        out += e;
+    if (c == '[') {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal, not the end of the class.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
     }
+    if (c == '(' && i + 2 < pattern.size() && pattern[i + 1] == '?' &&
+        one_of(pattern[i + 2], "imx-")) {
+      // Inline options such as (?i:...) or (?m-x): Ruby's m is PCRE2's s.
+      out += "(?";
+      for (i += 2; i < pattern.size() && pattern[i] != ':' && pattern[i] != ')'; ++i) {
+        const char flag = pattern[i];
+        if (!one_of(flag, "imx-")) refuse("inline option '", flag, "' is not supported");
+        out += flag == 'm' ? 's' : flag;
+      }
+      if (i < pattern.size()) out += pattern[i];
+      continue;
+    }
+    out += c;
   }
-  return UnicodeRegex(out, what);
+  return UnicodeRegex(out, what, PCRE2_MULTILINE);
 }
 
 UnicodeRegex UnicodeRegex::literal(std::string_view text, const std::string& what) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,10 +18,10 @@ class UnicodeRegex {
   // A pattern in PCRE2 syntax. `what` names where it came from, for errors.
   UnicodeRegex(std::string_view pattern, const std::string& what);
 
-  // A pattern written for Oniguruma, which HF `tokenizers` compiles its regexes with. The two
-  // dialects differ on a few escapes: \s is rewritten to \p{White_Space} (Oniguruma's \s is
-  // exactly White_Space; PCRE2's also matches U+180E), \uHHHH to \x{HHHH}; escapes whose meaning
-  // differs and that we cannot rewrite exactly (\w \W \b \B \h \H \v \V \R \X ...) are refused.
+  // A pattern written for Oniguruma, which HF `tokenizers` compiles its regexes with, rewritten
+  // where the dialects differ: ^ and $ are line anchors, (?m) is PCRE2's (?s), \s is exactly
+  // White_Space (PCRE2's also matches U+180E), \uHHHH is \x{HHHH}. What cannot be rewritten
+  // exactly (\w \b \h \R \X ..., POSIX brackets, nested classes) is refused.
   static UnicodeRegex from_oniguruma(std::string_view pattern, const std::string& what);
   // A pattern that matches `text` literally.
   static UnicodeRegex literal(std::string_view text, const std::string& what);
@@ -34,6 +35,8 @@ class UnicodeRegex {
   bool matches_at(std::string_view text, size_t offset) const;
 
  private:
+  UnicodeRegex(std::string_view pattern, const std::string& what, uint32_t extra_options);
+
   struct Compiled;
   // Shared: compiled PCRE2 code is immutable and may be used by several threads at once.
   std::shared_ptr<const Compiled> compiled_;

@@ -399,6 +399,89 @@ TEST(Tokenizer, UnsupportedComponentsAreRefusedByName) {
   }
 }
 
+// Every field of tokenizer.json (all of them except the bulk of vocab and merges) replaced by
+// each wrong kind of value: loading either works or throws hs::Error; never another exception.
+TEST(Tokenizer, AnyWrongTypeAnywhereIsAnHsError) {
+  const json base = base_json("llama3-style");
+  std::vector<json::json_pointer> pointers;
+  const std::function<void(const json&, const json::json_pointer&)> walk =
+      [&](const json& node, const json::json_pointer& at) {
+        if (at != json::json_pointer()) pointers.push_back(at);
+        const bool bulk =
+            at == json::json_pointer("/model/vocab") || at == json::json_pointer("/model/merges");
+        if (node.is_object()) {
+          size_t n = 0;
+          for (const auto& [key, value] : node.items())
+            if (!bulk || n++ < 3) walk(value, at / key);
+        } else if (node.is_array()) {
+          for (size_t i = 0; i < node.size() && (!bulk || i < 3); ++i) walk(node[i], at / i);
+        }
+      };
+  walk(base, json::json_pointer());
+  const std::vector<json> wrong = {nullptr, -1, "x", json::array()};
+  int loaded = 0, refused = 0;
+  for (const auto& pointer : pointers) {
+    for (const json& value : wrong) {
+      json doc = base;
+      doc[pointer] = value;
+      const std::string path = write_tokenizer(doc);
+      try {
+        Tokenizer::from_file(path).encode("It's 12345 ok <|eot_id|> 日本");
+        ++loaded;
+      } catch (const Error&) {
+        ++refused;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << pointer.to_string() << " = " << value.dump() << ": " << e.what();
+      }
+    }
+  }
+  EXPECT_GT(refused, 200);
+  std::printf("%zu fields x %zu values: %d loaded, %d refused\n", pointers.size(), wrong.size(),
+              loaded, refused);
+}
+
+TEST(Tokenizer, TruncatedFileAtAnyLengthIsAnHsError) {
+  const std::string text = read_file(model_dir("gpt2-style") + "/tokenizer.json");
+  for (size_t length = 0; length < text.size(); length += 997) {
+    const std::string path = temp_dir() + "/tokenizer.json";
+    write_file(path, text.substr(0, length));
+    EXPECT_NE(expect_error([&] { Tokenizer::from_file(path); }).find("invalid JSON"),
+              std::string::npos);
+  }
+}
+
+// Random byte strings: invalid UTF-8 is refused; valid text decodes back to itself.
+TEST(Tokenizer, RandomBytesRoundTripOrAreRefused) {
+  std::mt19937 rng(11);
+  const std::vector<std::string> pieces = {
+      "a",  " ",        "\n", "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
+      "'s", "\xc3\xa9", "7",  "<|eot_id|>",   "</s>"};
+  for (const char* name : {"gpt2-style", "llama3-style"}) {
+    const Tokenizer tok = Tokenizer::from_model_dir(model_dir(name));
+    int valid = 0, invalid = 0;
+    for (int i = 0; i < 2000; ++i) {
+      std::string s;
+      const int n = static_cast<int>(rng() % 24);
+      for (int k = 0; k < n; ++k) {
+        if (rng() % 4 == 0) {
+          s += static_cast<char>(rng() % 256);  // often breaks UTF-8
+        } else {
+          s += pieces[rng() % pieces.size()];
+        }
+      }
+      try {
+        EXPECT_EQ(tok.decode(tok.encode(s, false), false), s) << printable(s);
+        ++valid;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos);
+        ++invalid;
+      }
+    }
+    EXPECT_GT(valid, 100);
+    EXPECT_GT(invalid, 100);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The CLI.
 
