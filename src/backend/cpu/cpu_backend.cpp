@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/sampler.h"
+#include "backend/cpu/sampling.h"
 #include "util/error.h"
 
 namespace hs {

@@ -1,4 +1,4 @@
-#include "engine/sampler.h"
+#include "backend/cpu/sampling.h"
 
 #include <algorithm>
 #include <cmath>
