@@ -14,17 +14,20 @@
 //  - A block takes a tile, one KV head g and up to HB of g's query heads: NQ = rows x heads <= 32
 //    (query, head) pairs that share every K/V row it loads, so prefill reads each K/V tile once
 //    per 32 pairs, and grouped-query heads share it in decode too. QR = 32 / HB.
-//  - Keys stream through shared memory 32 at a time (16-byte coalesced loads through the block
-//    table). Warp w owns pairs w, w+4, ...; lane j scores key j against each of them, then the
-//    warp keeps an online softmax per pair in fp32 (running max m, sum l, accumulator acc) and
-//    adds P.V with lane owning output dims 2*lane + 64c.
+//  - Keys stream through shared memory 32 at a time (coalesced loads through the block table,
+//    16 bytes a thread; 4 bytes when D is not a multiple of 8, as in the tiny test models). Warp w
+//    owns pairs w, w+4, ...; lane j scores key j against each of them, then the warp keeps an
+//    online softmax per pair in fp32 (running max m, sum l, accumulator acc) and adds P.V with lane
+//    owning output dims 2*lane + 64c.
 //  - Decode with few queries has too few tiles to fill the GPU, so the key range may be split
 //    (flash-decoding): grid.z splits of split_len keys write (m, l, acc) partials and
 //    combine_kernel merges them: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
 //  - Blocks loop over the tiles (a grid sized to the GPU's resident blocks), since the tile
 //    count is only known on the device.
-// Limits: D % 8 == 0 (16-byte rows), D <= 256, q/k/v/out 16-byte aligned.
+// Limits: D even and <= 256 (<= 128 unless D % 8 == 0); q/k/v/out 16-byte aligned when
+// D % 8 == 0, else 4-byte aligned (then the 4-byte variant runs).
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
@@ -60,18 +63,18 @@ struct Params {
 };
 
 // Row stride of the K tile in shared memory, in elements: padded so that it is an odd number of
-// 16-byte units, which puts the 8 lanes of a quarter-warp reading one 16-byte column of 8
-// different rows on 8 different bank groups.
-__host__ __device__ inline int k_stride(int d) {
-  return (d / kVec) % 2 == 0 ? d + kVec : d;
+// load units (ku elements: 16 or 4 bytes), which puts the lanes reading one column of different
+// rows on different banks.
+__host__ __device__ inline int k_stride(int d, int ku) {
+  return (d / ku) % 2 == 0 ? d + ku : d;
 }
 
 template <typename T>
-size_t smem_bytes(int d) {
-  return size_t(kKeys) * k_stride(d) * sizeof(T)    // K tile
-         + size_t(kKeys) * d * sizeof(T)            // V tile
-         + size_t(kPairs) * d * sizeof(float)       // queries of the block's pairs, fp32
-         + size_t(kPairs) * kKeys * sizeof(float);  // probabilities, per warp
+size_t smem_bytes(int d, int ku) {
+  return size_t(kKeys) * k_stride(d, ku) * sizeof(T)  // K tile
+         + size_t(kKeys) * d * sizeof(T)              // V tile
+         + size_t(kPairs) * d * sizeof(float)         // queries of the block's pairs, fp32
+         + size_t(kPairs) * kKeys * sizeof(float);    // probabilities, per warp
 }
 
 __global__ void tile_kernel(const int32_t* __restrict__ seq, int64_t rows, int tile_rows,
@@ -82,11 +85,23 @@ __global__ void tile_kernel(const int32_t* __restrict__ seq, int64_t rows, int t
   }
 }
 
-template <typename T, int kMaxD>
+// kU elements (16 or 4 bytes) from p into f.
+template <int kU, typename T>
+__device__ __forceinline__ void load_units(const T* p, float (&f)[kU]) {
+  if constexpr (kU == kVec)
+    load8(p, f);
+  else
+    load2(p, f[0], f[1]);
+}
+
+// kU: elements a thread loads at once, 8 (16 bytes, D % 8 == 0) or 2 (4 bytes, any even D).
+template <typename T, int kMaxD, int kU>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const Params<T> p) {
+  static_assert(kU == kVec || kU == 2, "16- or 4-byte units");
+  using Unit = std::conditional_t<kU == kVec, uint4, uint32_t>;
   constexpr int kChunks = kMaxD / 64;  // output dims per lane / 2
   extern __shared__ __align__(16) unsigned char smem[];
-  const int D = p.head_dim, kstr = k_stride(D), vecs = D / kVec;
+  const int D = p.head_dim, kstr = k_stride(D, kU), vecs = D / kU;
   T* Ks = reinterpret_cast<T*>(smem);
   T* Vs = Ks + kKeys * kstr;
   float* Qs = reinterpret_cast<float*>(Vs + kKeys * D);
@@ -132,11 +147,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const Params<T> p) 
       const int i = it / vecs, c = it % vecs;
       const int64_t r = t0 + i / hb;
       const int h = g * p.group + jb + i % hb;
-      float f[kVec];
-      load8(p.q + (r * p.n_heads + h) * D + c * kVec, f);
-      float4* dst = reinterpret_cast<float4*>(Qs + i * D + c * kVec);
-      dst[0] = make_float4(f[0], f[1], f[2], f[3]);
-      dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+      float f[kU];
+      load_units<kU>(p.q + (r * p.n_heads + h) * D + c * kU, f);
+#pragma unroll
+      for (int e = 0; e < kU; ++e) Qs[i * D + c * kU + e] = f[e];
     }
 
     float m[kPairsPerWarp], l[kPairsPerWarp], acc[kPairsPerWarp][2 * kChunks];
@@ -154,17 +168,17 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const Params<T> p) 
 #pragma unroll 4
       for (int it = tid; it < kKeys * vecs; it += kThreads) {
         const int j = it / vecs, c = it % vecs;
-        uint4 kx = make_uint4(0, 0, 0, 0), vx = kx;  // keys past the range read as zeros
+        Unit kx{}, vx{};  // keys past the range read as zeros
         if (j < nk) {
           const int key = kt0 + j;
           const int64_t slot = p.table[sq * p.max_blocks + key / p.block_tokens];
           const int64_t off =
-              (slot * p.block_tokens + key % p.block_tokens) * kv_row + int64_t(g) * D + c * kVec;
-          kx = *reinterpret_cast<const uint4*>(p.k + off);
-          vx = *reinterpret_cast<const uint4*>(p.v + off);
+              (slot * p.block_tokens + key % p.block_tokens) * kv_row + int64_t(g) * D + c * kU;
+          kx = *reinterpret_cast<const Unit*>(p.k + off);
+          vx = *reinterpret_cast<const Unit*>(p.v + off);
         }
-        *reinterpret_cast<uint4*>(Ks + j * kstr + c * kVec) = kx;
-        *reinterpret_cast<uint4*>(Vs + j * D + c * kVec) = vx;
+        *reinterpret_cast<Unit*>(Ks + j * kstr + c * kU) = kx;
+        *reinterpret_cast<Unit*>(Vs + j * D + c * kU) = vx;
       }
       __syncthreads();
 
@@ -173,17 +187,22 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const Params<T> p) 
 #pragma unroll
       for (int a = 0; a < kPairsPerWarp; ++a) s[a] = 0.f;
       const T* krow = Ks + lane * kstr;
-      for (int d0 = 0; d0 < D; d0 += kVec) {
-        float kf[kVec];
-        load8(krow + d0, kf);
+      for (int d0 = 0; d0 < D; d0 += kU) {
+        float kf[kU];
+        load_units<kU>(krow + d0, kf);
 #pragma unroll
         for (int a = 0; a < kPairsPerWarp; ++a) {
           const int i = warp + kWarps * a;
           if (i < nq) {
-            const float4 q0 = *reinterpret_cast<const float4*>(Qs + i * D + d0);
-            const float4 q1 = *reinterpret_cast<const float4*>(Qs + i * D + d0 + 4);
-            s[a] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] +
-                    q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
+            if constexpr (kU == kVec) {
+              const float4 q0 = *reinterpret_cast<const float4*>(Qs + i * D + d0);
+              const float4 q1 = *reinterpret_cast<const float4*>(Qs + i * D + d0 + 4);
+              s[a] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] +
+                      q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
+            } else {
+              const float2 q0 = *reinterpret_cast<const float2*>(Qs + i * D + d0);
+              s[a] += q0.x * kf[0] + q0.y * kf[1];
+            }
           }
         }
       }
@@ -303,17 +322,17 @@ size_t round_up(size_t x, size_t a) {
   return (x + a - 1) / a * a;
 }
 
-template <typename T, int kMaxD>
+template <typename T, int kMaxD, int kU>
 void launch(const Params<T>& p0, const cpu::AttentionShape& s, void* workspace,
             size_t workspace_bytes, int num_sms, cudaStream_t stream) {
   Params<T> p = p0;
   const int d = p.head_dim;
-  const size_t smem = smem_bytes<T>(d);
+  const size_t smem = smem_bytes<T>(d, kU);
   // Above 48 KB a block's dynamic shared memory must be asked for (per device, so every call).
-  CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<T, kMaxD>,
+  CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<T, kMaxD, kU>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<T, kMaxD>,
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, attention_kernel<T, kMaxD, kU>,
                                                            kThreads, smem));
   HS_CHECK(per_sm > 0, "attention: head_dim ", d, " needs ", smem,
            " bytes of shared memory per block, more than the device has");
@@ -370,7 +389,7 @@ void launch(const Params<T>& p0, const cpu::AttentionShape& s, void* workspace,
       std::max<int64_t>(1, std::min<int64_t>(s.rows, (resident + per_x - 1) / per_x));
   HS_CHECK(blocks_y <= 65535, "attention: too many kv heads");
   const dim3 grid{unsigned(gx), unsigned(blocks_y), unsigned(n_split)};
-  attention_kernel<T, kMaxD><<<grid, kThreads, smem, stream>>>(p);
+  attention_kernel<T, kMaxD, kU><<<grid, kThreads, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 
   if (n_split > 1) {
@@ -391,15 +410,22 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
   if (s.rows <= 0) return;
   HS_CHECK(s.n_heads > 0 && s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0,
            "attention: n_heads ", s.n_heads, " is not a multiple of n_kv_heads ", s.n_kv_heads);
-  HS_CHECK(s.head_dim > 0 && s.head_dim % kVec == 0 && s.head_dim <= 256, "attention: head_dim ",
-           s.head_dim, " unsupported (a multiple of 8, at most 256)");
+  HS_CHECK(s.head_dim > 0 && s.head_dim % 2 == 0 && s.head_dim <= 256 &&
+               (s.head_dim % kVec == 0 || s.head_dim <= 128),
+           "attention: head_dim ", s.head_dim,
+           " unsupported (even and at most 128, or a multiple of 8 up to 256)");
   HS_CHECK(s.block_tokens > 0 && s.max_blocks > 0 && s.block_tokens <= INT32_MAX &&
                s.max_blocks * s.block_tokens <= INT32_MAX,
            "attention: block table of ", s.max_blocks, " x ", s.block_tokens, " tokens");
   HS_CHECK(s.rows <= INT32_MAX && s.n_heads <= 65535, "attention: ", s.rows, " rows x ", s.n_heads,
            " heads is too large");
-  HS_CHECK(aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v),
-           "attention: q, k, v and out must be 16-byte aligned");
+  const bool vec16 =
+      s.head_dim % kVec == 0 && aligned16(out) && aligned16(q) && aligned16(k) && aligned16(v);
+  const uintptr_t any = reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(q) |
+                        reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v);
+  HS_CHECK(vec16 || (any % 4 == 0 && s.head_dim <= 128),
+           "attention: q, k, v and out must be 4-byte aligned (16-byte for head_dim ", s.head_dim,
+           ")");
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
     Params<T> p{};
@@ -421,10 +447,12 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
     p.block_tokens = int(s.block_tokens);
     p.max_blocks = int(s.max_blocks);
     p.scale = s.scale;
-    if (s.head_dim <= 128)
-      launch<T, 128>(p, s, workspace, workspace_bytes, num_sms, stream);
+    if (!vec16)
+      launch<T, 128, 2>(p, s, workspace, workspace_bytes, num_sms, stream);
+    else if (s.head_dim <= 128)
+      launch<T, 128, kVec>(p, s, workspace, workspace_bytes, num_sms, stream);
     else
-      launch<T, 256>(p, s, workspace, workspace_bytes, num_sms, stream);
+      launch<T, 256, kVec>(p, s, workspace, workspace_bytes, num_sms, stream);
   });
 }
 

@@ -64,8 +64,9 @@ void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_
 // position pos[r] attends to that sequence's keys at positions 0..pos[r].
 //   out, q: [rows, n_heads * head_dim]; k, v: [slots, block_tokens, n_kv_heads * head_dim];
 //   block_table: [n_seqs, max_blocks]; seq, pos: [rows].
-// head_dim must be a multiple of 8 and at most 256; q, k, v, out 16-byte aligned. `workspace`
-// (workspace_bytes, device) holds the query tiles and split-K partials; see attention.cu.
+// head_dim even and at most 256 (at most 128 unless a multiple of 8); q, k, v, out 4-byte
+// aligned, and 16-byte aligned with head_dim % 8 == 0 for the fast (16-byte load) variant.
+// `workspace` (workspace_bytes, device) holds the query tiles and split-K partials.
 void attention(DType t, void* out, const void* q, const void* k, const void* v,
                const int32_t* block_table, const int32_t* seq, const int32_t* pos,
                const cpu::AttentionShape& s, void* workspace, size_t workspace_bytes, int num_sms,

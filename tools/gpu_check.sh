@@ -36,7 +36,9 @@ if [ "${1:-}" = "--bundle" ]; then
   # What the gpu tests use beyond the CUDA backend: the cpu twins, the sampler, dtype conversion.
   cxx=(g++ -std=c++17 -O2 -I"$root/src" -I"$root" -I"$root/tests/gpu" -I/usr/local/cuda/include)
   deps=()
-  for src in src/backend/cpu/ops.cpp src/engine/sampler.cpp src/util/dtype.cpp; do
+  sampler=src/backend/cpu/sampling.cpp
+  [ -f "$root/$sampler" ] || sampler=src/engine/sampler.cpp  # its home before the move
+  for src in src/backend/cpu/ops.cpp "$sampler" src/util/dtype.cpp; do
     obj="$out/$(basename "$src" .cpp).o"
     "${cxx[@]}" -c "$root/$src" -o "$obj"
     deps+=("$obj")

@@ -30,6 +30,7 @@ struct AttnCase {
   bool shuffle_rows = false;     // interleave the sequences' rows in a random order
   int64_t check_rows = 0;        // 0: compare every row; else this many random rows (big cases)
   bool time_it = false;
+  bool misalign = false;  // tensors 4-byte but not 16-byte aligned: the 4-byte load variant
 };
 
 struct Problem {
@@ -114,15 +115,25 @@ class CudaAttention : public ::testing::TestWithParam<DType> {
     const cpu::AttentionShape& s = p.shape;
     const int64_t width = s.n_heads * s.head_dim;
 
-    auto dq = upload(b, p.q), dk = upload(b, p.k), dv = upload(b, p.v);
+    // misalign: every tensor starts 2 elements (4 bytes) into its buffer, off 16-byte alignment.
+    const int64_t off = c.misalign ? 2 : 0;
+    auto shifted = [&](const std::vector<float>& v) {
+      std::vector<float> w(off, 0.5f);
+      w.insert(w.end(), v.begin(), v.end());
+      return upload(b, w);
+    };
+    auto dq = shifted(p.q), dk = shifted(p.k), dv = shifted(p.v);
     auto dtable = upload_raw(b, p.table), dseq = upload_raw(b, p.seq), dpos = upload_raw(b, p.pos);
-    auto dout = poisoned(b, s.rows * width);
+    auto dout = poisoned(b, off + s.rows * width);
     auto call = [&] {
-      b.attention(dout->get(), dq->get(), dk->get(), dv->get(), dtable->as<int32_t>(),
-                  dseq->as<int32_t>(), dpos->as<int32_t>(), s);
+      b.attention(dout->as<uint16_t>() + off, dq->as<uint16_t>() + off, dk->as<uint16_t>() + off,
+                  dv->as<uint16_t>() + off, dtable->as<int32_t>(), dseq->as<int32_t>(),
+                  dpos->as<int32_t>(), s);
     };
     call();
-    const std::vector<float> got = download(b, *dout, s.rows * width);
+    std::vector<float> got = download(b, *dout, off + s.rows * width);
+    for (int64_t i = 0; i < off; ++i) EXPECT_TRUE(std::isnan(got[i])) << "wrote before out";
+    got.erase(got.begin(), got.begin() + off);
 
     // The rows to check, and the cpu's answer for them (cpu::attention takes any subset of
     // query rows: each is a function of its own (seq, pos)).
@@ -220,6 +231,24 @@ TEST_P(CudaAttention, WideGroup48) {
 TEST_P(CudaAttention, OneBlockPerSequence) {
   // The reference engine's layout: one block holding the whole context (max_blocks 1 + 1).
   run({"one block of 3000 tokens", 8, 4, 64, 3000, {0, 1000}, {300, 1}});
+}
+
+TEST_P(CudaAttention, TinyModelHeadDims) {
+  // The tiny test models' shapes: head_dim 12 (opt-oddheads) and 16 (the llama ones); 12 is not
+  // a multiple of 8, so it runs the 4-byte variant.
+  run({"opt-oddheads shape: 5 heads d12", 5, 5, 12, 16, {0, 7}, {9, 1}});
+  run({"llama-gqa shape: 6/2 heads d16 bt 4", 6, 2, 16, 4, {0, 30}, {12, 1}});
+  run({"llama-mqa-odd shape: 3/1 heads d16", 3, 1, 16, 16, {0, 40, 3}, {20, 1, 1}});
+}
+
+TEST_P(CudaAttention, FourByteAlignedPointers) {
+  AttnCase c{"4-byte aligned tensors gqa4 d64", 8, 2, 64, 16, {0, 300, 2099}, {40, 1, 1}};
+  c.misalign = true;
+  run(c);
+  AttnCase c2{"4-byte aligned tensors d80 shuffled", 5, 5, 80, 7, {10, 0, 200}, {37, 1, 64}};
+  c2.misalign = true;
+  c2.shuffle_rows = true;
+  run(c2);
 }
 
 TEST_P(CudaAttention, BigPrefill128x1024) {

@@ -27,10 +27,10 @@
 
 namespace hs::gputest {
 
-// The backends call hs::sample_token (engine/sampler.cpp), which lives in hs_engine, a library
-// the linker scans before hs_backend_cuda: a test binary that never names it would leave the
-// backend's reference unresolved. Naming it here pulls it in. (The lasting fix is to move the
-// sampler below the backends; see the CUDA backend's report.)
+// The CUDA backend calls hs::sample_token (backend/cpu/sampling.cpp, in hs_backend_cpu), but
+// hs_backend_cuda does not list hs_backend_cpu as a dependency, so the linker may scan the cpu
+// library first and leave the reference unresolved in a binary that never names the sampler.
+// Naming it here pulls it in (until src/CMakeLists.txt links hs_backend_cuda to hs_backend_cpu).
 [[gnu::used]] static int32_t (*const pull_in_sampler)(const float*, int64_t, const SamplingParams&,
                                                       uint64_t, int64_t) = &sample_token;
 

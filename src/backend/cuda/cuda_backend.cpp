@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
-#include "engine/sampler.h"
+#include "backend/cpu/sampling.h"
 #include "kernels/kernels.h"
 #include "util/error.h"
 

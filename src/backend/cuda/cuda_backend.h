@@ -5,8 +5,10 @@
 // What the engine can rely on (beyond backend.h):
 //  - host_alloc memory is pinned, portable and mapped, and its pointer is also its device
 //    pointer (unified addressing), so copy_rows and kernels may read / write it directly.
-//  - device_alloc returns 256-byte aligned memory; attention needs q, k, v, out 16-byte aligned
-//    and head_dim a multiple of 8, at most 256. Other ops take any 2-byte aligned pointer.
+//  - device_alloc returns 256-byte aligned memory. attention takes head_dim even and <= 256
+//    (<= 128 unless a multiple of 8) and 4-byte aligned q, k, v, out; its fast path wants
+//    head_dim % 8 == 0 and 16-byte alignment (what 256-byte aligned regions give). Other ops
+//    take any 2-byte aligned pointer and use 16-byte accesses when they can.
 //  - device_capacity_bytes() is what was free after the backend's own reservations (cuBLAS
 //    workspace 32 MiB, attention workspace 64 MiB, a 256 MiB margin for the driver), capped by
 //    BackendOptions::device_mem_gib when that is > 0.
