@@ -1,131 +1,13 @@
 #include "engine/engine.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
-#include <nlohmann/json.hpp>
-
-#include "engine/reference.h"
 #include "plan/footprint.h"
-#include "plan/planner.h"
 #include "util/error.h"
 
 namespace hs {
 
 // ---- construction: plan, memory, weights ------------------------------------------------------
-
-int64_t default_host_mem_bytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  while (f >> key) {
-    if (key == "MemTotal:" && f >> kib) return kib * 1024 / 10 * 8;
-    f.ignore(1 << 12, '\n');
-  }
-  fail("cannot read MemTotal from /proc/meminfo: give the host memory budget (--host-mem-gib)");
-}
-
-Workload run_workload(const ModelConfig& c, int64_t batch_size, int64_t max_prompt_tokens,
-                      int64_t max_new_tokens) {
-  HS_CHECK(batch_size > 0, "the batch size must be > 0, got ", batch_size);
-  HS_CHECK(max_prompt_tokens >= 0 && max_new_tokens >= 0,
-           "prompt and generation lengths must be >= 0");
-  HS_CHECK(c.max_positions >= 2, "the model's context (", c.max_positions, ") is too short");
-  const int64_t gen = std::max<int64_t>(1, std::min(max_new_tokens, c.max_positions - 1));
-  const int64_t room = c.max_positions - gen;  // prompt + generation fit the context
-  const int64_t prompt = max_prompt_tokens > 0 ? std::min(max_prompt_tokens, room) : room;
-  return Workload::uniform(batch_size, prompt, gen);
-}
-
-Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend) {
-  HS_CHECK(o.workload.batch() > 0, "planning needs at least one request");
-  PlanOptions po;
-  po.policy = o.policy;
-  if (o.policy == Policy::hybrid || o.policy == Policy::automatic) po.act_fraction = o.act_fraction;
-  po.constants = o.constants;
-  const double device_gib = double(backend.device_capacity_bytes()) / kBytesPerGib;
-  po.gpu_mem_gib = o.gpu_mem_gib > 0 ? std::min(o.gpu_mem_gib, device_gib) : device_gib;
-  po.host_mem_gib =
-      o.host_mem_gib > 0 ? o.host_mem_gib : double(default_host_mem_bytes()) / kBytesPerGib;
-  po.dtype = backend.dtype();
-  po.block_tokens = o.block_tokens;
-  po.mini_batch_size = o.mini_batch_size;
-  return make_plan(c, o.workload, po);
-}
-
-namespace {
-MemoryLimits limits_of(const EngineOptions& o) {
-  MemoryLimits limits;
-  if (o.host_mem_gib > 0)
-    limits.host_budget_bytes = static_cast<int64_t>(o.host_mem_gib * kBytesPerGib);
-  return limits;
-}
-void check_engine_name(const EngineOptions& o) {
-  HS_CHECK(o.engine == "hybrid" || o.engine == "reference", "unknown engine '", o.engine,
-           "' (choose hybrid or reference)");
-}
-}  // namespace
-
-std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
-                                          Backend& backend) {
-  check_engine_name(o);
-  if (o.engine == "reference") return std::make_unique<ReferenceGenerator>(weights);
-  const Plan plan = plan_run(weights.config(), o, backend);
-  return std::make_unique<HybridEngine>(weights, backend, plan, o.workload, limits_of(o));
-}
-
-std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
-                                          std::unique_ptr<Backend> backend) {
-  check_engine_name(o);
-  if (o.engine == "reference") return std::make_unique<ReferenceGenerator>(weights);
-  const Plan plan = plan_run(weights.config(), o, *backend);
-  return std::make_unique<HybridEngine>(weights, std::move(backend), plan, o.workload,
-                                        limits_of(o));
-}
-
-const std::vector<TraceEvent>* trace_of(const Generator& g) {
-  const auto* h = dynamic_cast<const HybridEngine*>(&g);
-  return h ? &h->trace() : nullptr;
-}
-
-std::vector<TraceEvent> take_trace(Generator& g) {
-  auto* h = dynamic_cast<HybridEngine*>(&g);
-  if (!h) return {};
-  std::vector<TraceEvent> events = h->trace();
-  h->clear_trace();
-  return events;
-}
-
-std::string trace_summary(const Generator& g) {
-  const std::vector<TraceEvent>* t = trace_of(g);
-  return t ? format_summary(summarize(*t)) : std::string();
-}
-
-const Plan* plan_of(const Generator& g) {
-  const auto* h = dynamic_cast<const HybridEngine*>(&g);
-  return h ? &h->plan() : nullptr;
-}
-
-std::string plan_json(const Plan& p) {
-  const nlohmann::json j = {{"requested", policy_name(p.requested)},
-                            {"policy", policy_name(p.policy)},
-                            {"act_fraction", p.act_fraction},
-                            {"block_tokens", p.block_tokens},
-                            {"mini_batch_size", p.mini_batch_size},
-                            {"num_mini_batches", p.num_mini_batches},
-                            {"gpu_weight_layers", p.gpu_weight_layers},
-                            {"gpu_cache_layers", p.gpu_cache_layers},
-                            {"dtype", dtype_name(p.dtype)},
-                            {"kv_bytes_per_token", p.kv_bytes_per_token},
-                            {"act_bytes_per_token", p.act_bytes_per_token},
-                            {"host_pool_bytes", p.host_pool_bytes},
-                            {"device_bytes", p.device_bytes},
-                            {"predicted_step_ms", p.predicted_step_ms},
-                            {"predicted_tokens_per_s", p.predicted_tokens_per_s},
-                            {"explanation", p.explanation}};
-  return j.dump();
-}
 
 HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
                            const Workload& capacity, const MemoryLimits& limits)

@@ -8,7 +8,6 @@
 
 #include <array>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "cache/block_allocator.h"
 #include "cache/block_table.h"
 #include "cache/run_memory.h"
+#include "engine/factory.h"  // make_generator() and the rest of what run asks of an engine
 #include "engine/generator.h"
 #include "engine/mini_batch.h"
 #include "engine/trace.h"
@@ -32,53 +32,6 @@ struct MemoryLimits {
   int64_t host_budget_bytes;  // the host pool may not exceed it; 0: default_host_mem_bytes()
   size_t max_chunk_bytes;     // pool chunks (what is pinned at once) and cache segments
 };
-
-// How `hybridserve run` asks for an engine.
-struct EngineOptions {
-  std::string engine = "hybrid";       // "hybrid", or "reference" (the oracle)
-  Policy policy = Policy::automatic;   // auto: the planner chooses, GPU-resident shares included
-  std::optional<double> act_fraction;  // hybrid (and auto): fixes the checkpoint share
-  int64_t block_tokens = 16;
-  std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
-  double gpu_mem_gib = 0;   // device memory the plan may use; 0: what the backend has
-  double host_mem_gib = 0;  // host pool budget; 0: 80% of the machine's memory
-  Workload workload;        // the largest batch generate() will be given
-  CostConstants constants;  // the cost model's constants (profiled, or the defaults)
-};
-
-// The workload `run` plans for: batches of batch_size requests, each generating
-// max_new_tokens after a prompt of max_prompt_tokens (0, or more than the context leaves: what
-// the context leaves), so every request the context admits fits the cache. A longer prompt
-// (its generation cut short by the context) still fits; a batch that does not fit as a whole
-// runs in smaller groups.
-Workload run_workload(const ModelConfig& c, int64_t batch_size, int64_t max_prompt_tokens,
-                      int64_t max_new_tokens);
-
-// 80% of MemTotal (/proc/meminfo): the default host pool budget, leaving the rest to the OS,
-// the dataset and the output.
-int64_t default_host_mem_bytes();
-
-// The plan of a run: the planner for every policy (it resolves auto and fixes kv/act shares),
-// with the backend's dtype and memory.
-Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend);
-
-// The engine `run` uses: the reference generator for engine "reference", else a HybridEngine
-// on plan_run()'s plan. Throws hs::Error (needed bytes, what to lower) if the plan does not fit.
-// The weights are copied in; `weights` may go once it returns.
-std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
-                                          Backend& backend);
-// The same, owning its backend (what a rank of `run` keeps).
-std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSource& weights,
-                                          std::unique_ptr<Backend> backend);
-
-// What the runner asks of a generator without naming the engine: its trace events (nullptr
-// for a generator without a trace), the events recorded since the last take (moved out), the
-// per-phase summary ("" without a trace), and its plan (nullptr without) as JSON.
-const std::vector<TraceEvent>* trace_of(const Generator& g);
-std::vector<TraceEvent> take_trace(Generator& g);
-std::string trace_summary(const Generator& g);
-const Plan* plan_of(const Generator& g);
-std::string plan_json(const Plan& p);
 
 class HybridEngine final : public Generator {
  public:
