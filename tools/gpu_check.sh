@@ -54,11 +54,12 @@ if [ "${1:-}" = "--bundle" ]; then
 fi
 
 nvidia-smi -L || { echo "[gpu_check] no NVIDIA GPU visible (nvidia-smi failed)"; exit 1; }
+# Binaries built on another machine find cuBLAS / cudart here (they are never carried).
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 if [ $# -ge 1 ]; then
   build="$(cd "$1" && pwd)"
   if [ ! -f "$build/CTestTestfile.cmake" ]; then  # a --bundle folder
-    export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     failed=()
     for t in "${gpu_tests[@]}"; do
       [ -x "$build/$t" ] || { echo "[gpu_check] $t: not in $build, skipped"; continue; }
