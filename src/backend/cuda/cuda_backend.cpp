@@ -10,8 +10,8 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/cuda/cuda_check.h"
 #include "backend/cpu/sampling.h"
+#include "backend/cuda/cuda_check.h"
 #include "kernels/kernels.h"
 #include "util/error.h"
 
