@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "runner/commands.h"
 #include "runner/job.h"
+#include "runner/job_config.h"
 #include "util/error.h"
 
 namespace hs {
@@ -97,7 +98,9 @@ void add_run_command(CLI::App& app) {
       "Output: .jsonl (one JSON line per request) or .h5 (HDF5: /requests, /trace, /meta; see "
       "docs/OUTPUT.md), in input order. Under mpirun / srun --mpi=pmix every rank runs an "
       "engine on its own GPU and rank 0 hands out work units. Finished requests go to OUT.journal "
-      "as they finish, so a killed job loses nothing: run the same command with --resume.");
+      "as they finish, so a killed job loses nothing: run the same command with --resume.\n"
+      "--config JOB.toml: options from a job config file (keys are option names without "
+      "dashes: model = \"...\", max-new-tokens = 64); the command line overrides it.");
   cmd->add_option("--model", o->model_dir,
                   "Hugging Face model directory (config.json + *.safetensors)")
       ->required();
@@ -171,9 +174,7 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"hybrid", "reference"}))
       ->group("")  // advanced: for checking the engine against its oracle
       ->capture_default_str();
-  cmd->set_config("--config", "",
-                  "Job config file (TOML, CLI11 format); the command line "
-                  "overrides it");
+  add_job_config_option(app, *cmd);
   cmd->callback([o, cmd] { run(*o, cmd->config_to_str(/*default_also=*/true, true)); });
 }
 

@@ -11,11 +11,13 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py same A B               results A and B: same ids, status, tokens, finish reason
     hs_results.py once RESULTS DATASET --errors N   every dataset line has exactly one result,
                                          N of them errors
-    hs_results.py goldens RESULTS G.json requests g<i> produced the HF greedy tokens of case i
+    hs_results.py goldens RESULTS G.json [--prefix g]   requests <prefix><i> produced the HF
+                                         greedy tokens of case i
     hs_results.py balance RESULTS [--min-ranks K]   units were handed out on demand (see below)
     hs_results.py journal-count JOURNAL  prints "<unit records> <requests>" (valid records only)
     hs_results.py journal-ids JOURNAL    prints the ids of journaled requests, one per line
-    hs_results.py wait-journal JOURNAL --requests N --pid P [--timeout S]
+    hs_results.py wait-journal JOURNAL --requests N [--pid P] [--timeout S]
+    hs_results.py count RESULTS FIELD VALUE   prints how many rows have FIELD == VALUE
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py not-recomputed RESULTS IDS SESSION   ids in file IDS have session < SESSION
     hs_results.py h5check RESULTS.h5     every dataset of the schema readable and consistent
@@ -155,11 +157,11 @@ def cmd_goldens(a):
     g = json.load(open(a.golden))
     rows = {r["id"]: r for r in load(a.results)}
     for i, c in enumerate(g["cases"]):
-        r = rows.get(f"g{i}")
+        r = rows.get(f"{a.prefix}{i}")
         if r is None:
-            fail(f"no result for g{i}")
+            fail(f"no result for {a.prefix}{i}")
         if r.get("output_ids") != c["greedy"]:
-            fail(f"g{i}: got {r.get('output_ids')}, HF greedy {c['greedy']}")
+            fail(f"{a.prefix}{i}: got {r.get('output_ids')}, HF greedy {c['greedy']}")
     print(f"goldens: {len(g['cases'])} cases equal HF greedy")
 
 
@@ -219,7 +221,8 @@ def cmd_wait_journal(a):
             print(n)
             return
         try:
-            os.kill(a.pid, 0)
+            if a.pid:
+                os.kill(a.pid, 0)
         except ProcessLookupError:
             fail(f"process {a.pid} ended before the journal reached {a.requests} requests ({n})")
         time.sleep(0.02)
@@ -243,6 +246,10 @@ def cmd_not_recomputed(a):
         fail(f"{len(bad)} requests finished before session {a.session} were computed again: "
              f"{sorted(bad)[:5]}")
     print(f"not recomputed: {len(ids)} requests kept from earlier sessions")
+
+
+def cmd_count(a):
+    print(sum(1 for r in load(a.results) if str(r.get(a.field)) == a.value))
 
 
 def cmd_h5check(a):
@@ -287,17 +294,20 @@ def main():
     s = sub.add_parser("once"); s.add_argument("results"); s.add_argument("dataset")
     s.add_argument("--errors", type=int, required=True)
     s = sub.add_parser("goldens"); s.add_argument("results"); s.add_argument("golden")
+    s.add_argument("--prefix", default="g")
     s = sub.add_parser("balance"); s.add_argument("results")
     s.add_argument("--min-ranks", type=int, default=1)
     s = sub.add_parser("journal-count"); s.add_argument("journal")
     s = sub.add_parser("journal-ids"); s.add_argument("journal")
     s = sub.add_parser("wait-journal"); s.add_argument("journal")
-    s.add_argument("--requests", type=int); s.add_argument("--pid", type=int)
+    s.add_argument("--requests", type=int); s.add_argument("--pid", type=int, default=0)
     s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("subset"); s.add_argument("results"); s.add_argument("journal")
     s = sub.add_parser("not-recomputed"); s.add_argument("results"); s.add_argument("ids")
     s.add_argument("session", type=int)
     s = sub.add_parser("h5check"); s.add_argument("results")
+    s = sub.add_parser("count"); s.add_argument("results"); s.add_argument("field")
+    s.add_argument("value")
     a = p.parse_args()
     globals()["cmd_" + a.cmd.replace("-", "_")](a)
 
