@@ -21,6 +21,8 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py not-recomputed RESULTS IDS SESSION   ids in file IDS have session < SESSION
     hs_results.py h5check RESULTS.h5     every dataset of the schema readable and consistent
+    hs_results.py make-tokenizer SRC_DIR OUT_DIR --vocab N   SRC's tokenizer cut to ids < N
+                  (vocabulary, merges and added tokens), so it fits a tiny model's vocabulary
 """
 import argparse
 import json
@@ -248,6 +250,23 @@ def cmd_not_recomputed(a):
     print(f"not recomputed: {len(ids)} requests kept from earlier sessions")
 
 
+def cmd_make_tokenizer(a):
+    t = json.load(open(os.path.join(a.src, "tokenizer.json"), encoding="utf-8"))
+    vocab = {k: v for k, v in t["model"]["vocab"].items() if v < a.vocab}
+    def keep(m):
+        x, y = m.split(" ", 1) if isinstance(m, str) else m
+        return x in vocab and y in vocab and (x + y) in vocab
+    t["model"]["vocab"] = vocab
+    t["model"]["merges"] = [m for m in t["model"]["merges"] if keep(m)]
+    t["added_tokens"] = [x for x in t["added_tokens"] if x["id"] < a.vocab]
+    os.makedirs(a.out, exist_ok=True)
+    json.dump(t, open(os.path.join(a.out, "tokenizer.json"), "w", encoding="utf-8"),
+              ensure_ascii=False)
+    cfg = os.path.join(a.src, "tokenizer_config.json")
+    if os.path.exists(cfg):
+        open(os.path.join(a.out, "tokenizer_config.json"), "w").write(open(cfg).read())
+
+
 def cmd_count(a):
     print(sum(1 for r in load(a.results) if str(r.get(a.field)) == a.value))
 
@@ -306,6 +325,8 @@ def main():
     s = sub.add_parser("not-recomputed"); s.add_argument("results"); s.add_argument("ids")
     s.add_argument("session", type=int)
     s = sub.add_parser("h5check"); s.add_argument("results")
+    s = sub.add_parser("make-tokenizer"); s.add_argument("src"); s.add_argument("out")
+    s.add_argument("--vocab", type=int, required=True)
     s = sub.add_parser("count"); s.add_argument("results"); s.add_argument("field")
     s.add_argument("value")
     a = p.parse_args()

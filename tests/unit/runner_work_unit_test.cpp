@@ -1,0 +1,120 @@
+// Work units and their results survive the trip through MPI messages (CBOR) and the journal
+// (JSON text) unchanged, trace included; and JobResults::apply files results by row and id.
+#include <gtest/gtest.h>
+
+#include "runner/job_results.h"
+#include "runner/work_unit.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+UnitResult sample_result() {
+  UnitResult r;
+  r.unit = 7;
+  r.rank = 3;
+  r.session = 2;
+  r.compute_ms = 12.5;
+  r.start_ms = 1.7e12;
+  r.end_ms = 1.7e12 + 13;
+  r.trace_rows_end = 99;
+  RequestResult ok;
+  ok.row = 4;
+  ok.id = "x\"y\n";
+  ok.output_ids = {1, 2, 2147483647};
+  ok.finish_reason = "eos";
+  ok.text = "caf\xc3\xa9";
+  RequestResult bad;
+  bad.row = 5;
+  bad.id = "z";
+  bad.ok = false;
+  bad.error = "generation failed: boom";
+  r.results = {ok, bad};
+  TraceEvent e;
+  e.step = 3;
+  e.layer = 1;
+  e.mini_batch = 0;
+  e.kind = TraceKind::attention;
+  e.bytes = 1ll << 40;
+  e.start_ms = 0.25;
+  e.end_ms = 0.5;
+  e.stream = 2;
+  r.trace = {e, e};
+  return r;
+}
+
+void expect_same(const UnitResult& a, const UnitResult& b, bool with_trace) {
+  EXPECT_EQ(a.unit, b.unit);
+  EXPECT_EQ(a.rank, b.rank);
+  EXPECT_EQ(a.session, b.session);
+  EXPECT_EQ(a.compute_ms, b.compute_ms);
+  EXPECT_EQ(a.start_ms, b.start_ms);
+  EXPECT_EQ(a.end_ms, b.end_ms);
+  EXPECT_EQ(a.trace_rows_end, b.trace_rows_end);
+  ASSERT_EQ(a.results.size(), b.results.size());
+  for (size_t i = 0; i < a.results.size(); ++i) {
+    EXPECT_EQ(a.results[i].row, b.results[i].row);
+    EXPECT_EQ(a.results[i].id, b.results[i].id);
+    EXPECT_EQ(a.results[i].ok, b.results[i].ok);
+    EXPECT_EQ(a.results[i].error, b.results[i].error);
+    EXPECT_EQ(a.results[i].output_ids, b.results[i].output_ids);
+    EXPECT_EQ(a.results[i].finish_reason, b.results[i].finish_reason);
+    EXPECT_EQ(a.results[i].text, b.results[i].text);
+  }
+  ASSERT_EQ(b.trace.size(), with_trace ? a.trace.size() : 0u);
+  for (size_t i = 0; i < b.trace.size(); ++i) {
+    EXPECT_EQ(a.trace[i].bytes, b.trace[i].bytes);
+    EXPECT_EQ(a.trace[i].kind, b.trace[i].kind);
+    EXPECT_EQ(a.trace[i].end_ms, b.trace[i].end_ms);
+  }
+}
+
+TEST(WorkUnit, RoundTrip) {
+  WorkUnit u;
+  u.index = 11;
+  u.rows = {0, 9};
+  u.requests = {{"a", {1, 2, 3}, 16}, {"b", {4}, 0}};
+  const WorkUnit v = decode_work_unit(encode_work_unit(u));
+  EXPECT_EQ(v.index, 11);
+  EXPECT_EQ(v.rows, u.rows);
+  ASSERT_EQ(v.requests.size(), 2u);
+  EXPECT_EQ(v.requests[0].prompt, u.requests[0].prompt);
+  EXPECT_EQ(v.requests[1].id, "b");
+  EXPECT_EQ(v.requests[0].max_new_tokens, 16);
+}
+
+TEST(UnitResult, RoundTripAsMessageAndJournalText) {
+  const UnitResult r = sample_result();
+  expect_same(r, decode_unit_result(encode_unit_result(r, true)), true);
+  expect_same(r, decode_unit_result(encode_unit_result(r, false)), false);
+  const std::string text = unit_result_to_json(r, false).dump();
+  expect_same(r, unit_result_from_json(nlohmann::json::parse(text)), false);
+}
+
+TEST(UnitResult, CorruptMessageIsAnError) {
+  EXPECT_THROW(decode_unit_result("not cbor"), Error);
+  EXPECT_THROW(decode_work_unit(std::string(3, '\0')), Error);
+}
+
+TEST(JobResults, ApplyFilesByRowAndChecksIds) {
+  JobResults res;
+  res.rows.resize(6);
+  res.rows[4].id = "x\"y\n";
+  res.rows[5].id = "z";
+  const auto a = res.apply(sample_result());
+  EXPECT_EQ(a.requests, 2);
+  EXPECT_EQ(a.failed, 1);
+  EXPECT_EQ(a.generated_tokens, 3);
+  EXPECT_TRUE(res.rows[4].done && res.rows[4].ok);
+  EXPECT_EQ(res.rows[4].rank, 3);
+  EXPECT_EQ(res.rows[5].error, "generation failed: boom");
+  EXPECT_EQ(res.done_count(), 2);
+  EXPECT_EQ(res.apply(sample_result()).already_done, 2);  // first result wins
+  JobResults other;
+  other.rows.resize(6);
+  other.rows[4].id = "different";
+  EXPECT_THROW(other.apply(sample_result()), Error);
+}
+
+}  // namespace
+}  // namespace hs
