@@ -17,6 +17,7 @@ packages=(
   libpcre2-dev                              # tokenizer regexes (\p{L}, \p{N})
   python3 python3-h5py python3-numpy        # reading results in tests and tools
   slurmctld slurmd slurm-client munge       # the single-node Slurm test
+  procps                                    # pgrep: the kill -9 / resume test finds ranks
 )
 
 if [ "${HS_SKIP_APT:-0}" != 1 ]; then
