@@ -146,7 +146,8 @@ void Coordinator::run() {
       for (size_t r = 0; r < ranks_.size(); ++r)
         if (ranks_[r].state == RankState::failed) why += cat("\n  rank ", r, ": ", ranks_[r].error);
       fail("no rank is left to compute the remaining ", left,
-           " work units; every rank failed:", why);
+           " work units; every rank failed:", why,
+           "\nNothing finished is lost: fix the cause and run the same command with --resume.");
     }
   } catch (...) {
     stop_idle_ranks();

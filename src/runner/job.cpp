@@ -85,21 +85,14 @@ struct PreparedJob {
 };
 
 PreparedJob prepare(const JobOptions& o, int ranks, const std::string& start_time) {
+  // Everything that can be wrong with the command is found before the journal is created, so a
+  // failed start leaves no files behind that the next attempt would have to be told about.
   check_input(o.input);
-  check_output_location(o.output);
-  output_paths(o.output);  // the format, before the model is read
+  check_output_rules(o.output, o.resume, o.overwrite);
   const ModelConfig cfg = load_model_config(o.model_dir);
   const bool has_tokenizer = fs::exists(fs::path(o.model_dir) / "tokenizer.json");
   HS_CHECK(o.stop.empty() || has_tokenizer, "--stop needs the model's tokenizer, but '",
            (fs::path(o.model_dir) / "tokenizer.json").string(), "' does not exist");
-
-  FingerprintInputs fi{o.model_dir, o.input, o.max_new_tokens, o.sampling, o.stop};
-  const json fingerprint = job_fingerprint(fi);
-  PreparedJob p;
-  JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,
-                       command_line(), start_time, ranks};
-  p.output = open_job_output(req);
-
   std::optional<Tokenizer> tok;
   DatasetOptions dopt;
   dopt.model = &cfg;
@@ -108,6 +101,13 @@ PreparedJob prepare(const JobOptions& o, int ranks, const std::string& start_tim
     dopt.encode = [&tok](const std::string& text) { return tok->encode(text, true); };
   }
   std::vector<DatasetEntry> entries = read_dataset(o.input, dopt);
+  FingerprintInputs fi{o.model_dir, o.input, o.max_new_tokens, o.sampling, o.stop};
+  const json fingerprint = job_fingerprint(fi);
+
+  PreparedJob p;
+  JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,
+                       command_line(), start_time, ranks};
+  p.output = open_job_output(req);
   JobResults& res = p.results;
   res.has_text = has_tokenizer;
   res.rows.reserve(entries.size());

@@ -83,18 +83,28 @@ void check_output_location(const std::string& output) {
   HS_CHECK(!fs::is_directory(p, ec), "cannot write --output '", output, "': it is a directory");
 }
 
-JobOutput open_job_output(const JobOutputRequest& req) {
-  JobOutput out;
-  out.paths = output_paths(req.output);
-  check_output_location(req.output);
-  const OutputPaths& p = out.paths;
-  HS_CHECK(!(req.resume && req.overwrite),
+void check_output_rules(const std::string& output, bool resume, bool overwrite) {
+  const OutputPaths p = output_paths(output);
+  check_output_location(output);
+  HS_CHECK(!(resume && overwrite),
            "--resume and --overwrite contradict each other: give one of them");
   const bool have_output = exists(p.output), have_journal = exists(p.journal);
-  if (!req.resume && !req.overwrite && (have_output || have_journal))
+  if (!resume && !overwrite && (have_output || have_journal))
     fail("'", have_output ? p.output : p.journal,
          "' already exists: refusing to overwrite it. Give --resume to continue the job that "
          "wrote it, or --overwrite to start again (discarding its results)");
+  if (resume && have_output && !have_journal)
+    fail("--resume: '", p.output, "' exists but its journal '", p.journal,
+         "' does not, so it can be neither checked against this job nor continued; refusing to "
+         "touch it (use --overwrite to start again)");
+}
+
+JobOutput open_job_output(const JobOutputRequest& req) {
+  check_output_rules(req.output, req.resume, req.overwrite);
+  JobOutput out;
+  out.paths = output_paths(req.output);
+  const OutputPaths& p = out.paths;
+  const bool have_output = exists(p.output), have_journal = exists(p.journal);
   if (req.overwrite) {
     remove_if_there(p.journal);
     remove_if_there(p.trace);
@@ -131,10 +141,6 @@ JobOutput open_job_output(const JobOutputRequest& req) {
            "' cannot be matched to this job; refusing to touch it (use --overwrite to start "
            "again)");
     }
-  } else if (req.resume && have_output) {
-    fail("--resume: '", p.output, "' exists but its journal '", p.journal,
-         "' does not, so it can be neither checked against this job nor continued; refusing to "
-         "touch it (use --overwrite to start again)");
   }
   if (fresh) {
     out.journal = std::make_unique<Journal>(Journal::create(p.journal));

@@ -46,4 +46,8 @@ JobOutput open_job_output(const JobOutputRequest& req);
 // Checks that the output's directory exists and is writable, before anything else.
 void check_output_location(const std::string& output);
 
+// The checks of open_job_output() that need no journal replay and change nothing: the name,
+// the directory, and the rules for existing files. For failing fast, before the dataset is read.
+void check_output_rules(const std::string& output, bool resume, bool overwrite);
+
 }  // namespace hs

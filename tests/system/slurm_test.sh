@@ -55,6 +55,9 @@ for want in "(restart 0)" "signal USR1" "(restart 1)" "on 2 ranks (launcher: sru
   "HYBRIDSERVE-JOB-DONE"; do
   grep -qF -- "$want" "$log" || die "job log lacks '$want'"
 done
+# Not a terminal: plain progress lines (HS_PROGRESS_S=1), no carriage returns.
+grep -q "^\[hybridserve\] [0-9]*/$TOTAL done" "$log" || die "no progress lines in the job log"
+! grep -q $'\r' "$log" || die "carriage returns in the job log"
 $CHECK once out.h5 data.jsonl --errors 0
 $CHECK same ref.jsonl out.h5
 $CHECK h5check out.h5
