@@ -16,7 +16,7 @@ std::optional<Message> CoordinatorLink::receive_for(std::chrono::milliseconds wa
   const auto deadline = clock::now() + wait;
   if (!mpi_.active() || mpi_.size() == 1) return from_local_->pop_for(wait);
   // Both sources must be watched and MPI has no way to wake a condition variable, so look at
-  // each in turn; the wait on the mailbox is the back-off (10 us doubling to 2 ms), which is
+  // each in turn; the wait on the mailbox is the back-off (10 us doubling to 250 us), which is
   // how late a message from another rank can be seen at most.
   auto backoff = std::chrono::microseconds(10);
   for (;;) {
@@ -25,7 +25,7 @@ std::optional<Message> CoordinatorLink::receive_for(std::chrono::milliseconds wa
         std::chrono::duration_cast<std::chrono::microseconds>(deadline - clock::now());
     if (left.count() <= 0) return std::nullopt;
     if (auto m = from_local_->pop_for(std::min(backoff, left))) return m;
-    backoff = std::min(backoff * 2, std::chrono::microseconds(2000));
+    backoff = std::min(backoff * 2, std::chrono::microseconds(250));
   }
 }
 

@@ -45,7 +45,7 @@ class MpiSession {
   void send(int to_rank, MsgKind kind, const std::string& payload) const;
   // A message from `from_rank` (-1: any rank), or nullopt if none is waiting.
   std::optional<Message> try_receive(int from_rank) const;
-  // Waits for a message from `from_rank`, polling with a back-off of up to 2 ms.
+  // Waits for a message from `from_rank`, polling with a back-off of up to 250 us.
   Message receive(int from_rank) const;
 
  private:
