@@ -9,6 +9,24 @@ namespace hs {
 
 // ---- construction: plan, memory, weights ------------------------------------------------------
 
+RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType dtype,
+                   size_t max_chunk_bytes) {
+  RunShape s;
+  s.config = c;
+  s.dtype = dtype;
+  s.block_tokens = p.block_tokens;
+  s.keep_cache = p.policy != Policy::recompute_tokens;
+  s.act_fraction = s.keep_cache ? p.act_fraction : 0;
+  s.gpu_weight_layers = p.gpu_weight_layers;
+  s.gpu_cache_layers = p.gpu_cache_layers;
+  s.prompt_lens = w.prompt_lens;
+  s.gen_lens = w.gen_lens;
+  s.mini_batches = p.mini_batches;
+  s.host_pool_bytes = p.host_pool_bytes;
+  s.max_chunk_bytes = max_chunk_bytes;
+  return s;
+}
+
 HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
                            const Workload& capacity, const MemoryLimits& limits)
     : cfg_(weights.config()), b_(backend), plan_(plan), capacity_(capacity), tracer_(backend) {
@@ -34,6 +52,12 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   HS_CHECK(capacity_.batch() > 0 && capacity_.gen_lens.size() == capacity_.prompt_lens.size(),
            "the engine's workload needs at least one request, with prompt and generation lengths");
   HS_CHECK(plan_.block_tokens > 0, "block_tokens must be > 0, got ", plan_.block_tokens);
+  const double f = plan_.act_fraction;
+  HS_CHECK(f >= 0 && f <= 1, "the activation share must be in [0, 1], got ", f);
+  HS_CHECK(plan_.policy != Policy::kv || f == 0,
+           "policy kv holds no checkpoints, but the plan's activation share is ", f);
+  HS_CHECK(plan_.policy != Policy::act || f == 1,
+           "policy act holds only checkpoints, but the plan's activation share is ", f);
   keep_cache_ = plan_.policy != Policy::recompute_tokens;
   if (!keep_cache_) plan_.act_fraction = 0;
   elem_ = static_cast<int64_t>(dtype_bytes(b_.dtype()));
@@ -55,19 +79,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     plan_.act_bytes_per_token = cfg_.hidden * elem_;
   }
 
-  RunShape shape;
-  shape.config = cfg_;
-  shape.dtype = b_.dtype();
-  shape.block_tokens = plan_.block_tokens;
-  shape.act_fraction = plan_.act_fraction;
-  shape.keep_cache = keep_cache_;
-  shape.gpu_weight_layers = plan_.gpu_weight_layers;
-  shape.gpu_cache_layers = plan_.gpu_cache_layers;
-  shape.prompt_lens = capacity_.prompt_lens;
-  shape.gen_lens = capacity_.gen_lens;
-  shape.mini_batches = plan_.mini_batches;
-  shape.host_pool_bytes = plan_.host_pool_bytes;
-  shape.max_chunk_bytes = limits.max_chunk_bytes;
+  const RunShape shape = run_shape(cfg_, plan_, capacity_, b_.dtype(), limits.max_chunk_bytes);
   mem_ = std::make_unique<RunMemory>(shape);
 
   // Both budgets, before anything big is allocated.

@@ -33,6 +33,12 @@ struct MemoryLimits {
   size_t max_chunk_bytes;     // pool chunks (what is pinned at once) and cache segments
 };
 
+// The memory layout the engine takes for plan p and workload w (cache/run_memory.h): with
+// RunMemory(run_shape(...)).device.bytes() a plan's device need can be checked before an engine
+// is built.
+RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType dtype,
+                   size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes);
+
 class HybridEngine final : public Generator {
  public:
   // plan: what to run (tests build it by hand; memory fields left 0 are filled in by the

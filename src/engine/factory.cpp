@@ -49,7 +49,28 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.dtype = backend.dtype();
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
-  return make_plan(c, o.workload, po);
+  // The planner's device footprint is a model of the engine's working set; the engine's layout
+  // (cache/run_memory.h) is the truth. Where the layout overruns the budget, plan again with
+  // the budget lowered by the overrun, so the plan handed on is one the engine can build.
+  const double budget_gib = po.gpu_mem_gib;
+  Plan p = make_plan(c, o.workload, po);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const int64_t need = static_cast<int64_t>(
+        RunMemory(run_shape(c, p, o.workload, backend.dtype())).device.bytes());
+    const double over_gib = double(need) / kBytesPerGib - budget_gib;
+    if (over_gib <= 0) {
+      p.device_bytes = need;  // what the run will take
+      return p;
+    }
+    po.gpu_mem_gib -= over_gib * (attempt + 1);
+    HS_CHECK(po.gpu_mem_gib > 0, "the run needs ", need, " bytes of device memory, more than the ",
+             budget_gib,
+             " GiB budget: lower the batch size or the prompt or generation length, "
+             "or raise --gpu-mem-gib");
+    p = make_plan(c, o.workload, po);
+  }
+  fail("no plan found whose device memory fits ", budget_gib,
+       " GiB: lower the batch size or the prompt or generation length, or raise --gpu-mem-gib");
 }
 
 namespace {

@@ -42,7 +42,9 @@ Workload run_workload(const ModelConfig& c, int64_t batch_size, int64_t max_prom
 int64_t default_host_mem_bytes();
 
 // The plan of a run: the planner for every policy (it resolves auto and fixes kv/act shares),
-// with the backend's dtype and memory.
+// with the backend's dtype and memory, checked against the engine's own device layout (and
+// re-planned with less memory where that overruns the budget). Its device_bytes is the
+// engine's.
 Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backend);
 
 // The engine `run` uses: the reference generator for engine "reference", else a HybridEngine
