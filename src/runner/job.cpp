@@ -243,9 +243,12 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
 
 void run_job(const JobOptions& o, const EngineFactory& make_engine) {
   check_options(o);
+  output_paths(o.output);  // the name's format, on every rank before MPI starts
   MpiSession mpi;
   InterruptGuard interrupts;
-  WorkerOptions wo{o.model_dir, o.sampling, o.stop, mpi.device_index(), o.trace};
+  // JSONL has no place for a trace: the ranks need not send one.
+  const bool trace = o.trace && output_paths(o.output).format == OutputFormat::hdf5;
+  WorkerOptions wo{o.model_dir, o.sampling, o.stop, mpi.device_index(), trace};
   if (mpi.rank() != 0) {
     MpiWorkerLink link(mpi);
     run_worker(link, make_engine, wo);
