@@ -46,8 +46,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
 #ifdef HS_HAVE_CUDA
     return make_cuda_backend(opt);
 #else
-    fail("the cuda backend is not built into this binary (nvcc was not found when it was "
-         "built; backends: cpu)");
+    fail(
+        "the cuda backend is not built into this binary (nvcc was not found when it was "
+        "built; backends: cpu)");
 #endif
   }
   std::string names;
