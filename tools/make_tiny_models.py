@@ -48,7 +48,10 @@ PROMPT_LENGTHS = [1, 2, 5, 9, 16, 23, 40, 64]
 # Index in PROMPT_LENGTHS replaced by an "ends at EOS" case when one is found.
 EOS_CASE_SLOT = 5  # the 23-token case
 EOS_SEARCH_TRIES = 2000
-MIN_MARGIN = 2e-3  # smallest allowed top1-top2 logit gap at a greedy step
+# Smallest allowed top1-top2 logit gap at every greedy step. 0.25 (about a tenth of the
+# logits' spread) is far above what fp16/bf16 rounding moves a logit on these models, so the
+# CUDA backend must reproduce every greedy token; at 2e-3 bf16 runs flipped near-ties.
+MIN_MARGIN = 0.25
 GOLDEN_SIZE_LIMIT = 400 * 1024
 
 # Models whose config.json is rewritten after saving into the older style that
@@ -330,7 +333,7 @@ def make_goldens(name, model_dir, golden_path, dtype_name):
                         break
             if eos_case_found:
                 continue
-        for attempt in range(50):
+        for attempt in range(4000):
             p = draw(n)
             g, sl, m = run_case(model, p, eos)
             if m >= MIN_MARGIN:
