@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Packs a CUDA build made here (Debian 12) for a GPU machine that lacks the project's libraries
+# (e.g. Ubuntu with serial HDF5 and no PCRE2/gtest dev packages): the hybridserve binary, the
+# test executables and the shared libraries they need that the GPU machine's base system may
+# not have. The CUDA runtime, cuBLAS and the driver are NOT packed: the GPU machine has its own.
+#   cmake -S . -B build-dev -DHS_WITH_CUDA=ON -DHS_WITH_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
+#         -DHDF5_C_COMPILER_EXECUTABLE=/usr/bin/h5cc && cmake --build build-dev -j
+#   bash tools/make_device_bundle.sh build-dev .devbundle
+# There: export LD_LIBRARY_PATH=$PWD/.devbundle/lib:$LD_LIBRARY_PATH HS_TEST_DATA_DIR=$PWD/tests
+set -euo pipefail
+build="${1:?usage: make_device_bundle.sh BUILD_DIR OUT_DIR}"
+out="${2:?usage: make_device_bundle.sh BUILD_DIR OUT_DIR}"
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib"
+cp "$build/src/hybridserve" "$out/bin/"
+find "$build/tests" -maxdepth 1 -type f -name '*_test' -exec cp {} "$out/bin/" \;
+skip='^(linux-vdso|ld-linux|libc\.|libm\.|libpthread|libdl\.|librt\.|libresolv|libnss|libcuda\.|libcudart|libcublas|libnvidia|libstdc\+\+|libgcc_s)'
+for f in "$out"/bin/*; do
+  ldd "$f" | awk '/=> \//{print $1, $3}' | while read -r name path; do
+    [[ "$name" =~ $skip ]] && continue
+    [ -e "$out/lib/$name" ] || cp -L "$path" "$out/lib/$name"
+  done
+done
+strip --strip-unneeded "$out"/bin/* 2>/dev/null || true
+du -sh "$out"
