@@ -3,29 +3,12 @@
 #include <algorithm>
 
 #include "plan/footprint.h"
+#include "plan/mini_batches.h"
 #include "util/error.h"
 
 namespace hs {
 
 // ---- construction: plan, memory, weights ------------------------------------------------------
-
-RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType dtype,
-                   size_t max_chunk_bytes) {
-  RunShape s;
-  s.config = c;
-  s.dtype = dtype;
-  s.block_tokens = p.block_tokens;
-  s.keep_cache = p.policy != Policy::recompute_tokens;
-  s.act_fraction = s.keep_cache ? p.act_fraction : 0;
-  s.gpu_weight_layers = p.gpu_weight_layers;
-  s.gpu_cache_layers = p.gpu_cache_layers;
-  s.prompt_lens = w.prompt_lens;
-  s.gen_lens = w.gen_lens;
-  s.mini_batches = p.mini_batches;
-  s.host_pool_bytes = p.host_pool_bytes;
-  s.max_chunk_bytes = max_chunk_bytes;
-  return s;
-}
 
 HybridEngine::HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,
                            const Workload& capacity, const MemoryLimits& limits)
@@ -62,15 +45,10 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   if (!keep_cache_) plan_.act_fraction = 0;
   elem_ = static_cast<int64_t>(dtype_bytes(b_.dtype()));
   if (plan_.mini_batches.empty()) {
-    const int64_t size = std::max<int64_t>(plan_.mini_batch_size, 1);
-    for (int64_t i = 0; i < capacity_.batch(); ++i) {
-      if (i % size == 0) plan_.mini_batches.emplace_back();
-      plan_.mini_batches.back().push_back(static_cast<int32_t>(i));
-    }
+    plan_.mini_batches = default_mini_batches(capacity_.batch(), plan_.mini_batch_size);
     plan_.num_mini_batches = static_cast<int64_t>(plan_.mini_batches.size());
   }
-  // A hand-made plan leaves the memory to be filled in: by the planner's formula, the one a
-  // planned run is held to.
+  // A hand-made plan leaves the memory to be filled in: from the layout, as the planner does.
   if (plan_.host_pool_bytes == 0 || plan_.kv_bytes_per_token == 0) {
     const Footprint f = plan_footprint(cfg_, plan_, capacity_);
     if (plan_.host_pool_bytes == 0) plan_.host_pool_bytes = f.host_pool_bytes;
@@ -169,13 +147,7 @@ std::vector<std::vector<int32_t>> HybridEngine::form_mini_batches(size_t batch) 
   // The plan's balanced mini-batches when this is the batch it was made for; otherwise
   // consecutive groups of its mini-batch size.
   if (static_cast<int64_t>(batch) == capacity_.batch()) return plan_.mini_batches;
-  const size_t size = static_cast<size_t>(std::max<int64_t>(plan_.mini_batch_size, 1));
-  std::vector<std::vector<int32_t>> mbs;
-  for (size_t i = 0; i < batch; ++i) {
-    if (i % size == 0) mbs.emplace_back();
-    mbs.back().push_back(static_cast<int32_t>(i));
-  }
-  return mbs;
+  return default_mini_batches(static_cast<int64_t>(batch), plan_.mini_batch_size);
 }
 
 std::string HybridEngine::misfit(const std::vector<GenRequest>& batch,

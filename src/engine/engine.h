@@ -21,6 +21,7 @@
 #include "engine/trace.h"
 #include "engine/tracer.h"
 #include "model/weights.h"
+#include "plan/footprint.h"  // run_shape(): the layout the engine allocates, as planned
 #include "plan/plan.h"
 
 namespace hs {
@@ -33,16 +34,10 @@ struct MemoryLimits {
   size_t max_chunk_bytes;     // pool chunks (what is pinned at once) and cache segments
 };
 
-// The memory layout the engine takes for plan p and workload w (cache/run_memory.h): with
-// RunMemory(run_shape(...)).device.bytes() a plan's device need can be checked before an engine
-// is built.
-RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType dtype,
-                   size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes);
-
 class HybridEngine final : public Generator {
  public:
-  // plan: what to run (tests build it by hand; memory fields left 0 are filled in by the
-  // planner's footprint formula). capacity: the largest batch generate() will be given; caches
+  // plan: what to run (tests build it by hand; memory fields left 0 are filled in from the
+  // layout, plan/footprint.h). capacity: the largest batch generate() will be given; caches
   // and working set are sized for it. Checks both memory budgets before allocating anything
   // big; throws hs::Error with the bytes needed and what to lower.
   HybridEngine(const WeightSource& weights, Backend& backend, const Plan& plan,

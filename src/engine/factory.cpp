@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -49,28 +50,20 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.dtype = backend.dtype();
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
-  // The planner's device footprint is a model of the engine's working set; the engine's layout
-  // (cache/run_memory.h) is the truth. Where the layout overruns the budget, plan again with
-  // the budget lowered by the overrun, so the plan handed on is one the engine can build.
-  const double budget_gib = po.gpu_mem_gib;
-  Plan p = make_plan(c, o.workload, po);
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    const int64_t need = static_cast<int64_t>(
-        RunMemory(run_shape(c, p, o.workload, backend.dtype())).device.bytes());
-    const double over_gib = double(need) / kBytesPerGib - budget_gib;
-    if (over_gib <= 0) {
-      p.device_bytes = need;  // what the run will take
-      return p;
-    }
-    po.gpu_mem_gib -= over_gib * (attempt + 1);
-    HS_CHECK(po.gpu_mem_gib > 0, "the run needs ", need, " bytes of device memory, more than the ",
-             budget_gib,
-             " GiB budget: lower the batch size or the prompt or generation length, "
-             "or raise --gpu-mem-gib");
-    p = make_plan(c, o.workload, po);
-  }
-  fail("no plan found whose device memory fits ", budget_gib,
-       " GiB: lower the batch size or the prompt or generation length, or raise --gpu-mem-gib");
+  // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
+  // the budget as built; the budget is what the engine may allocate, the backend's workspaces
+  // being already taken off device_capacity_bytes(). A disagreement is a bug, not bad input.
+  const Plan p = make_plan(c, o.workload, po);
+  const RunMemory layout(run_shape(c, p, o.workload, backend.dtype()));
+  const int64_t need = static_cast<int64_t>(layout.device.bytes());
+  const int64_t budget = static_cast<int64_t>(po.gpu_mem_gib * kBytesPerGib);
+  if (need != p.device_bytes || need > budget ||
+      static_cast<int64_t>(layout.host.bytes()) != p.host_pool_bytes)
+    throw std::logic_error(cat("the plan says ", p.device_bytes, " bytes of device memory and ",
+                               p.host_pool_bytes, " of host pool, but the engine lays out ", need,
+                               " and ", layout.host.bytes(), " (", layout.device.describe(),
+                               "); the device budget is ", budget, " bytes"));
+  return p;
 }
 
 namespace {

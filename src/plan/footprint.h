@@ -1,35 +1,30 @@
-// The memory a plan needs, host and device, before any work starts. Users size jobs from the
-// host number (an engine that takes more is killed by the OOM killer with nothing in its log),
-// so the engine allocates exactly these parts.
+// The memory a plan needs, host and device, before any work starts. It is not a model of the
+// engine's memory but the engine's own layout: plan_footprint() lays out the run exactly as
+// the engine will (cache/run_memory.h, from run_shape() below) without allocating, and reads
+// the sizes off it. So `hybridserve plan` and `run` agree to the byte, and a plan made under
+// a budget is one the engine can build under it.
 //
-// Caches are counted at their final size: request i ends with prompt_i + gen_i tokens, i.e.
-// ceil((prompt_i + gen_i) / block_tokens) whole blocks, K/V or activation blocks by
-// is_act_block() (activation blocks hidden*elem a row, K/V blocks 2*kv_dim*elem a row).
-// Block kinds do not depend on the layer: device-resident cache layers hold the same blocks.
+// Host pool = streamed weights (layers >= gpu_weight_layers)
+//           + host caches (layers >= gpu_cache_layers, every request at its final size)
+//           + staging: token ids of every final token (int32) and, keeping a cache, one new
+//             row a request at the larger of the K/V and checkpoint row sizes
+// Users size jobs from this number (an engine that takes more is killed by the OOM killer with
+// nothing in its log); the engine holds exactly it.
 //
-// Host pool = (n_layers - gpu_weight_layers) * W                       non-resident weights
-//           + (n_layers - gpu_cache_layers) * sum_i cache_i             host caches, final size
-//           + staging                                                  token ids + one layer's
-//                                                                      new rows for the batch
-// Device    = model-wide weights (embeddings, final norm, head)
-//           + gpu_weight_layers * W + (2 * W if any layer streams)     resident + double buffer
-//           + gpu_cache_layers * sum_i cache_i                         resident caches
-//           + working set of the heaviest mini-batch (below)
-// Working set of mini-batch R (one layer at a time):
-//   2 * cache_io(R)   the blocks of R as K/V (activation blocks are recomputed into K/V) plus
-//                     R's checkpoint rows as loaded; twice, since the next mini-batch's blocks
-//                     are prefetched while this one computes
-//   + max(prefill, decode) temporaries: per token processed 2h (residual, normed) + 2q (query,
-//     attention output) + 2kv (new K, V) + (m-1) ffn (FFN intermediate, m = 2 OPT, 3 SwiGLU)
-//     elements, the prefill processing every prompt token of R, a decode step one per request;
-//     plus fp32 logits of one row per request and, in decode, the normed checkpoint rows.
-// recompute-tokens keeps no cache: its working set is the K/V of R for one layer at full length
-// plus the temporaries of all R's positions.
+// Device    = the engine's device pool (regions aligned to 256 bytes): model-wide weights,
+//             resident layers and the double buffer, resident caches, and the working set
+//             (hidden states of every mini-batch, per parity the working K/V, loaded
+//             checkpoints and the layer input kept for write-back, compute temporaries sized for
+//             the widest step, at least the longest prompt the context admits, and the head).
+// It does not include the backend's own workspaces (cuBLAS, sampling buffers): a budget is what
+// the engine may allocate beyond them (the CUDA backend's device_capacity_bytes() already
+// subtracts them, and plan_run caps the budget at it).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "cache/run_memory.h"
 #include "model/config.h"
 #include "plan/plan.h"
 
@@ -44,13 +39,18 @@ struct Footprint {
   int64_t device_global_weight_bytes = 0;
   int64_t device_layer_weight_bytes = 0;  // resident layers and the double buffer
   int64_t device_cache_bytes = 0;         // resident cache layers
-  int64_t working_set_bytes = 0;
-  int64_t device_bytes = 0;  // the sum of the four
+  int64_t working_set_bytes = 0;          // the rest: working set, indices, alignment padding
+  int64_t device_bytes = 0;  // the sum of the four: RunMemory's device.bytes()
 };
 
-// The footprint of plan p for workload w. The working set is that of the heaviest of
-// p.mini_batches, or, before they are formed (mini_batches empty), of the mini_batch_size
-// requests with the longest prompts and caches: a bound for any assignment.
+// The run shape the engine lays out for plan p and workload w, its elements of type dtype
+// (the backend's; the planner uses p.dtype). p.host_pool_bytes becomes the host pool's size
+// (0: exactly the regions). Mini-batches not yet formed are formed as the engine forms them
+// (default_mini_batches, plan/mini_batches.h).
+RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType dtype,
+                   size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes);
+
+// The footprint of plan p for workload w, from RunMemory(run_shape(c, p, w, p.dtype)).
 Footprint plan_footprint(const ModelConfig& c, const Plan& p, const Workload& w);
 
 // One GiB, 2^30 bytes: the unit of --gpu-mem-gib and --host-mem-gib.

@@ -36,4 +36,14 @@ std::vector<std::vector<int32_t>> assign_mini_batches(const std::vector<int64_t>
   return mbs;
 }
 
+std::vector<std::vector<int32_t>> default_mini_batches(int64_t batch, int64_t size) {
+  size = std::max<int64_t>(size, 1);
+  std::vector<std::vector<int32_t>> mbs;
+  for (int64_t i = 0; i < batch; ++i) {
+    if (i % size == 0) mbs.emplace_back();
+    mbs.back().push_back(static_cast<int32_t>(i));
+  }
+  return mbs;
+}
+
 }  // namespace hs

@@ -22,4 +22,8 @@ namespace hs {
 std::vector<std::vector<int32_t>> assign_mini_batches(const std::vector<int64_t>& request_bytes,
                                                       int64_t num_mini_batches);
 
+// The engine's mini-batches for a plan that lists none: consecutive groups of `size` requests
+// (size < 1 counts as 1), the last holding the rest.
+std::vector<std::vector<int32_t>> default_mini_batches(int64_t batch, int64_t size);
+
 }  // namespace hs

@@ -134,12 +134,28 @@ std::vector<int64_t> mini_batch_sizes(int64_t batch, const PlanOptions& o) {
   return sizes;
 }
 
-// Fills the device memory left over by plan p (no resident layers yet) with whole layers:
-// weights or caches first, whichever saves more PCIe milliseconds per byte over the run. All
-// that fits is taken, even where the prediction is GPU-bound without it: a resident layer never
-// slows a run, lowers the host pool, and covers for a cost model that underrates PCIe.
-void fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p, int64_t budget_bytes,
-                          const Footprint& base) {
+// Balanced mini-batches for plan p, by each request's cache bytes (recompute-tokens: its
+// tokens): the ones the engine will run, so the footprint is that of the real layout.
+std::vector<std::vector<int32_t>> balanced_mini_batches(const ModelConfig& c, const Plan& p,
+                                                        const Workload& w) {
+  std::vector<int64_t> request_bytes(static_cast<size_t>(w.batch()));
+  for (int64_t i = 0; i < w.batch(); ++i) {
+    const int64_t tokens = w.prompt_lens[i] + w.gen_lens[i];
+    request_bytes[i] =
+        p.policy == Policy::recompute_tokens ? tokens : request_cache_bytes_per_layer(c, p, tokens);
+  }
+  return assign_mini_batches(request_bytes, p.num_mini_batches);
+}
+
+// Fills the device memory left over by plan p (no resident layers yet, footprint `base`) with
+// whole layers: weights or caches first, whichever saves more PCIe milliseconds per byte over
+// the run. All that fits is taken, even where the prediction is GPU-bound without it: a
+// resident layer never slows a run, lowers the host pool, and covers for a cost model that
+// underrates PCIe. The counts are first estimated from per-layer sizes, then checked against
+// the real layout (alignment padding), giving back layers until it fits the budget. Returns
+// the footprint of the result.
+Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
+                               int64_t budget_bytes, const Footprint& base) {
   const int64_t L = c.n_layers;
   const int64_t W = layer_weight_bytes(c, p.dtype);
   const int64_t cache_layer_bytes = base.host_cache_bytes / L;  // sum_i cache_i, one layer
@@ -172,12 +188,25 @@ void fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p, int6
     p.gpu_cache_layers = std::min(L, left / cache_layer_bytes);
     left -= p.gpu_cache_layers * cache_layer_bytes;
   };
-  if (weight_ms_per_byte >= cache_ms_per_byte) {
+  const bool weights_first = weight_ms_per_byte >= cache_ms_per_byte;
+  if (weights_first) {
     fill_weights();
     fill_caches();
   } else {
     fill_caches();
     fill_weights();
+  }
+  // The estimate leaves out alignment padding: give back the layers filled last until the
+  // layout fits (base fits, so this ends).
+  for (;;) {
+    const Footprint fp = plan_footprint(c, p, w);
+    if (fp.device_bytes <= budget_bytes) return fp;
+    int64_t& last = weights_first ? p.gpu_cache_layers : p.gpu_weight_layers;
+    int64_t& first = weights_first ? p.gpu_weight_layers : p.gpu_cache_layers;
+    if (last > 0)
+      --last;
+    else
+      --first;
   }
 }
 
@@ -260,13 +289,13 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
       p.act_fraction = ch.act_fraction;
       p.num_mini_batches = (batch + size - 1) / size;
       p.mini_batch_size = (batch + p.num_mini_batches - 1) / p.num_mini_batches;
+      p.mini_batches = balanced_mini_batches(c, p, w);
       const Footprint bare = plan_footprint(c, p, w);
       if (bare.device_bytes > gpu_budget) {
         if (!least_device || bare.device_bytes < least_device->device_bytes) least_device = bare;
         continue;
       }
-      fill_resident_layers(c, w, p, gpu_budget, bare);
-      const Footprint fp = plan_footprint(c, p, w);
+      const Footprint fp = fill_resident_layers(c, w, p, gpu_budget, bare);
       if (fp.host_pool_bytes > host_budget) {
         if (!least_host || fp.host_pool_bytes < least_host->host_pool_bytes) least_host = fp;
         continue;
@@ -283,7 +312,7 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
     fail("the plan needs ", gib(f.device_bytes), " GiB of GPU memory but the budget is ",
          gib(gpu_budget), " GiB (model-wide weights ", gib(f.device_global_weight_bytes),
          " GiB, two layers of weights in flight ", gib(f.device_layer_weight_bytes),
-         " GiB, the working set of the smallest mini-batch ", gib(f.working_set_bytes),
+         " GiB, the working set of the smallest mini-batches ", gib(f.working_set_bytes),
          " GiB); lower --prompt-len/--gen-len, or raise --gpu-mem-gib");
   }
   if (!best) {
@@ -295,19 +324,10 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
          "--host-mem-gib");
   }
 
-  // Balanced mini-batches, by each request's cache bytes (recompute-tokens: its tokens).
+  // The footprint is that of the layout the engine allocates (plan/footprint.h).
   Plan& p = best->plan;
-  std::vector<int64_t> request_bytes(static_cast<size_t>(batch));
-  for (int64_t i = 0; i < batch; ++i) {
-    const int64_t tokens = w.prompt_lens[i] + w.gen_lens[i];
-    request_bytes[i] =
-        p.policy == Policy::recompute_tokens ? tokens : request_cache_bytes_per_layer(c, p, tokens);
-  }
-  p.mini_batches = assign_mini_batches(request_bytes, p.num_mini_batches);
-
-  const Footprint fp = plan_footprint(c, p, w);
-  p.host_pool_bytes = fp.host_pool_bytes;
-  p.device_bytes = fp.device_bytes;
+  p.host_pool_bytes = best->footprint.host_pool_bytes;
+  p.device_bytes = best->footprint.device_bytes;
   const RunCost& r = best->cost;
   p.predicted_pcie_ms = r.mean_pcie_ms;
   p.predicted_gpu_ms = r.mean_gpu_ms;

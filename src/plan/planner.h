@@ -18,7 +18,10 @@ struct PlanOptions {
   // means hybrid); kv accepts only 0 and act only 1.
   std::optional<double> act_fraction;
   CostConstants constants;
-  double gpu_mem_gib = 24;    // device memory the run may use (the paper's RTX 4090: 24 GiB)
+  // Device memory the engine may allocate (the paper's RTX 4090: 24 GiB), beyond the backend's
+  // own workspaces (cuBLAS, sampling buffers): plan_run passes min(--gpu-mem-gib, the
+  // backend's device_capacity_bytes()), which has them taken off already.
+  double gpu_mem_gib = 24;
   double host_mem_gib = 256;  // host memory the pool may take
   DType dtype = DType::f16;   // element type of weights and caches
   int64_t block_tokens = 16;

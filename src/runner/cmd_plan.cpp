@@ -251,7 +251,9 @@ void add_plan_command(CLI::App& app) {
                   "Device memory bandwidth, GB/s (default 2000); attention reads K/V at it")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
-                  "GPU memory the run may use, GiB (default 24, an RTX 4090; with --measure the "
+                  "GPU memory the engine may allocate, GiB, beyond the backend's own "
+                  "workspaces (cuBLAS, sampling buffers), which run and bench take off the "
+                  "device's capacity first (default 24, an RTX 4090; with --measure the "
                   "device's free memory)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--host-mem-gib", o->host_mem_gib,

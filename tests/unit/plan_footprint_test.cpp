@@ -1,11 +1,12 @@
-// The memory of a plan (plan/footprint.h) on a tiny model, worked out by hand from the
-// formulas in the header.
+// The memory of a plan (plan/footprint.h) on a tiny model: the host pool and the weights and
+// caches worked out by hand, the device total checked against the engine's layout.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
+#include "plan/mini_batches.h"
 
 namespace hs {
 namespace {
@@ -63,22 +64,21 @@ TEST(Footprint, HandComputed) {
   EXPECT_EQ(f.device_global_weight_bytes, 896);
   EXPECT_EQ(f.device_layer_weight_bytes, 1200 + 2 * 1200);  // resident + double buffer
   EXPECT_EQ(f.device_cache_bytes, 2 * 832);
-  // Temporaries: 2h + 2q + 2kv + ffn = 64 elements = 128 B a token; logits 20 * 4 B a request.
-  // Mini-batch {0, 2}: blocks 2 + 3 as K/V 5 * 4 * 32 = 640, checkpoint rows 2 * 4 * 16 = 128;
-  //   prefill 8 tokens: 8 * 128 + 160 = 1184; decode 2 * 128 + 160 + 8 rows * 16 = 544;
-  //   2 * (640 + 128) + 1184 = 2720.
-  // Mini-batch {1}: 3 * 4 * 32 = 384, 64; prefill 9 * 128 + 80 = 1232; 2 * 448 + 1232 = 2128.
-  EXPECT_EQ(f.working_set_bytes, 2720);
-  EXPECT_EQ(f.device_bytes, 896 + 3600 + 1664 + 2720);
+  // The working set is the rest of the engine's device pool (with alignment padding).
+  const RunMemory m(run_shape(c, tiny_plan(), tiny_workload(), DType::f16));
+  EXPECT_EQ(f.device_bytes, static_cast<int64_t>(m.device.bytes()));
+  EXPECT_EQ(f.working_set_bytes, f.device_bytes - 896 - 3600 - 1664);
+  EXPECT_GT(f.working_set_bytes, static_cast<int64_t>(m.device.category_bytes("working set")));
 }
 
-TEST(Footprint, BoundBeforeMiniBatchesAreFormed) {
+TEST(Footprint, UnformedMiniBatchesAreTheEngines) {
   const ModelConfig c = tiny_opt();
   Plan p = tiny_plan();
   p.mini_batches.clear();
-  // The 2 longest final lengths (11, 9: 6 blocks, 2 of them checkpoints) and the 2 longest
-  // prompts (9 + 5 = 14 tokens): 2 * (768 + 128) + 14 * 128 + 160 = 3744.
-  EXPECT_EQ(plan_footprint(c, p, tiny_workload()).working_set_bytes, 3744);
+  const Footprint unformed = plan_footprint(c, p, tiny_workload());
+  p.mini_batches = default_mini_batches(3, 2);
+  ASSERT_EQ(p.mini_batches, (std::vector<std::vector<int32_t>>{{0, 1}, {2}}));
+  EXPECT_EQ(unformed.device_bytes, plan_footprint(c, p, tiny_workload()).device_bytes);
 }
 
 TEST(Footprint, AllLayersResidentNeedNoDoubleBuffer) {
@@ -102,8 +102,8 @@ TEST(Footprint, RecomputeTokensKeepsNoCache) {
   EXPECT_EQ(f.host_cache_bytes, 0);
   EXPECT_EQ(f.device_cache_bytes, 0);
   EXPECT_EQ(f.host_staging_bytes, 28 * 4);
-  // {0, 2}: K/V of 5 blocks 640 + 17 positions * 128 + 160 = 2976; {1}: 384 + 11 * 128 + 80.
-  EXPECT_EQ(f.working_set_bytes, 2976);
+  EXPECT_EQ(f.device_bytes,
+            static_cast<int64_t>(RunMemory(run_shape(c, p, tiny_workload(), DType::f16)).device.bytes()));
 }
 
 }  // namespace
