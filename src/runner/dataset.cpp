@@ -37,8 +37,16 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     e.error = cat("line ", line, ": ", why);
     return e;
   };
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad("not valid JSON");
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& err) {
+    // Invalid UTF-8 is named as such (with its byte), since the line may look fine in an editor.
+    const std::string what = err.what();
+    if (what.find("UTF-8") != std::string::npos)
+      return bad(cat("not valid UTF-8 (byte ", err.byte, " of the line)"));
+    return bad("not valid JSON");
+  }
   if (!j.is_object()) return bad("expected a JSON object");
   if (j.contains("id")) {
     const json& id = j["id"];
