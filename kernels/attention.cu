@@ -27,6 +27,8 @@
 // Limits: D even and <= 256 (<= 128 unless D % 8 == 0); q/k/v/out 16-byte aligned when
 // D % 8 == 0, else 4-byte aligned (then the 4-byte variant runs).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/common.cuh"
@@ -318,6 +320,212 @@ __global__ void combine_kernel(T* __restrict__ out, const float* __restrict__ pa
   }
 }
 
+// ---- Decode path (flash-decoding) ----------------------------------------------------------
+// One block of kDecWarps warps per (row, kv head g, group of kHB query heads of g, key chunk z).
+// Every row is treated as its own query (correct for any rows; fast when each sequence has one
+// query). A key's row of D elements is read by kD / 8 consecutive lanes with 16-byte loads, so a
+// warp reads 32 / (kD / 8) keys at once, kDecUnroll of those batches in flight per lane. All kHB
+// heads share each K/V load. Each lane group keeps an online softmax (base 2, fp32) per head over
+// its keys; groups merge by shuffles, warps through shared memory. With one chunk the block
+// writes out; else it writes (m, l, acc) partials in combine_kernel's layout.
+constexpr int kDecWarps = 4;
+constexpr int kDecUnroll = 4;     // batches in flight (2 for 8 heads: registers)
+constexpr int kDecMaxRows = 512;  // more rows than this: a prefill, the tiled kernel
+
+template <typename T>
+struct DecodeParams {
+  T* out;
+  const T* q;
+  const T* k;
+  const T* v;
+  const int32_t* table;
+  const int32_t* seq;
+  const int32_t* pos;
+  float* part_acc;  // [rows, n_heads, n_split, D]   (n_split > 1)
+  float2* part_ml;  // [rows, n_heads, n_split] (m, l), m in natural-log units
+  int n_heads, n_kv_heads, group, head_groups;
+  int block_tokens, max_blocks;
+  int n_split, split_len;
+  float scale;
+};
+
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[kVec]) {
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) f[i] = to_f32(e[i]);
+}
+
+// (m, l, acc) of another lane group or warp into this one's, base-2 exponents.
+__device__ __forceinline__ void merge_state(float& m, float& l, float (&acc)[kVec], float mo,
+                                            float lo, const float (&acco)[kVec]) {
+  const float mn = fmaxf(m, mo);
+  const float ca = m == -INFINITY ? 0.f : exp2f(m - mn);
+  const float cb = mo == -INFINITY ? 0.f : exp2f(mo - mn);
+  l = l * ca + lo * cb;
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) acc[e] = acc[e] * ca + acco[e] * cb;
+  m = mn;
+}
+
+template <typename T, int kD, int kHB>
+__global__ void __launch_bounds__(kDecWarps * 32) decode_kernel(const DecodeParams<T> p) {
+  constexpr int kTPK = kD / kVec;            // lanes per key
+  constexpr int kKPW = 32 / kTPK;            // keys per warp per batch
+  constexpr int kStride = kDecWarps * kKPW;  // keys per block per batch
+  constexpr int kUn = kHB >= 8 ? 2 : kDecUnroll;
+  static_assert(kTPK >= 1 && kTPK <= 32 && 32 % kTPK == 0, "kD / 8 must divide 32");
+  __shared__ float s_acc[kDecWarps][kHB][kD];
+  __shared__ float s_m[kDecWarps][kHB], s_l[kDecWarps][kHB];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int sub = lane / kTPK, part = lane % kTPK;
+  const int64_t item = blockIdx.x;
+  const int hg = int(item % p.head_groups);
+  const int g = int(item / p.head_groups % p.n_kv_heads);
+  const int64_t r = item / p.head_groups / p.n_kv_heads;
+  const int j0 = hg * kHB;
+  const int hb = min(kHB, p.group - j0);
+  const int z = blockIdx.y;
+  const int pos = p.pos[r];
+  const int kbeg = z * p.split_len;
+  const int kend = min(kbeg + p.split_len, pos + 1);
+  if (z > 0 && kbeg >= kend) return;  // combine_kernel reads splits 0..pos / split_len only
+  const int64_t sq = p.seq[r];
+  const int D = kD;
+
+  constexpr float kLog2e = 1.4426950408889634f;
+  float qf[kHB][kVec];
+#pragma unroll
+  for (int h = 0; h < kHB; ++h) {
+    if (h < hb) {
+      load8(p.q + (r * p.n_heads + g * p.group + j0 + h) * D + part * kVec, qf[h]);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) qf[h][e] *= p.scale * kLog2e;
+    } else {
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) qf[h][e] = 0.f;
+    }
+  }
+  float m[kHB], l[kHB], acc[kHB][kVec];
+#pragma unroll
+  for (int h = 0; h < kHB; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.f;
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) acc[h][e] = 0.f;
+  }
+
+  const int64_t kv_row = int64_t(p.n_kv_heads) * D;
+  const T* kb = p.k + int64_t(g) * D + part * kVec;
+  const T* vb = p.v + int64_t(g) * D + part * kVec;
+  const int32_t* trow = p.table + sq * p.max_blocks;
+  const int bt = p.block_tokens;
+
+  // The loop bound is uniform over the warp (shuffles below); keys past kend are masked.
+  for (int base = kbeg + warp * kKPW; base < kend; base += kStride * kUn) {
+    uint4 kx[kUn], vx[kUn];
+#pragma unroll
+    for (int u = 0; u < kUn; ++u) {
+      const int key = base + u * kStride + sub;
+      if (key < kend) {
+        const int64_t slot = __ldg(trow + key / bt);
+        const int64_t off = (slot * bt + key % bt) * kv_row;
+        kx[u] = __ldg(reinterpret_cast<const uint4*>(kb + off));
+        vx[u] = __ldg(reinterpret_cast<const uint4*>(vb + off));
+      } else {
+        kx[u] = make_uint4(0, 0, 0, 0);
+        vx[u] = make_uint4(0, 0, 0, 0);
+      }
+    }
+    float sc[kUn][kHB];
+#pragma unroll
+    for (int u = 0; u < kUn; ++u) {
+      float kf[kVec];
+      unpack8<T>(kx[u], kf);
+#pragma unroll
+      for (int h = 0; h < kHB; ++h) {
+        float d = 0.f;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) d = fmaf(qf[h][e], kf[e], d);
+#pragma unroll
+        for (int o = kTPK / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        sc[u][h] = base + u * kStride + sub < kend ? d : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < kHB; ++h) {
+      float mn = m[h];
+#pragma unroll
+      for (int u = 0; u < kUn; ++u) mn = fmaxf(mn, sc[u][h]);
+      if (mn == -INFINITY) continue;        // no key of this batch for this lane group
+      const float corr = exp2f(m[h] - mn);  // 0 when m = -inf
+      l[h] *= corr;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[h][e] *= corr;
+      m[h] = mn;
+#pragma unroll
+      for (int u = 0; u < kUn; ++u) {
+        const float pr = exp2f(sc[u][h] - mn);  // 0 for masked keys
+        l[h] += pr;
+        float vf[kVec];
+        unpack8<T>(vx[u], vf);
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) acc[h][e] = fmaf(pr, vf[e], acc[h][e]);
+      }
+    }
+  }
+
+  // Merge the warp's lane groups (lanes part, part + kTPK, ... hold the same dims).
+#pragma unroll
+  for (int h = 0; h < kHB; ++h) {
+#pragma unroll
+    for (int o = kTPK; o < 32; o <<= 1) {
+      const float mo = __shfl_xor_sync(0xffffffffu, m[h], o);
+      const float lo = __shfl_xor_sync(0xffffffffu, l[h], o);
+      float ao[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) ao[e] = __shfl_xor_sync(0xffffffffu, acc[h][e], o);
+      merge_state(m[h], l[h], acc[h], mo, lo, ao);
+    }
+    if (sub == 0) {
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) s_acc[warp][h][part * kVec + e] = acc[h][e];
+      if (part == 0) {
+        s_m[warp][h] = m[h];
+        s_l[warp][h] = l[h];
+      }
+    }
+  }
+  __syncthreads();
+
+  // Merge the warps; thread per (head, dim).
+  constexpr float kLn2 = 0.6931471805599453f;
+  for (int i = tid; i < hb * D; i += kDecWarps * 32) {
+    const int h = i / D, d = i % D;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecWarps; ++w) mx = fmaxf(mx, s_m[w][h]);
+    float L = 0.f, A = 0.f;
+    if (mx != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kDecWarps; ++w) {
+        const float c = s_m[w][h] == -INFINITY ? 0.f : exp2f(s_m[w][h] - mx);
+        L += s_l[w][h] * c;
+        A += s_acc[w][h][d] * c;
+      }
+    }
+    const int64_t oh = r * p.n_heads + g * p.group + j0 + h;
+    if (p.n_split == 1) {
+      p.out[oh * D + d] = from_f32<T>(L > 0.f ? A / L : 0.f);  // L = 0 only for pos < 0
+    } else {
+      const int64_t idx = oh * p.n_split + z;
+      p.part_acc[idx * D + d] = A;
+      if (d == 0) p.part_ml[idx] = make_float2(mx == -INFINITY ? -INFINITY : mx * kLn2, L);
+    }
+  }
+}
+
 size_t round_up(size_t x, size_t a) {
   return (x + a - 1) / a * a;
 }
@@ -401,6 +609,66 @@ void launch(const Params<T>& p0, const cpu::AttentionShape& s, void* workspace,
   }
 }
 
+template <typename T, int kD, int kHB>
+void launch_decode(DecodeParams<T> p, const cpu::AttentionShape& s, void* workspace,
+                   size_t workspace_bytes, int num_sms, cudaStream_t stream) {
+  const int64_t blocks = s.rows * s.n_kv_heads * p.head_groups;
+  const int64_t ctx = int64_t(s.max_blocks) * s.block_tokens;  // most keys any query can see
+  // Enough chunks for ~16 blocks per SM (the kernel fits many: small, no dynamic shared memory),
+  // chunks of at least 256 keys, and partials that fit the workspace.
+  const int64_t target = int64_t(num_sms) * 16;
+  int64_t n_split =
+      std::max<int64_t>(1, std::min<int64_t>((target + blocks - 1) / blocks, (ctx + 255) / 256));
+  const size_t per_split =
+      size_t(s.rows) * s.n_heads * (s.head_dim * sizeof(float) + sizeof(float2));
+  n_split = std::max<int64_t>(
+      1, std::min<int64_t>(n_split, int64_t((workspace_bytes - 512) / per_split)));
+  int64_t split_len = (ctx + n_split - 1) / n_split;
+  split_len = (split_len + 31) / 32 * 32;
+  n_split = (ctx + split_len - 1) / split_len;
+  if (n_split <= 1) {
+    n_split = 1;
+    split_len = std::max<int64_t>(ctx, 1);
+  }
+  HS_CHECK(n_split <= 65535 && blocks <= INT32_MAX, "attention: decode grid too large");
+  p.n_split = int(n_split);
+  p.split_len = int(split_len);
+  auto* base = static_cast<unsigned char*>(workspace);
+  p.part_ml = reinterpret_cast<float2*>(base);
+  p.part_acc = reinterpret_cast<float*>(
+      base + round_up(size_t(s.rows) * s.n_heads * n_split * sizeof(float2), 256));
+  const dim3 grid{unsigned(blocks), unsigned(n_split), 1};
+  decode_kernel<T, kD, kHB><<<grid, kDecWarps * 32, 0, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+  if (n_split > 1) {
+    const int64_t items = s.rows * s.n_heads;
+    const int per_block = 8;
+    combine_kernel<T><<<unsigned((items + per_block - 1) / per_block), per_block * 32, 0, stream>>>(
+        p.out, p.part_acc, p.part_ml, p.pos, s.rows, int(s.n_heads), int(s.head_dim), p.n_split,
+        p.split_len);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+template <typename T, int kD>
+void decode_by_group(DecodeParams<T> p, const cpu::AttentionShape& s, void* workspace,
+                     size_t workspace_bytes, int num_sms, cudaStream_t stream) {
+  const int hb = p.group == 1 ? 1 : p.group <= 4 ? 4 : 8;
+  p.head_groups = (p.group + hb - 1) / hb;
+  if (hb == 1)
+    launch_decode<T, kD, 1>(p, s, workspace, workspace_bytes, num_sms, stream);
+  else if (hb == 4)
+    launch_decode<T, kD, 4>(p, s, workspace, workspace_bytes, num_sms, stream);
+  else
+    launch_decode<T, kD, 8>(p, s, workspace, workspace_bytes, num_sms, stream);
+}
+
+// The decode path is on unless HS_ATTN_DECODE=0 (read per call: the tests time both paths).
+bool decode_path_enabled() {
+  const char* e = std::getenv("HS_ATTN_DECODE");
+  return e == nullptr || std::strcmp(e, "0") != 0;
+}
+
 }  // namespace
 
 void attention(DType t, void* out, const void* q, const void* k, const void* v,
@@ -426,8 +694,33 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
   HS_CHECK(vec16 || (any % 4 == 0 && s.head_dim <= 128),
            "attention: q, k, v and out must be 4-byte aligned (16-byte for head_dim ", s.head_dim,
            ")");
+  const bool decode = vec16 && (s.head_dim == 64 || s.head_dim == 128 || s.head_dim == 256) &&
+                      s.rows <= kDecMaxRows && decode_path_enabled();
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
+    if (decode) {
+      DecodeParams<T> p{};
+      p.out = static_cast<T*>(out);
+      p.q = static_cast<const T*>(q);
+      p.k = static_cast<const T*>(k);
+      p.v = static_cast<const T*>(v);
+      p.table = block_table;
+      p.seq = seq;
+      p.pos = pos;
+      p.n_heads = int(s.n_heads);
+      p.n_kv_heads = int(s.n_kv_heads);
+      p.group = int(s.n_heads / s.n_kv_heads);
+      p.block_tokens = int(s.block_tokens);
+      p.max_blocks = int(s.max_blocks);
+      p.scale = s.scale;
+      if (s.head_dim == 64)
+        decode_by_group<T, 64>(p, s, workspace, workspace_bytes, num_sms, stream);
+      else if (s.head_dim == 128)
+        decode_by_group<T, 128>(p, s, workspace, workspace_bytes, num_sms, stream);
+      else
+        decode_by_group<T, 256>(p, s, workspace, workspace_bytes, num_sms, stream);
+      return;
+    }
     Params<T> p{};
     p.out = static_cast<T*>(out);
     p.q = static_cast<const T*>(q);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
@@ -163,16 +164,31 @@ class CudaAttention : public ::testing::TestWithParam<DType> {
     EXPECT_EQ(unwritten, 0) << "output elements not written (or not finite)";
 
     if (c.time_it) {  // not asserted: a figure for the report (median of 5 after the warm-up)
-      std::vector<double> ms;
-      for (int i = 0; i < 5; ++i) {
-        const Event e0 = b.record(Stream::compute);
-        call();
-        const Event e1 = b.record(Stream::compute);
-        b.sync(e1);
-        ms.push_back(b.event_ms(e1) - b.event_ms(e0));
-      }
-      std::sort(ms.begin(), ms.end());
-      std::printf("[time] %-48s %.3f ms\n", (c.name + " " + dtype_name(t)).c_str(), ms[2]);
+      auto time = [&] {
+        call();  // warm-up (the path may have changed)
+        std::vector<double> ms;
+        for (int i = 0; i < 5; ++i) {
+          const Event e0 = b.record(Stream::compute);
+          call();
+          const Event e1 = b.record(Stream::compute);
+          b.sync(e1);
+          ms.push_back(b.event_ms(e1) - b.event_ms(e0));
+        }
+        std::sort(ms.begin(), ms.end());
+        return ms[2];
+      };
+      const double t_new = time();
+      // HS_ATTN_DECODE=0 turns off the decode (flash-decoding) path: the tiled kernel's time.
+      setenv("HS_ATTN_DECODE", "0", 1);
+      const double t_old = time();
+      std::vector<float> got_old = download(b, *dout, off + s.rows * width);
+      unsetenv("HS_ATTN_DECODE");
+      std::printf("[time] %-48s %.3f ms (tiled kernel %.3f ms)\n",
+                  (c.name + " " + dtype_name(t)).c_str(), t_new, t_old);
+      std::vector<float> old_sub(n * width);
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(got_old.begin() + off + rows[i] * width, width, old_sub.begin() + i * width);
+      expect_close(old_sub, want, tolerance(t), c.name + " tiled " + dtype_name(t));
     }
   }
 };
@@ -277,6 +293,21 @@ TEST_P(CudaAttention, BigDecodeMha32x2048) {
   c.check_rows = 8;
   c.time_it = true;
   run(c);
+}
+
+TEST_P(CudaAttention, BigDecodeMha40x128x1024) {
+  // The engine's case: opt-13b decode, 128 sequences of 1024 tokens, 40 heads of 128, block 16.
+  AttnCase c{"decode 128 x ctx 1024 mha40 d128", 40, 40, 128, 16, {}, {}};
+  c.cached.assign(128, 1023);
+  c.queries.assign(128, 1);
+  c.check_rows = 16;
+  c.time_it = true;
+  run(c);
+}
+
+TEST_P(CudaAttention, DecodeMhaSmallBatchSplits) {
+  // 4 sequences of 40 heads: few blocks, so the keys split into chunks merged by combine_kernel.
+  run({"decode 4 seqs mha40 d128 ctx 1100", 40, 40, 128, 16, {1099, 512, 3, 900}, {1, 1, 1, 1}});
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, ::testing::Values(DType::f16, DType::bf16),
