@@ -64,12 +64,11 @@ class Backend {
   // dst row dst_rows[i] = src row src_rows[i], i < n_rows, rows of row_elems elements of
   // dtype(). dst or src may be host-pool memory. Index arrays are device pointers.
   virtual void copy_rows(void* dst, const int32_t* dst_rows, const void* src,
-                         const int32_t* src_rows, int64_t n_rows, int64_t row_elems,
-                         Stream s) = 0;
-  virtual Event record(Stream s) = 0;           // marks the work enqueued on s so far
-  virtual void wait(Stream s, Event e) = 0;     // later work on s starts after e
-  virtual void sync(Event e) = 0;               // the host waits for e
-  virtual void synchronize() = 0;               // the host waits for every stream
+                         const int32_t* src_rows, int64_t n_rows, int64_t row_elems, Stream s) = 0;
+  virtual Event record(Stream s) = 0;        // marks the work enqueued on s so far
+  virtual void wait(Stream s, Event e) = 0;  // later work on s starts after e
+  virtual void sync(Event e) = 0;            // the host waits for e
+  virtual void synchronize() = 0;            // the host waits for every stream
   // Milliseconds from the backend's creation to e (device clock on CUDA); e must be complete.
   virtual double event_ms(Event e) = 0;
 
@@ -109,9 +108,9 @@ class Backend {
 std::vector<std::string> available_backends();
 
 struct BackendOptions {
-  int device_index = 0;          // CUDA device (the local rank under MPI)
-  DType dtype = DType::f16;      // CUDA compute dtype (fp16 or bf16); cpu is always fp32
-  double device_mem_gib = 0;     // cpu: the notional device budget; cuda: 0 = what is free
+  int device_index = 0;       // CUDA device (the local rank under MPI)
+  DType dtype = DType::f16;   // CUDA compute dtype (fp16 or bf16); cpu is always fp32
+  double device_mem_gib = 0;  // cpu: the notional device budget; cuda: 0 = what is free
 };
 
 // Creates a backend by name; throws hs::Error naming what is available otherwise.

@@ -20,8 +20,8 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.gpu_cache_layers = p.gpu_cache_layers;
   s.prompt_lens = w.prompt_lens;
   s.gen_lens = w.gen_lens;
-  s.mini_batches = p.mini_batches.empty() ? default_mini_batches(w.batch(), p.mini_batch_size)
-                                          : p.mini_batches;
+  s.mini_batches =
+      p.mini_batches.empty() ? default_mini_batches(w.batch(), p.mini_batch_size) : p.mini_batches;
   s.host_pool_bytes = p.host_pool_bytes;
   s.max_chunk_bytes = max_chunk_bytes;
   return s;

@@ -40,7 +40,7 @@ struct Footprint {
   int64_t device_layer_weight_bytes = 0;  // resident layers and the double buffer
   int64_t device_cache_bytes = 0;         // resident cache layers
   int64_t working_set_bytes = 0;          // the rest: working set, indices, alignment padding
-  int64_t device_bytes = 0;  // the sum of the four: RunMemory's device.bytes()
+  int64_t device_bytes = 0;               // the sum of the four: RunMemory's device.bytes()
 };
 
 // The run shape the engine lays out for plan p and workload w, its elements of type dtype

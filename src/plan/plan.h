@@ -36,12 +36,12 @@
 namespace hs {
 
 enum class Policy { kv, act, hybrid, recompute_tokens, automatic };
-const char* policy_name(Policy p);       // "kv", "act", "hybrid", "recompute-tokens", "auto"
-Policy parse_policy(const std::string&); // throws hs::Error listing the choices
+const char* policy_name(Policy p);        // "kv", "act", "hybrid", "recompute-tokens", "auto"
+Policy parse_policy(const std::string&);  // throws hs::Error listing the choices
 
 // Constants of the cost model: measured at start-up by profile() or given on the command line.
 struct CostConstants {
-  double h2d_gbps = 25;      // host-to-device, pinned, GB/s (1e9 bytes)
+  double h2d_gbps = 25;  // host-to-device, pinned, GB/s (1e9 bytes)
   double d2h_gbps = 25;
   double gemm_tflops = 150;  // dense fp16/bf16 GEMM rate for the shapes in use
   double mem_gbps = 2000;    // device memory bandwidth (attention reads K/V at this rate)
@@ -57,33 +57,33 @@ struct Workload {
 
 struct Plan {
   Policy requested = Policy::automatic;
-  Policy policy = Policy::kv;        // what runs (auto resolved to one of the others)
-  double act_fraction = 0;           // share of cache blocks held as activation checkpoints
+  Policy policy = Policy::kv;  // what runs (auto resolved to one of the others)
+  double act_fraction = 0;     // share of cache blocks held as activation checkpoints
   int64_t block_tokens = 16;
-  int64_t mini_batch_size = 1;       // requests per mini-batch (the last may hold fewer)
+  int64_t mini_batch_size = 1;  // requests per mini-batch (the last may hold fewer)
   int64_t num_mini_batches = 1;
   std::vector<std::vector<int32_t>> mini_batches;  // request indices of each mini-batch
-  int64_t gpu_weight_layers = 0;     // layers whose weights stay on the device
-  int64_t gpu_cache_layers = 0;      // layers whose caches stay on the device
-  DType dtype = DType::f16;          // element type of weights and caches
+  int64_t gpu_weight_layers = 0;                   // layers whose weights stay on the device
+  int64_t gpu_cache_layers = 0;                    // layers whose caches stay on the device
+  DType dtype = DType::f16;                        // element type of weights and caches
 
   // Per layer, per token.
-  int64_t kv_bytes_per_token = 0;    // 2 * kv_dim * elem
-  int64_t act_bytes_per_token = 0;   // hidden * elem
+  int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem
+  int64_t act_bytes_per_token = 0;  // hidden * elem
 
   // Memory the run needs (checked when the plan is made, before any work).
-  int64_t host_pool_bytes = 0;       // weights + host caches + staging
-  int64_t device_bytes = 0;          // resident share + double-buffered weights + working set
+  int64_t host_pool_bytes = 0;  // weights + host caches + staging
+  int64_t device_bytes = 0;     // resident share + double-buffered weights + working set
 
   // Predictions for an average decode step.
   double predicted_pcie_ms = 0;
   double predicted_gpu_ms = 0;
-  double predicted_step_ms = 0;      // max of the two (they overlap)
+  double predicted_step_ms = 0;  // max of the two (they overlap)
   double predicted_prefill_ms = 0;
-  double predicted_tokens_per_s = 0; // generated tokens / (prefill + decode time)
+  double predicted_tokens_per_s = 0;  // generated tokens / (prefill + decode time)
 
   CostConstants constants;
-  std::string explanation;           // why this choice, in a sentence or two
+  std::string explanation;  // why this choice, in a sentence or two
 };
 
 // Bytes one step moves, by kind.

@@ -102,8 +102,9 @@ TEST(Footprint, RecomputeTokensKeepsNoCache) {
   EXPECT_EQ(f.host_cache_bytes, 0);
   EXPECT_EQ(f.device_cache_bytes, 0);
   EXPECT_EQ(f.host_staging_bytes, 28 * 4);
-  EXPECT_EQ(f.device_bytes,
-            static_cast<int64_t>(RunMemory(run_shape(c, p, tiny_workload(), DType::f16)).device.bytes()));
+  EXPECT_EQ(
+      f.device_bytes,
+      static_cast<int64_t>(RunMemory(run_shape(c, p, tiny_workload(), DType::f16)).device.bytes()));
 }
 
 }  // namespace

@@ -66,10 +66,10 @@ TEST(PlanLayout, PlansAreTheEnginesLayoutAndFitTheirBudgets) {
       o.policy = k.policy;
       o.gpu_mem_gib = k.gpu_gib * scale;
       o.host_mem_gib = k.host_gib;
-      expect_plan_is_layout(c, k.workload, o,
-                            k.shape + " " + policy_name(k.policy) + " at " +
-                                std::to_string(o.gpu_mem_gib) + " GiB",
-                            made);
+      expect_plan_is_layout(
+          c, k.workload, o,
+          k.shape + " " + policy_name(k.policy) + " at " + std::to_string(o.gpu_mem_gib) + " GiB",
+          made);
     }
   }
   EXPECT_GE(made, 16);
