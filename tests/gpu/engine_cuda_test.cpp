@@ -41,13 +41,7 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
   BackendOptions bo;
   bo.dtype = parse_dtype(dtype);
   auto backend = make_backend("cuda", bo);
-  std::vector<GenRequest> batch;
-  Workload w;
-  for (size_t i = 0; i < g.cases.size(); ++i) {
-    batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, g.max_new_tokens});
-    w.prompt_lens.push_back(static_cast<int64_t>(g.cases[i].prompt.size()));
-    w.gen_lens.push_back(g.max_new_tokens);
-  }
+  const std::vector<GenRequest> batch = test::golden_batch(g);
   Plan p;
   p.requested = p.policy = pc.policy;
   p.act_fraction = pc.act_fraction;
@@ -56,7 +50,7 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
   p.gpu_weight_layers = pc.gpu_weight_layers;
   p.gpu_cache_layers = pc.gpu_cache_layers;
   p.dtype = backend->dtype();
-  HybridEngine engine(*weights, *backend, p, w);
+  HybridEngine engine(*weights, *backend, p, test::workload_of(batch));
   const auto got = engine.generate(batch, SamplingParams{});
   ASSERT_EQ(got.size(), g.cases.size());
   for (size_t i = 0; i < got.size(); ++i) {

@@ -35,6 +35,22 @@ std::vector<std::string> golden_models() {
           "llama-gqa", "llama-mqa-odd",   "qwen2-tiny"};
 }
 
+std::vector<GenRequest> golden_batch(const Golden& g, int64_t max_new_tokens) {
+  std::vector<GenRequest> batch;
+  for (size_t i = 0; i < g.cases.size(); ++i)
+    batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, max_new_tokens});
+  return batch;
+}
+
+Workload workload_of(const std::vector<GenRequest>& batch) {
+  Workload w;
+  for (const auto& r : batch) {
+    w.prompt_lens.push_back(static_cast<int64_t>(r.prompt.size()));
+    w.gen_lens.push_back(r.max_new_tokens);
+  }
+  return w;
+}
+
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return INFINITY;
   double diff = 0, ref = 0;

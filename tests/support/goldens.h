@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/generator.h"
+#include "plan/plan.h"
+
 namespace hs::test {
 
 struct GoldenCase {
@@ -23,6 +26,15 @@ Golden load_golden(const std::string& model_name);
 
 // The tiny models with goldens.
 std::vector<std::string> golden_models();
+
+// The golden cases as one batch: request i is "r<i>" with case i's prompt.
+std::vector<GenRequest> golden_batch(const Golden& g, int64_t max_new_tokens);
+inline std::vector<GenRequest> golden_batch(const Golden& g) {
+  return golden_batch(g, g.max_new_tokens);
+}
+
+// The workload (prompt and generation lengths) of a batch, for sizing an engine.
+Workload workload_of(const std::vector<GenRequest>& batch);
 
 // max |a - b| / max |b|: relative error of a logits vector against the reference b.
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& b);

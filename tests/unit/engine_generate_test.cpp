@@ -13,22 +13,6 @@
 namespace hs {
 namespace {
 
-std::vector<GenRequest> golden_batch(const test::Golden& g, int64_t max_new_tokens) {
-  std::vector<GenRequest> batch;
-  for (size_t i = 0; i < g.cases.size(); ++i)
-    batch.push_back({"req-" + std::to_string(i), g.cases[i].prompt, max_new_tokens});
-  return batch;
-}
-
-Workload workload_of(const std::vector<GenRequest>& batch) {
-  Workload w;
-  for (const auto& r : batch) {
-    w.prompt_lens.push_back(static_cast<int64_t>(r.prompt.size()));
-    w.gen_lens.push_back(r.max_new_tokens);
-  }
-  return w;
-}
-
 Plan hand_plan(Policy policy, double f, int64_t gpu_layers = 0) {
   Plan p;
   p.policy = policy;
@@ -62,13 +46,13 @@ TEST(EngineGenerate, SamplingEqualsTheReference) {
   for (const std::string model : {"opt-tiny", "llama-gqa", "qwen2-tiny", "opt-postln-proj"}) {
     const test::Golden g = test::load_golden(model);
     auto weights = open_model_dir(test::data_path("models/" + model));
-    const auto batch = golden_batch(g, 10);
+    const auto batch = test::golden_batch(g, 10);
     const auto want = ReferenceGenerator(*weights).generate(batch, sp);
     for (const Plan& p :
          {hand_plan(Policy::kv, 0), hand_plan(Policy::act, 1), hand_plan(Policy::hybrid, 0.5, 1),
           hand_plan(Policy::recompute_tokens, 0)}) {
       auto backend = make_backend("cpu");
-      HybridEngine engine(*weights, *backend, p, workload_of(batch));
+      HybridEngine engine(*weights, *backend, p, test::workload_of(batch));
       expect_same(engine.generate(batch, sp), want, model + " " + policy_name(p.policy));
     }
   }
@@ -81,14 +65,14 @@ TEST(EngineGenerate, PlannedRunsEqualTheGoldens) {
   for (const std::string& model : test::golden_models()) {
     const test::Golden g = test::load_golden(model);
     auto weights = open_model_dir(test::data_path("models/" + model));
-    const auto batch = golden_batch(g, g.max_new_tokens);
+    const auto batch = test::golden_batch(g, g.max_new_tokens);
     for (Policy pol :
          {Policy::automatic, Policy::kv, Policy::act, Policy::hybrid, Policy::recompute_tokens}) {
       EngineOptions o;
       o.policy = pol;
       o.block_tokens = 4;
       o.mini_batch_size = 3;
-      o.workload = workload_of(batch);
+      o.workload = test::workload_of(batch);
       o.host_mem_gib = 1;
       auto gen = make_generator(o, *weights, make_backend("cpu"));
       ASSERT_NE(plan_of(*gen), nullptr);
@@ -104,7 +88,7 @@ TEST(EngineGenerate, PlannedRunsEqualTheGoldens) {
 TEST(EngineGenerate, StopFunctionEndsARequestAsInTheReference) {
   const test::Golden g = test::load_golden("llama-tiny");
   auto weights = open_model_dir(test::data_path("models/llama-tiny"));
-  const auto batch = golden_batch(g, 12);
+  const auto batch = test::golden_batch(g, 12);
   // Request 1 stops after its third token, request 4 when it produces the token it produced
   // fifth in the unstopped run.
   const int32_t fifth = g.cases[4].greedy.at(4);
@@ -114,7 +98,7 @@ TEST(EngineGenerate, StopFunctionEndsARequestAsInTheReference) {
   const auto want = ReferenceGenerator(*weights).generate(batch, SamplingParams{}, stop);
   ASSERT_EQ(want[1].finish_reason, "stop");
   auto backend = make_backend("cpu");
-  HybridEngine engine(*weights, *backend, hand_plan(Policy::hybrid, 0.5), workload_of(batch));
+  HybridEngine engine(*weights, *backend, hand_plan(Policy::hybrid, 0.5), test::workload_of(batch));
   expect_same(engine.generate(batch, SamplingParams{}, stop), want, "stop");
 }
 
@@ -122,7 +106,7 @@ TEST(EngineGenerate, StopFunctionEndsARequestAsInTheReference) {
 TEST(EngineGenerate, BudgetsAsInTheReference) {
   const test::Golden g = test::load_golden("opt-oddheads");
   auto weights = open_model_dir(test::data_path("models/opt-oddheads"));
-  std::vector<GenRequest> batch = golden_batch(g, 5);
+  std::vector<GenRequest> batch = test::golden_batch(g, 5);
   batch[0].max_new_tokens = 0;
   batch[1].max_new_tokens = 1;
   batch[2].max_new_tokens = 9;
@@ -134,7 +118,7 @@ TEST(EngineGenerate, BudgetsAsInTheReference) {
   for (Policy pol : {Policy::kv, Policy::hybrid, Policy::recompute_tokens}) {
     auto backend = make_backend("cpu");
     HybridEngine engine(*weights, *backend, hand_plan(pol, pol == Policy::hybrid ? 0.5 : 0),
-                        workload_of(batch));
+                        test::workload_of(batch));
     expect_same(engine.generate(batch, SamplingParams{}), want, policy_name(pol));
   }
 }
@@ -144,7 +128,7 @@ TEST(EngineGenerate, BudgetsAsInTheReference) {
 TEST(EngineGenerate, LargerBatchesRunInGroupsAndEnginesAreReusable) {
   const test::Golden g = test::load_golden("llama-mqa-odd");
   auto weights = open_model_dir(test::data_path("models/llama-mqa-odd"));
-  const auto batch = golden_batch(g, g.max_new_tokens);
+  const auto batch = test::golden_batch(g, g.max_new_tokens);
   Workload three = Workload::uniform(3, 64, g.max_new_tokens);
   auto backend = make_backend("cpu");
   HybridEngine engine(*weights, *backend, hand_plan(Policy::hybrid, 0.5), three);
@@ -163,7 +147,7 @@ TEST(EngineGenerate, ReferenceEngineThroughTheFactory) {
   auto gen = make_generator(o, *weights, make_backend("cpu"));
   EXPECT_EQ(plan_of(*gen), nullptr);
   EXPECT_EQ(trace_of(*gen), nullptr);
-  const auto got = gen->generate(golden_batch(g, g.max_new_tokens), SamplingParams{});
+  const auto got = gen->generate(test::golden_batch(g, g.max_new_tokens), SamplingParams{});
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, g.cases[i].greedy);
 }
 

@@ -36,22 +36,6 @@ const std::vector<PolicyCase>& policy_cases() {
   return cases;
 }
 
-std::vector<GenRequest> golden_batch(const test::Golden& g) {
-  std::vector<GenRequest> batch;
-  for (size_t i = 0; i < g.cases.size(); ++i)
-    batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, g.max_new_tokens});
-  return batch;
-}
-
-Workload workload_of(const std::vector<GenRequest>& batch) {
-  Workload w;
-  for (const auto& r : batch) {
-    w.prompt_lens.push_back(static_cast<int64_t>(r.prompt.size()));
-    w.gen_lens.push_back(r.max_new_tokens);
-  }
-  return w;
-}
-
 // A plan made by hand: the policy and share under test, 3 requests per mini-batch, 4-token
 // blocks. Memory fields are left to the engine (the planner's footprint formula).
 Plan hand_plan(const PolicyCase& pc, size_t batch) {
@@ -76,9 +60,9 @@ TEST_P(EnginePolicies, TokensEqualGoldensAndReference) {
   const test::Golden g = test::load_golden(model);
   auto weights = open_model_dir(test::data_path("models/" + model));
   auto backend = make_backend("cpu");
-  const std::vector<GenRequest> batch = golden_batch(g);
+  const std::vector<GenRequest> batch = test::golden_batch(g);
 
-  HybridEngine engine(*weights, *backend, hand_plan(pc, batch.size()), workload_of(batch));
+  HybridEngine engine(*weights, *backend, hand_plan(pc, batch.size()), test::workload_of(batch));
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
   const auto want = ref.generate(batch, SamplingParams{});

@@ -21,10 +21,7 @@ TEST_P(ReferenceParity, GreedyTokensEqualHuggingFace) {
   const test::Golden g = test::load_golden(GetParam());
   auto weights = open_model_dir(test::data_path("models/" + GetParam()));
   ReferenceGenerator gen(*weights);
-  std::vector<GenRequest> batch;
-  for (size_t i = 0; i < g.cases.size(); ++i)
-    batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, g.max_new_tokens});
-  const auto results = gen.generate(batch, SamplingParams{});
+  const auto results = gen.generate(test::golden_batch(g), SamplingParams{});
   ASSERT_EQ(results.size(), g.cases.size());
   for (size_t i = 0; i < results.size(); ++i)
     EXPECT_EQ(results[i].output, g.cases[i].greedy) << GetParam() << " case " << i;
