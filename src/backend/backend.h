@@ -33,6 +33,11 @@ enum class Stream : int {
 constexpr int kNumStreams = 4;
 const char* stream_name(Stream s);  // "compute", "weights", "cache_in", "cache_out"
 
+// One contiguous piece of a gathered copy: units [src, src + count) to [dst, dst + count).
+struct CopyRun {
+  int64_t src = 0, dst = 0, count = 0;
+};
+
 // A point in a stream's work. Backend-owned; cheap to copy.
 struct Event {
   int64_t id = -1;
@@ -65,6 +70,13 @@ class Backend {
   // dtype(). dst or src may be host-pool memory. Index arrays are device pointers.
   virtual void copy_rows(void* dst, const int32_t* dst_rows, const void* src,
                          const int32_t* src_rows, int64_t n_rows, int64_t row_elems, Stream s) = 0;
+  // The same as copy_rows for runs of whole units (unit_bytes each), with the run list on the
+  // host, by the copy engines (DMA) on CUDA: no multiprocessor takes part, so compute on other
+  // streams runs at full speed meanwhile. copy_rows over mapped host memory holds
+  // multiprocessors for the whole PCIe transfer and stalls every kernel behind it (measured on
+  // an H100: a decode step's GEMMs waited out each 1.7 ms cache load); long runs go here.
+  virtual void copy_runs(void* dst, const void* src, const std::vector<CopyRun>& runs,
+                         size_t unit_bytes, Stream s) = 0;
   virtual Event record(Stream s) = 0;        // marks the work enqueued on s so far
   virtual void wait(Stream s, Event e) = 0;  // later work on s starts after e
   virtual void sync(Event e) = 0;            // the host waits for e

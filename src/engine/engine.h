@@ -56,6 +56,11 @@ class HybridEngine final : public Generator {
   const std::vector<TraceEvent>& trace() const { return tracer_.events(); }
   void clear_trace() { tracer_.clear(); }
   Backend& backend() const { return b_; }
+  // Cache write-backs whose runs average at least this many bytes go by the copy engines
+  // (Backend::copy_runs), shorter ones by the copy_rows kernel. Both give the same bytes; tests
+  // set 0 (always copy_runs) or a huge value (always copy_rows) to run each path.
+  static constexpr int64_t kDefaultMinDmaRunBytes = 64 << 10;
+  void set_min_dma_run_bytes(int64_t bytes) { min_dma_run_bytes_ = bytes; }
   int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
   int64_t device_bytes() const { return static_cast<int64_t>(mem_->device.bytes()); }
 
@@ -123,6 +128,7 @@ class HybridEngine final : public Generator {
   LayerWeights buffer_[2] = {};              // streamed layers, double buffered
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
+  int64_t min_dma_run_bytes_ = kDefaultMinDmaRunBytes;
 };
 
 }  // namespace hs

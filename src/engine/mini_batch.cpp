@@ -18,9 +18,16 @@ std::vector<SegmentRange> append_by_segment(std::vector<Entry> entries, std::vec
                    [](const Entry& a, const Entry& b) { return a.segment < b.segment; });
   std::vector<SegmentRange> ranges;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (ranges.empty() || ranges.back().segment != entries[i].segment)
-      ranges.push_back({entries[i].segment, static_cast<int64_t>(i), 0});
-    ++ranges.back().count;
+    const Entry& e = entries[i];
+    if (ranges.empty() || ranges.back().segment != e.segment)
+      ranges.push_back({e.segment, static_cast<int64_t>(i), 0, {}});
+    SegmentRange& r = ranges.back();
+    ++r.count;
+    CopyRun* last = r.runs.empty() ? nullptr : &r.runs.back();
+    if (last && last->src + last->count == e.src && last->dst + last->count == e.dst)
+      ++last->count;
+    else
+      r.runs.push_back({e.src, e.dst, 1});
   }
   src_at = static_cast<int64_t>(index.size());
   for (const Entry& e : entries) index.push_back(e.src);

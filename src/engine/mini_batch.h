@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cache/block_table.h"
+#include "backend/backend.h"
 #include "cache/cache_layout.h"
 
 namespace hs {
@@ -26,9 +27,12 @@ struct MiniBatchRequest {
 };
 
 // Rows of one copy_rows call: entries [begin, begin + count) of an index pair, all in one
-// segment of a slot array.
+// segment of a slot array; and the same entries as runs of consecutive units on both sides
+// (Backend::copy_runs, src: the index pair's first array, dst: its second). Blocks are taken
+// in order and tokens arrive in order, so a load is a handful of long runs.
 struct SegmentRange {
   int64_t segment = 0, begin = 0, count = 0;
+  std::vector<CopyRun> runs;
 };
 
 struct MiniBatch {

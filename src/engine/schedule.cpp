@@ -109,20 +109,18 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
   if (!keep_cache_ || (m.loaded_kv == 0 && m.loaded_act == 0)) return;
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
   const RunMemory::Parity& p = mem_->parity[item % 2];
-  const int32_t* ix = s.idx[mb];
   const int64_t bt = plan_.block_tokens, KV = cfg_.kv_dim(), H = cfg_.hidden;
-  wait_if(b_, Stream::cache_in, s.indices_ready);
   if (item >= 2) {
     wait_if(b_, Stream::cache_in, s.computed[item - 2]);
     wait_if(b_, Stream::cache_in, s.stored[item - 2]);
   }
+  // Whole blocks by the copy engines (Backend::copy_runs): the multiprocessors stay with compute.
   if (m.loaded_kv > 0) {
     const Event t = tracer_.begin(Stream::cache_in);
     for (const SegmentRange& r : m.load_kv)
       for (CacheArray a : {CacheArray::k, CacheArray::v})
-        b_.copy_rows(dev(a == CacheArray::k ? p.k : p.v), ix + m.at.load_kv_dst + r.begin,
-                     cache_array(l, a).segment_base(r.segment), ix + m.at.load_kv_src + r.begin,
-                     r.count, bt * KV, Stream::cache_in);
+        b_.copy_runs(dev(a == CacheArray::k ? p.k : p.v), cache_array(l, a).segment_base(r.segment),
+                     r.runs, static_cast<size_t>(bt * KV * elem_), Stream::cache_in);
     if (host_cache(l))
       tracer_.end(t, Stream::cache_in, TraceKind::kv, s.index, l, mb,
                   m.loaded_kv * 2 * bt * KV * elem_);
@@ -130,9 +128,8 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
   if (m.loaded_act > 0) {
     const Event t = tracer_.begin(Stream::cache_in);
     for (const SegmentRange& r : m.load_act)
-      b_.copy_rows(dev(p.act), ix + m.at.load_act_dst + r.begin,
-                   cache_array(l, CacheArray::act).segment_base(r.segment),
-                   ix + m.at.load_act_src + r.begin, r.count, bt * H, Stream::cache_in);
+      b_.copy_runs(dev(p.act), cache_array(l, CacheArray::act).segment_base(r.segment), r.runs,
+                   static_cast<size_t>(bt * H * elem_), Stream::cache_in);
     if (host_cache(l))
       tracer_.end(t, Stream::cache_in, TraceKind::act, s.index, l, mb,
                   m.loaded_act * bt * H * elem_);
@@ -264,15 +261,24 @@ void HybridEngine::store_cache(Step& s, int l, int mb) {
   wait_if(b_, Stream::cache_out, s.indices_ready);
   wait_if(b_, Stream::cache_out, s.computed[item]);
   const Event t = tracer_.begin(Stream::cache_out);
+  // Long runs (prefill: a request's prompt rows) by the copy engines; a decode step's one row
+  // per request by the copy_rows kernel, which holds multiprocessors only for a moment.
+  auto store = [&](void* dst, const void* src, const SegmentRange& r, int64_t src_at,
+                   int64_t dst_at, int64_t row_elems) {
+    const int64_t row_bytes = row_elems * elem_;
+    if (r.count * row_bytes >= min_dma_run_bytes_ * static_cast<int64_t>(r.runs.size()))
+      b_.copy_runs(dst, src, r.runs, static_cast<size_t>(row_bytes), Stream::cache_out);
+    else
+      b_.copy_rows(dst, ix + dst_at + r.begin, src, ix + src_at + r.begin, r.count, row_elems,
+                   Stream::cache_out);
+  };
   for (const SegmentRange& r : m.store_kv)
     for (CacheArray a : {CacheArray::k, CacheArray::v})
-      b_.copy_rows(cache_array(l, a).segment_base(r.segment), ix + m.at.store_kv_dst + r.begin,
-                   dev(a == CacheArray::k ? p.k : p.v), ix + m.at.store_kv_src + r.begin, r.count,
-                   KV, Stream::cache_out);
+      store(cache_array(l, a).segment_base(r.segment), dev(a == CacheArray::k ? p.k : p.v), r,
+            m.at.store_kv_src, m.at.store_kv_dst, KV);
   for (const SegmentRange& r : m.store_act)
-    b_.copy_rows(cache_array(l, CacheArray::act).segment_base(r.segment),
-                 ix + m.at.store_act_dst + r.begin, dev(p.x_in), ix + m.at.store_act_src + r.begin,
-                 r.count, H, Stream::cache_out);
+    store(cache_array(l, CacheArray::act).segment_base(r.segment), dev(p.x_in), r,
+          m.at.store_act_src, m.at.store_act_dst, H);
   const int64_t bytes = (m.stored_kv * 2 * KV + m.stored_act * H) * elem_;
   s.stored[item] = host_cache(l) ? tracer_.end(t, Stream::cache_out, TraceKind::write_back, s.index,
                                                l, mb, bytes)

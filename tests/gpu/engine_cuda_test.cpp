@@ -18,6 +18,9 @@ struct Case {
   Policy policy;
   double act_fraction;
   int64_t gpu_weight_layers = 0, gpu_cache_layers = 0;
+  // Write-backs by copy_runs, the copy engines (0: always), or else by the copy_rows kernel
+  // (the tiny models' runs are far below the default).
+  int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
 };
 
 const std::vector<Case>& cases() {
@@ -27,6 +30,7 @@ const std::vector<Case>& cases() {
       {"hybrid_half", Policy::hybrid, 0.5},
       {"hybrid_resident", Policy::hybrid, 0.7, 1, 1},
       {"recompute_tokens", Policy::recompute_tokens, 0.0},
+      {"hybrid_resident_dma_stores", Policy::hybrid, 0.5, 1, 1, 0},
   };
   return c;
 }
@@ -51,6 +55,7 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
   p.gpu_cache_layers = pc.gpu_cache_layers;
   p.dtype = backend->dtype();
   HybridEngine engine(*weights, *backend, p, test::workload_of(batch));
+  engine.set_min_dma_run_bytes(pc.min_dma_run_bytes);
   const auto got = engine.generate(batch, SamplingParams{});
   ASSERT_EQ(got.size(), g.cases.size());
   for (size_t i = 0; i < got.size(); ++i) {

@@ -21,6 +21,9 @@ struct PolicyCase {
   double act_fraction;
   int64_t gpu_weight_layers = 0;
   int64_t gpu_cache_layers = 0;
+  // Write-backs by copy_runs (0: always) or by the copy_rows kernel (tiny models' runs are far
+  // below the default, so the default takes the kernel).
+  int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
 };
 
 const std::vector<PolicyCase>& policy_cases() {
@@ -32,6 +35,8 @@ const std::vector<PolicyCase>& policy_cases() {
       {"hybrid_0_7_resident", Policy::hybrid, 0.7, 1, 1},
       {"act_resident_cache", Policy::act, 1.0, 0, 1},
       {"recompute_tokens", Policy::recompute_tokens, 0.0},
+      {"kv_dma_stores", Policy::kv, 0.0, 0, 0, 0},
+      {"hybrid_half_resident_dma_stores", Policy::hybrid, 0.5, 1, 1, 0},
   };
   return cases;
 }
@@ -63,6 +68,7 @@ TEST_P(EnginePolicies, TokensEqualGoldensAndReference) {
   const std::vector<GenRequest> batch = test::golden_batch(g);
 
   HybridEngine engine(*weights, *backend, hand_plan(pc, batch.size()), test::workload_of(batch));
+  engine.set_min_dma_run_bytes(pc.min_dma_run_bytes);
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
   const auto want = ref.generate(batch, SamplingParams{});

@@ -87,6 +87,15 @@ void CpuBackend::copy_rows(void* dst, const int32_t* dst_rows, const void* src,
     std::memcpy(d + dst_rows[i] * row_bytes, s + src_rows[i] * row_bytes, row_bytes);
 }
 
+void CpuBackend::copy_runs(void* dst, const void* src, const std::vector<CopyRun>& runs,
+                           size_t unit_bytes, Stream) {
+  char* d = static_cast<char*>(dst);
+  const char* s = static_cast<const char*>(src);
+  for (const CopyRun& r : runs)
+    std::memcpy(d + static_cast<size_t>(r.dst) * unit_bytes,
+                s + static_cast<size_t>(r.src) * unit_bytes, static_cast<size_t>(r.count) * unit_bytes);
+}
+
 Event CpuBackend::record(Stream) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - epoch_).count();

@@ -38,6 +38,8 @@ class CpuBackend final : public Backend {
   void copy_d2d(void* dst, const void* src, size_t bytes, Stream s) override;
   void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_t* src_rows,
                  int64_t n_rows, int64_t row_elems, Stream s) override;
+  void copy_runs(void* dst, const void* src, const std::vector<CopyRun>& runs, size_t unit_bytes,
+                 Stream s) override;
   Event record(Stream s) override;
   void wait(Stream, Event) override {}  // work is complete when enqueued
   void sync(Event) override {}
