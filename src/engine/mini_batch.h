@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "cache/block_table.h"
 #include "backend/backend.h"
+#include "cache/block_table.h"
 #include "cache/cache_layout.h"
 
 namespace hs {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/weights.h"
+#include "plan/gemm_time.h"
 #include "util/error.h"
 
 namespace hs {
@@ -58,38 +59,84 @@ double head_flops(const ModelConfig& c, double rows) {
   return f;
 }
 
-double head_weight_bytes(const ModelConfig& c, DType t) {
-  double b = static_cast<double>(c.vocab_size * c.embed_dim() * elem_bytes(t));
-  if (c.has_projections()) b += static_cast<double>(c.hidden * c.embed_dim() * elem_bytes(t));
-  return b;
-}
+// One layer for one mini-batch, as the engine runs it (engine/schedule.cpp): `tokens` new rows
+// through the layer, `act_rows` checkpoint rows whose K/V are recomputed first, and attention.
+struct LayerItem {
+  double tokens = 0, act_rows = 0, attention_ms = 0;
+};
 
-// The GPU time of one phase: per layer a roofline of its GEMMs (FLOPs at the GEMM rate, or the
-// layer's weights read once per mini-batch pass, whichever is longer) plus the attention reads;
-// then the head, likewise.
-double gpu_ms(const ModelConfig& c, const Plan& p, double layer_flops, double layer_attention_bytes,
-              double head_rows, int64_t passes) {
+// Kernels the engine launches for one layer and mini-batch (norms, bias rows, GEMMs, copies,
+// attention, adds, trace events), and for a recompute; each costs launch_us on top of its work.
+constexpr double kKernelsPerItem = 25, kKernelsPerRecompute = 5, kKernelsPerHead = 10;
+
+// GPU milliseconds of one item: its GEMMs at their measured times (plan/gemm_time.h), the
+// element-wise passes over its rows at memory bandwidth, its attention, and the kernels' fixed
+// costs. The element-wise traffic per token, in elements (pre-norm OPT with biases; a little
+// over for the others): layer input kept for write-back 2h, two norms 4h, bias rows and their
+// GEMM reads 2 (q + 2 kv) + 4h + 2 ffn, q scale or RoPE 2q (+ 2 kv), new K/V into the working
+// blocks 4 kv, ReLU 2 ffn, two residual adds 6h: 16 h + 4 q + 8 kv + 4 ffn. A recompute row
+// costs its norm 2h and K/V bias rows 4 kv.
+double layer_item_ms(const ModelConfig& c, const Plan& p, const LayerItem& it,
+                     double& recompute_ms) {
   const CostConstants& k = p.constants;
-  const double w = static_cast<double>(layer_weight_bytes(c, p.dtype));
-  const double layer_ms =
-      std::max(compute_ms(layer_flops, k.gemm_tflops), transfer_ms(passes * w, k.mem_gbps)) +
-      transfer_ms(layer_attention_bytes, k.mem_gbps);
-  const double head_ms = std::max(compute_ms(head_flops(c, head_rows), k.gemm_tflops),
-                                  transfer_ms(passes * head_weight_bytes(c, p.dtype), k.mem_gbps));
-  return static_cast<double>(c.n_layers) * layer_ms + head_ms;
+  auto gemm = [&](double rows, int64_t kk, int64_t n) { return gemm_ms(k, p.dtype, rows, kk, n); };
+  auto pass_ms = [&](double elems) {
+    return elems * static_cast<double>(elem_bytes(p.dtype)) / (k.mem_gbps * 1e6);
+  };
+  const int64_t H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), F = c.ffn_dim;
+  const double launch_ms = k.launch_us / 1e3;
+  double rc = 0;
+  if (it.act_rows > 0)
+    rc = 2 * gemm(it.act_rows, H, KV) + pass_ms(it.act_rows * static_cast<double>(2 * H + 4 * KV)) +
+         kKernelsPerRecompute * launch_ms;
+  recompute_ms += rc;
+  if (it.tokens <= 0) return rc;
+  const double T = it.tokens;
+  const double ffn_in = c.ffn == FfnKind::swiglu ? 2 : 1;  // SwiGLU: gate and up
+  const double dense =
+      gemm(T, H, Q) + 2 * gemm(T, H, KV) + gemm(T, Q, H) + ffn_in * gemm(T, H, F) + gemm(T, F, H);
+  const double elementwise = pass_ms(T * static_cast<double>(16 * H + 4 * Q + 8 * KV + 4 * F));
+  return rc + dense + elementwise + it.attention_ms + kKernelsPerItem * launch_ms;
 }
 
-void finish(PhaseCost& pc, const CostConstants& k) {
+// The head of one mini-batch: its `rows` last tokens through (OPT's project_out and) the
+// vocabulary, then sampling.
+double head_ms(const ModelConfig& c, const Plan& p, double rows) {
+  const CostConstants& k = p.constants;
+  double ms = gemm_ms(k, p.dtype, rows, c.embed_dim(), c.vocab_size);
+  if (c.has_projections()) ms += gemm_ms(k, p.dtype, rows, c.hidden, c.embed_dim());
+  return ms + kKernelsPerHead * k.launch_us / 1e3;
+}
+
+// The GPU time of one phase: every layer runs `passes` balanced mini-batches (each with 1 /
+// passes of the phase's rows, recompute rows and attention), then each mini-batch's head.
+double gpu_ms(const ModelConfig& c, const Plan& p, const LayerItem& whole, double head_rows,
+              int64_t passes, double& recompute_ms) {
+  const double m = static_cast<double>(std::max<int64_t>(passes, 1));
+  const LayerItem item{whole.tokens / m, whole.act_rows / m, whole.attention_ms / m};
+  double rc = 0;
+  const double layer = m * layer_item_ms(c, p, item, rc);
+  recompute_ms = static_cast<double>(c.n_layers) * m * rc;
+  return static_cast<double>(c.n_layers) * layer + m * head_ms(c, p, head_rows / m);
+}
+
+// Copies and compute overlap except at the ends of a phase: its first item's cache load comes
+// before any compute, its last item's compute after the last copy. Of the shorter side, one
+// item's share is left over: total = max(pcie, gpu) + min(pcie, gpu) / items.
+void finish(PhaseCost& pc, const CostConstants& k, int64_t items) {
   pc.h2d_ms = transfer_ms(static_cast<double>(pc.traffic.total_h2d()), k.h2d_gbps);
   pc.d2h_ms = transfer_ms(static_cast<double>(pc.traffic.write_back_d2h), k.d2h_gbps);
   pc.pcie_ms = std::max(pc.h2d_ms, pc.d2h_ms);
-  pc.total_ms = std::max(pc.pcie_ms, pc.gpu_ms);
+  pc.total_ms = std::max(pc.pcie_ms, pc.gpu_ms) +
+                std::min(pc.pcie_ms, pc.gpu_ms) / static_cast<double>(std::max<int64_t>(items, 1));
 }
 
 void check_constants(const CostConstants& k) {
-  HS_CHECK(k.h2d_gbps > 0 && k.d2h_gbps > 0 && k.gemm_tflops > 0 && k.mem_gbps > 0,
+  HS_CHECK(k.h2d_gbps > 0 && k.d2h_gbps > 0 && k.gemm_tflops > 0 && k.mem_gbps > 0 &&
+               k.attention_tflops > 0 && k.launch_us >= 0,
            "cost constants must be positive (h2d ", k.h2d_gbps, " GB/s, d2h ", k.d2h_gbps,
-           " GB/s, gemm ", k.gemm_tflops, " TFLOP/s, mem ", k.mem_gbps, " GB/s)");
+           " GB/s, gemm ", k.gemm_tflops, " TFLOP/s, mem ", k.mem_gbps, " GB/s, attention ",
+           k.attention_tflops, " TFLOP/s, launch ", k.launch_us, " us)");
 }
 
 PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& lens) {
@@ -110,6 +157,7 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
 
   const int64_t passes = std::min(p.num_mini_batches, active);
   double layer_flops = 0, attention_bytes = 0;
+  LayerItem whole;
   if (p.policy == Policy::recompute_tokens) {
     // Every position of every request runs through every layer again, as in a prefill of
     // n + 1 tokens; attention is then compute-bound and counted in FLOPs.
@@ -119,7 +167,10 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
       all[n + 1] += count;
       tokens += static_cast<double>(count * (n + 1));
     }
-    layer_flops = layer_dense_flops(c, tokens) + causal_attention_flops(c, all);
+    const double attention_flops = causal_attention_flops(c, all);
+    layer_flops = layer_dense_flops(c, tokens) + attention_flops;
+    whole.tokens = tokens;
+    whole.attention_ms = compute_ms(attention_flops, p.constants.attention_tflops);
   } else {
     // One new token per request; K/V of the R rows of activation blocks loaded are recomputed:
     // 2 R h (2 kv) FLOPs; attention reads every cached K/V row and the new one.
@@ -133,14 +184,15 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
     const double recompute_flops =
         2 * act_rows * static_cast<double>(c.hidden) * 2 * static_cast<double>(c.kv_dim());
     layer_flops = layer_dense_flops(c, static_cast<double>(active)) + recompute_flops;
-    pc.recompute_ms =
-        static_cast<double>(c.n_layers) * compute_ms(recompute_flops, p.constants.gemm_tflops);
+    whole.tokens = static_cast<double>(active);
+    whole.act_rows = act_rows;
+    whole.attention_ms = transfer_ms(attention_bytes, p.constants.mem_gbps);
   }
   pc.flops =
       static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(active));
   pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
-  pc.gpu_ms = gpu_ms(c, p, layer_flops, attention_bytes, static_cast<double>(active), passes);
-  finish(pc, p.constants);
+  pc.gpu_ms = gpu_ms(c, p, whole, static_cast<double>(active), passes, pc.recompute_ms);
+  finish(pc, p.constants, c.n_layers * passes);
   return pc;
 }
 
@@ -209,13 +261,17 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
                               act_rows * act_bytes_per_token(c, p.dtype);
     pc.traffic.write_back_d2h += (c.n_layers - p.gpu_cache_layers) * count * row_bytes;
   }
-  const double layer_flops = layer_dense_flops(c, tokens) + causal_attention_flops(c, lens);
+  const double attention_flops = causal_attention_flops(c, lens);
+  const double layer_flops = layer_dense_flops(c, tokens) + attention_flops;
   const int64_t passes = std::min(p.num_mini_batches, requests);
   // Only each request's last prompt token goes through the head.
   pc.flops =
       static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(requests));
-  pc.gpu_ms = gpu_ms(c, p, layer_flops, 0, static_cast<double>(requests), passes);
-  finish(pc, p.constants);
+  LayerItem whole;
+  whole.tokens = tokens;
+  whole.attention_ms = compute_ms(attention_flops, p.constants.attention_tflops);
+  pc.gpu_ms = gpu_ms(c, p, whole, static_cast<double>(requests), passes, pc.recompute_ms);
+  finish(pc, p.constants, c.n_layers * passes);
   return pc;
 }
 

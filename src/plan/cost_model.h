@@ -2,22 +2,26 @@
 // and device-memory bytes on the GPU, and milliseconds given the cost constants. The planner
 // ranks plans with it; `hybridserve plan` prints it; the engine's traces are checked against it.
 //
-// Time of a phase (prefill, or one decode step), all sums over layers:
+// Time of a phase (prefill, or one decode step):
 //   h2d_ms  = H2D bytes / h2d_gbps        (weights of non-resident layers + cache blocks, by the
 //                                          block accounting of plan/plan.h)
 //   d2h_ms  = D2H bytes / d2h_gbps        (write-back of new cache rows; the other direction)
 //   pcie_ms = max(h2d_ms, d2h_ms)         (the two directions overlap)
-//   gpu_ms  = sum over layers of  max(layer FLOPs / gemm rate, passes * W / mem_gbps)
-//                                + attention K/V bytes / mem_gbps        (decode)
-//           + max(head FLOPs / gemm rate, passes * head bytes / mem_gbps)
-//   total_ms = max(pcie_ms, gpu_ms)        (copies run on their own streams beside compute)
-// where a layer's FLOPs are
-//   projections 2 T (h q + 2 h kv + q h), FFN 2 T h ffn (2 matrices for OPT, 3 for SwiGLU),
-//   K/V recompute 2 R h (2 kv) for the R rows of activation blocks loaded, and in a prefill
-//   causal attention 2 q sum_i n_i (n_i + 1),
-// T the tokens the layer processes (decode: one per active request), and passes the number of
-// mini-batches that run through the layer: each pass reads the layer's W weight bytes from
-// device memory once, which is what makes tiny mini-batches slow.
+//   gpu_ms  = layers * passes * item_ms + passes * head_ms
+//   total_ms = max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms) / (layers * passes)
+// The copies run on their own streams beside compute, except at the ends of a phase (the first
+// item's load, the last item's compute): the last term. passes is the number of mini-batches,
+// taken as balanced: an item (one layer of one mini-batch) has 1 / passes of the phase's rows.
+//   item_ms = the item's linears, each at gemm_ms(rows, k, n) (plan/gemm_time.h: measured
+//               curves; small mini-batches pay for reading the weights once each)
+//           + K/V recompute: 2 gemm_ms(R, h, kv) for the R rows of checkpoint blocks loaded
+//           + element-wise passes (norms, bias rows, residual adds, copies) at mem_gbps
+//           + attention: decode reads every cached K/V row at mem_gbps; a prefill's causal
+//             attention runs 2 q sum_i n_i (n_i + 1) FLOPs at attention_tflops
+//           + its kernels' fixed costs (launch_us each)
+//   head_ms = the vocabulary GEMM of the mini-batch's last tokens, and sampling.
+// FLOPs are reported too: projections 2 T (h q + 2 h kv + q h), FFN 2 T h ffn (2 matrices for
+// OPT, 3 for SwiGLU), recompute 2 R h (2 kv), causal attention 2 q sum_i n_i (n_i + 1).
 #pragma once
 
 #include <cstdint>
@@ -55,7 +59,7 @@ struct PhaseCost {
   double pcie_ms = 0;       // max(h2d_ms, d2h_ms)
   double recompute_ms = 0;  // the K/V recompute share of gpu_ms (for explanations)
   double gpu_ms = 0;
-  double total_ms = 0;  // max(pcie_ms, gpu_ms)
+  double total_ms = 0;  // max(pcie_ms, gpu_ms) + the phase's ends (above)
 };
 
 // One decode step in which (active) request i holds cached_lens[i] tokens before the step.
@@ -79,7 +83,7 @@ struct RunCost {
   double mean_pcie_ms = 0;
   double mean_gpu_ms = 0;
   double mean_recompute_ms = 0;
-  double mean_step_ms = 0;             // mean of each step's max(pcie, gpu)
+  double mean_step_ms = 0;             // mean of each step's total_ms
   int64_t decode_cache_h2d_bytes = 0;  // summed over the steps, all host-cache layers
   int64_t write_back_bytes = 0;        // prefill and every step, all host-cache layers
   int64_t generated_tokens = 0;

@@ -39,12 +39,25 @@ enum class Policy { kv, act, hybrid, recompute_tokens, automatic };
 const char* policy_name(Policy p);        // "kv", "act", "hybrid", "recompute-tokens", "auto"
 Policy parse_policy(const std::string&);  // throws hs::Error listing the choices
 
+// Measured milliseconds of one linear, out[rows, n] = x[rows, k] w[n, k]^T, at a few row
+// counts (ascending): GEMM time is not a rate. Below ~256 rows it is the time to read w (flat
+// in rows); above ~1024 it grows with the FLOPs; between, neither roofline holds (measured on
+// an H100, 5120 x 5120 fp16: 0.026 ms at 4 rows, 0.031 at 256, 0.088 at 1024, 0.31 at 4096).
+struct GemmCurve {
+  int64_t k = 0, n = 0;
+  std::vector<double> rows, ms;
+};
+
 // Constants of the cost model: measured at start-up by profile() or given on the command line.
 struct CostConstants {
   double h2d_gbps = 25;  // host-to-device, pinned, GB/s (1e9 bytes)
   double d2h_gbps = 25;
-  double gemm_tflops = 150;  // dense fp16/bf16 GEMM rate for the shapes in use
+  double gemm_tflops = 150;  // dense fp16/bf16 GEMM rate for shapes without a curve
   double mem_gbps = 2000;    // device memory bandwidth (attention reads K/V at this rate)
+  // Causal prefill attention, FLOPs (2 q n (n + 1) for a sequence of n tokens) per time.
+  double attention_tflops = 50;
+  double launch_us = 5;          // fixed cost of one kernel on the compute stream
+  std::vector<GemmCurve> gemms;  // the model's linears, measured (plan/gemm_time.h)
 };
 
 // What is being run: per-request prompt lengths and tokens to generate.

@@ -81,12 +81,19 @@ class Buffer {
   size_t bytes_ = 0;
 };
 
-// Fills `elems` device elements of the backend's dtype with 1/64: no zeros, denormals or NaN,
-// which some CPUs run at other speeds. Uploads one small converted chunk repeatedly.
+// Fills `elems` device elements of the backend's dtype with values in [-1/16, 1/16] from a hash
+// of the index: no zeros, denormals or NaN (which some CPUs run at other speeds), and not a
+// constant, on which tensor cores run faster than on real weights (less switching: an H100 ran
+// 8192^3 fp16 GEMMs at 896 TFLOP/s on 1/64 everywhere, 720-770 on random data). Uploads one
+// small converted chunk repeatedly.
 void fill(Backend& b, void* dev, int64_t elems) {
   const int64_t chunk = std::min<int64_t>(elems, int64_t(1) << 20);
   const size_t elem = dtype_bytes(b.dtype());
-  std::vector<float> value(static_cast<size_t>(chunk), 1.f / 64);
+  std::vector<float> value(static_cast<size_t>(chunk));
+  for (size_t i = 0; i < value.size(); ++i) {
+    const uint32_t x = static_cast<uint32_t>(i) * 2654435761u;
+    value[i] = (static_cast<float>(x >> 21) - 1023.5f) / (1024.f * 16.f);
+  }
   std::vector<unsigned char> host(static_cast<size_t>(chunk) * elem);
   convert(DType::f32, value.data(), b.dtype(), host.data(), static_cast<size_t>(chunk));
   for (int64_t at = 0; at < elems; at += chunk) {
@@ -95,6 +102,34 @@ void fill(Backend& b, void* dev, int64_t elems) {
                static_cast<size_t>(n) * elem, Stream::compute);
     b.synchronize();  // the host chunk is reused
   }
+}
+
+// Milliseconds of one run of `work`: one untimed run, then runs doubled until they take
+// target_ms together, the median of three such timings.
+double ms_per_run(Backend& b, double target_ms, const std::function<void()>& work) {
+  work();
+  int64_t reps = 1;
+  double t = time_ms(b, Stream::compute, reps, work);
+  while (t < target_ms && reps < (int64_t(1) << 16)) {
+    reps *= 2;
+    t = time_ms(b, Stream::compute, reps, work);
+  }
+  double times[3] = {t, time_ms(b, Stream::compute, reps, work),
+                     time_ms(b, Stream::compute, reps, work)};
+  std::sort(times, times + 3);
+  return times[1] / static_cast<double>(reps);
+}
+
+// The (k, n) of every linear the engine runs for this model: a layer's projections and FFN,
+// OPT's project_out, and the head.
+std::vector<std::pair<int64_t, int64_t>> linear_shapes(const ModelConfig& c) {
+  std::vector<std::pair<int64_t, int64_t>> v = {
+      {c.hidden, c.q_dim()}, {c.hidden, c.kv_dim()}, {c.q_dim(), c.hidden},
+      {c.hidden, c.ffn_dim}, {c.ffn_dim, c.hidden},  {c.embed_dim(), c.vocab_size}};
+  if (c.has_projections()) v.push_back({c.hidden, c.embed_dim()});
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
 }
 
 }  // namespace
@@ -169,6 +204,96 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o) {
         });
   }
   return k;
+}
+
+void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
+                         const ProfileOptions& o) {
+  HS_CHECK(o.target_ms > 0 && o.max_point_ms > 0 && !o.gemm_rows.empty(),
+           "profile options out of range");
+  const size_t elem = dtype_bytes(b.dtype());
+  Buffer x(b, false), w(b, false), out(b, false);
+  k.gemms.clear();
+  for (const auto& [kk, n] : linear_shapes(c)) {
+    GemmCurve g;
+    g.k = kk;
+    g.n = n;
+    w.reserve(static_cast<size_t>(kk * n) * elem);
+    fill(b, w.get(), kk * n);
+    for (int64_t rows : o.gemm_rows) {
+      if (!g.rows.empty() && rows <= g.rows.back()) continue;
+      x.reserve(static_cast<size_t>(rows * kk) * elem);
+      out.reserve(static_cast<size_t>(rows * n) * elem);
+      fill(b, x.get(), rows * kk);
+      const double ms = ms_per_run(
+          b, o.target_ms, [&] { b.linear(out.get(), x.get(), w.get(), nullptr, rows, kk, n); });
+      g.rows.push_back(static_cast<double>(rows));
+      g.ms.push_back(ms);
+      if (ms >= o.max_point_ms) break;  // the rate has settled; gemm_ms() extrapolates
+    }
+    k.gemms.push_back(std::move(g));
+  }
+
+  // A kernel's fixed cost: many one-element kernels back to back (as the engine enqueues
+  // them, so a host slower than the device shows too).
+  {
+    Buffer one(b, false);
+    one.reserve(64);
+    fill(b, one.get(), 1);
+    const int64_t n = 256;
+    const double ms = ms_per_run(b, o.target_ms, [&] {
+      for (int64_t i = 0; i < n; ++i) b.scale(one.get(), 1.f, 1);
+    });
+    k.launch_us = ms / static_cast<double>(n) * 1e3;
+  }
+
+  // Causal prefill attention: attention_seqs sequences of 64, 128, ... attention_tokens tokens
+  // (16-token blocks in order; 2 q n (n + 1) FLOPs a sequence), growing until a run takes
+  // target_ms: a GPU reaches the largest, a CPU stops early.
+  for (int64_t n = std::min<int64_t>(64, o.attention_tokens);;
+       n = std::min(2 * n, o.attention_tokens)) {
+    const int64_t seqs = o.attention_seqs, bt = 16;
+    const int64_t rows = seqs * n, blocks = (n + bt - 1) / bt;
+    std::vector<int32_t> table(static_cast<size_t>(seqs * blocks)), seq(rows), pos(rows);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+    for (int64_t r = 0; r < rows; ++r) {
+      seq[r] = static_cast<int32_t>(r / n);
+      pos[r] = static_cast<int32_t>(r % n);
+    }
+    Buffer q(b, false), kv(b, false), idx(b, false), att(b, false);
+    q.reserve(static_cast<size_t>(rows * c.q_dim()) * elem);
+    att.reserve(static_cast<size_t>(rows * c.q_dim()) * elem);
+    const int64_t kv_elems = seqs * blocks * bt * c.kv_dim();
+    kv.reserve(static_cast<size_t>(2 * kv_elems) * elem);
+    fill(b, q.get(), rows * c.q_dim());
+    fill(b, kv.get(), 2 * kv_elems);
+    const size_t idx_elems = table.size() + 2 * static_cast<size_t>(rows);
+    auto* ix = static_cast<int32_t*>(idx.reserve(idx_elems * sizeof(int32_t)));
+    b.copy_h2d(ix, table.data(), table.size() * sizeof(int32_t), Stream::compute);
+    b.copy_h2d(ix + table.size(), seq.data(), seq.size() * sizeof(int32_t), Stream::compute);
+    b.copy_h2d(ix + table.size() + rows, pos.data(), pos.size() * sizeof(int32_t), Stream::compute);
+    b.synchronize();
+    const void* kp = kv.get();
+    const void* vp = static_cast<const char*>(kv.get()) + kv_elems * static_cast<int64_t>(elem);
+    const cpu::AttentionShape shape{rows,
+                                    c.n_heads,
+                                    c.n_kv_heads,
+                                    c.head_dim,
+                                    bt,
+                                    blocks,
+                                    1.f / std::sqrt(static_cast<float>(c.head_dim))};
+    auto run = [&] {
+      b.attention(att.get(), q.get(), kp, vp, ix, ix + table.size(), ix + table.size() + rows,
+                  shape);
+    };
+    run();
+    const bool last = n >= o.attention_tokens || time_ms(b, Stream::compute, 1, run) >= o.target_ms;
+    if (!last) continue;
+    const double ms = ms_per_run(b, o.target_ms, run);
+    const double flops = 2.0 * static_cast<double>(c.q_dim()) * static_cast<double>(seqs) *
+                         static_cast<double>(n) * static_cast<double>(n + 1);
+    k.attention_tflops = flops / (ms * 1e9);
+    break;
+  }
 }
 
 }  // namespace hs

@@ -5,7 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <vector>
+
 #include "backend/backend.h"
+#include "model/config.h"
 #include "plan/plan.h"
 
 namespace hs {
@@ -17,6 +20,13 @@ struct ProfileOptions {
   double target_ms = 5;
   size_t max_copy_bytes = size_t(256) << 20;  // 256 MiB: well past PCIe's ramp-up
   int64_t max_gemm_dim = 8192;                // rows = k = n: a large projection, near peak
+  // measure_model_costs: the row counts of each linear's curve (ascending), up to the first
+  // whose run takes max_point_ms; the prefill attention timed on attention_seqs sequences of
+  // attention_tokens tokens.
+  std::vector<int64_t> gemm_rows = {1,    16,   64,   128,   256,   512,  1024,
+                                    2048, 4096, 8192, 16384, 32768, 65536};
+  double max_point_ms = 10;
+  int64_t attention_seqs = 4, attention_tokens = 512;
 };
 
 // Times H2D and D2H copies between host_alloc() memory and the device, square GEMMs through
@@ -27,5 +37,11 @@ struct ProfileOptions {
 // (PCIe 5: 45-55 GB/s each way from run to run, 900 TFLOP/s fp16 and bf16 at d = 8192,
 // 2980 GB/s device copies), about 0.1-0.2 s on the cpu backend.
 CostConstants measure_constants(Backend& b, const ProfileOptions& o = {});
+
+// What the cost model needs to know of one model on b, into k: the time curve of each of its
+// linears (plan/gemm_time.h), the rate of its causal prefill attention, and the fixed cost of
+// a kernel. Takes 0.5-1.5 s on an H100 (more for larger models).
+void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
+                         const ProfileOptions& o = {});
 
 }  // namespace hs

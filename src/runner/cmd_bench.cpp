@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -55,6 +56,7 @@ double busy_ms(std::vector<std::pair<double, double>> iv) {
 struct PhaseStats {
   double start_ms = 1e300, end_ms = -1e300;
   int64_t h2d_bytes = 0, d2h_bytes = 0;
+  std::map<std::string, double> kind_ms;  // summed event time by stream and kind
   std::vector<std::pair<double, double>> compute, h2d;
   double span_ms() const { return end_ms > start_ms ? end_ms - start_ms : 0; }
 };
@@ -63,6 +65,7 @@ void add_event(PhaseStats& p, const TraceEvent& e) {
   p.start_ms = std::min(p.start_ms, e.start_ms);
   p.end_ms = std::max(p.end_ms, e.end_ms);
   const Stream s = static_cast<Stream>(e.stream);
+  p.kind_ms[std::string(stream_name(s)) + "/" + trace_kind_name(e.kind)] += e.end_ms - e.start_ms;
   if (s == Stream::weights || s == Stream::cache_in) {
     p.h2d_bytes += e.bytes;
     p.h2d.emplace_back(e.start_ms, e.end_ms);
@@ -71,6 +74,25 @@ void add_event(PhaseStats& p, const TraceEvent& e) {
   } else {
     p.compute.emplace_back(e.start_ms, e.end_ms);
   }
+}
+
+json per_step(const std::map<std::string, double>& ms, double steps) {
+  json j = json::object();
+  for (const auto& [kind, total] : ms) j[kind] = total / steps;
+  return j;
+}
+
+json constants_json(const CostConstants& k) {
+  json gemms = json::array();
+  for (const GemmCurve& g : k.gemms)
+    gemms.push_back({{"k", g.k}, {"n", g.n}, {"rows", g.rows}, {"ms", g.ms}});
+  return {{"h2d_gbps", k.h2d_gbps},
+          {"d2h_gbps", k.d2h_gbps},
+          {"gemm_tflops", k.gemm_tflops},
+          {"mem_gbps", k.mem_gbps},
+          {"attention_tflops", k.attention_tflops},
+          {"launch_us", k.launch_us},
+          {"gemms", gemms}};
 }
 
 void bench(const BenchOptions& o) {
@@ -85,7 +107,8 @@ void bench(const BenchOptions& o) {
   bo.dtype = parse_dtype(o.dtype);
   bo.device_mem_gib = o.gpu_mem_gib;
   auto backend = make_backend(o.device, bo);
-  const CostConstants measured = measure_constants(*backend);
+  CostConstants measured = measure_constants(*backend);
+  measure_model_costs(*backend, cfg, measured);
 
   EngineOptions eo;
   eo.policy = parse_policy(o.policy);
@@ -162,11 +185,11 @@ void bench(const BenchOptions& o) {
       {"predicted_prefill_ms", plan.predicted_prefill_ms},
       {"measured_prefill_ms", prefill.span_ms()},
       {"predicted_tokens_per_s", plan.predicted_tokens_per_s},
-      {"constants",
-       {{"h2d_gbps", measured.h2d_gbps},
-        {"d2h_gbps", measured.d2h_gbps},
-        {"gemm_tflops", measured.gemm_tflops},
-        {"mem_gbps", measured.mem_gbps}}},
+      {"predicted_gpu_ms_per_step", plan.predicted_gpu_ms},
+      {"predicted_pcie_ms_per_step", plan.predicted_pcie_ms},
+      {"decode_ms_per_step_by_kind", per_step(decode.kind_ms, decode_steps)},
+      {"prefill_ms_by_kind", per_step(prefill.kind_ms, 1)},
+      {"constants", constants_json(measured)},
       {"host_pool_bytes", engine.host_pool_bytes()},
       {"device_bytes", engine.device_bytes()},
   };

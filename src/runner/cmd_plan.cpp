@@ -174,6 +174,7 @@ void plan_command(const PlanCommandOptions& o) {
     bo.dtype = po.dtype;
     std::unique_ptr<Backend> b = make_backend(o.device, bo);
     po.constants = measure_constants(*b);
+    measure_model_costs(*b, c, po.constants);
     po.gpu_mem_gib = static_cast<double>(b->device_capacity_bytes()) / kBytesPerGib;
     source = "measured on " + b->device_name();
   }

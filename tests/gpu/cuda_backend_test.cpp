@@ -227,9 +227,10 @@ TEST(CudaBackend, CopyRunsLeaveComputeAlone) {
   b.copy_rows(dev, drows->as<int32_t>(), host, drows->as<int32_t>(), int64_t(rows.size()),
               int64_t(unit / 2), Stream::cache_in);
   const double with_kernel = ms(gemms(100));
-  std::printf("[time] 100 GEMMs 4096^3: alone %.2f ms, beside copy_runs of 1 GiB (%.2f ms, %.1f "
-              "GB/s) %.2f ms, beside copy_rows of 1 GiB %.2f ms\n",
-              alone, copy_ms, bytes / copy_ms / 1e6, with_runs, with_kernel);
+  std::printf(
+      "[time] 100 GEMMs 4096^3: alone %.2f ms, beside copy_runs of 1 GiB (%.2f ms, %.1f "
+      "GB/s) %.2f ms, beside copy_rows of 1 GiB %.2f ms\n",
+      alone, copy_ms, bytes / copy_ms / 1e6, with_runs, with_kernel);
   EXPECT_LT(with_runs, alone * 1.25) << "compute slowed by a DMA cache load";
   b.device_free(dev);
   b.host_free(host);

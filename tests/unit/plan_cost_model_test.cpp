@@ -8,6 +8,7 @@
 
 #include "model/shapes.h"
 #include "plan/cost_model.h"
+#include "plan/gemm_time.h"
 
 namespace hs {
 namespace {
@@ -33,6 +34,26 @@ double rel(double a, double b) {
   return std::fabs(a - b) / std::max(std::fabs(b), 1e-300);
 }
 
+// The header's formulas by hand, at the default constants (150 TFLOP/s, 2000 GB/s, 5 us a
+// kernel, prefill attention at 50 TFLOP/s) and no measured GEMM curves: each linear at its
+// roofline, max(2 r k n / 150e9, (r k + k n + r n) 2 / 2000e6) ms.
+double roof(double r, double k, double n) {
+  return std::max(2 * r * k * n / 150e9, (r * k + k * n + r * n) * 2 / 2000e6);
+}
+// One OPT-13B layer for `t` rows: its six linears, 16 h + 4 q + 8 kv + 4 ffn elements of
+// element-wise passes a row, 25 kernels; plus attention_ms.
+double item_ms(double t, double attention_ms) {
+  return 4 * roof(t, h, h) + roof(t, h, ffn) + roof(t, ffn, h) +
+         t * (28 * h + 4 * ffn) * 2 / 2000e6 + attention_ms + 25 * 5e-3;
+}
+// K/V recompute of r checkpoint rows: two linears, 2 h + 4 kv elements a row, 5 kernels.
+double recompute_item_ms(double r) {
+  return 2 * roof(r, h, h) + r * 6 * h * 2 / 2000e6 + 5 * 5e-3;
+}
+double head_item_ms(double r) {
+  return roof(r, h, vocab) + 10 * 5e-3;
+}
+
 TEST(CostModel, DecodeStepAllKv) {
   const ModelConfig c = model_shape("opt-13b");
   EXPECT_EQ(layer_weight_bytes(c, DType::f16), static_cast<int64_t>(W));
@@ -46,12 +67,11 @@ TEST(CostModel, DecodeStepAllKv) {
   EXPECT_LT(rel(s.h2d_ms, h2d / 25e6), 1e-12);  // 25 GB/s = 25e6 B/ms
   EXPECT_LT(rel(s.pcie_ms, h2d / 25e6), 1e-12);
 
-  const double layer_flops = 2 * 128 * (4 * h * h) + 2 * 128 * h * ffn * 2;
-  const double layer_ms = std::max(layer_flops / 150e9, W / 2000e6) +  // 150 TFLOP/s, 1 pass
-                          128 * 1025 * kv_row / 2000e6;  // attention reads n + 1 K/V rows
-  const double head_ms = std::max(2 * 128 * h * vocab / 150e9, vocab * h * 2 / 2000e6);
-  EXPECT_LT(rel(s.gpu_ms, L * layer_ms + head_ms), 1e-12);
-  EXPECT_LT(rel(s.total_ms, std::max(h2d / 25e6, L * layer_ms + head_ms)), 1e-12);
+  // One pass; attention reads n + 1 K/V rows of each request.
+  const double gpu = L * item_ms(128, 128 * 1025 * kv_row / 2000e6) + head_item_ms(128);
+  EXPECT_LT(rel(s.gpu_ms, gpu), 1e-12);
+  // 40 items: the ends of the step leave 1/40 of the shorter side uncovered.
+  EXPECT_LT(rel(s.total_ms, h2d / 25e6 + gpu / 40), 1e-12);
   EXPECT_EQ(s.recompute_ms, 0);
   // The brief's sanity figure: ~2.7 GB of K/V per layer per step, heavily PCIe-bound.
   EXPECT_NEAR(128 * 1024 * kv_row / 1e9, 2.68, 0.01);
@@ -66,15 +86,13 @@ TEST(CostModel, DecodeStepAllActivations) {
   EXPECT_EQ(s.traffic.kv_h2d, 0);
   EXPECT_EQ(s.traffic.write_back_d2h, static_cast<int64_t>(L * 128 * act_row));
   // K and V of all 131072 cached tokens recomputed: 2 * 131072 * h * 2h = 13.7 TFLOP per layer,
-  // 92 ms per layer at 150 TFLOP/s.
-  const double recompute = 2 * 131072 * h * 2 * h;
-  EXPECT_NEAR(recompute / 1e12, 13.7, 0.05);
-  EXPECT_LT(rel(s.recompute_ms, L * recompute / 150e9), 1e-12);
-  EXPECT_NEAR(s.recompute_ms / L, 91.6, 0.1);
-  const double layer_flops = 2 * 128 * (4 * h * h) + 2 * 128 * h * ffn * 2 + recompute;
-  const double layer_ms = layer_flops / 150e9 + 128 * 1025 * kv_row / 2000e6;
-  const double head_ms = 2 * 128 * h * vocab / 150e9;
-  EXPECT_LT(rel(s.gpu_ms, L * layer_ms + head_ms), 1e-12);
+  // 91.6 ms per layer at 150 TFLOP/s, plus 4 ms of norm and bias passes over 8 GB.
+  EXPECT_NEAR(2 * 131072 * h * 2 * h / 1e12, 13.7, 0.05);
+  EXPECT_LT(rel(s.recompute_ms, L * recompute_item_ms(131072)), 1e-12);
+  EXPECT_NEAR(s.recompute_ms / L, 95.6, 0.1);
+  const double gpu = L * (recompute_item_ms(131072) + item_ms(128, 128 * 1025 * kv_row / 2000e6)) +
+                     head_item_ms(128);
+  EXPECT_LT(rel(s.gpu_ms, gpu), 1e-12);
   // ... against 54 ms of PCIe per layer for the checkpoints (the brief's figure; plus weights).
   EXPECT_NEAR(128 * 1024 * act_row / 25e6, 53.7, 0.1);
   EXPECT_GT(s.gpu_ms, s.pcie_ms);
@@ -98,11 +116,13 @@ TEST(CostModel, SmallMiniBatchesRereadTheWeights) {
   const ModelConfig c = model_shape("opt-13b");
   Plan p = opt13b_plan(Policy::kv, 0);
   p.num_mini_batches = 64;
-  // 64 requests of 16 tokens: the GEMMs' 2 * 64 * 12.6e9 FLOPs take 0.01 ms a layer, the 64
-  // passes over W bytes of weights 64 * 0.31 ms.
+  // 64 requests of 16 tokens, one a mini-batch: each of the 64 passes reads the layer's
+  // weights (0.31 ms at 2000 GB/s), where the GEMMs' FLOPs would take 0.01 ms a layer.
   const PhaseCost s = decode_step_cost(c, p, std::vector<int64_t>(64, 16));
-  const double head_ms = 64 * vocab * h * 2 / 2000e6;
-  EXPECT_LT(rel(s.gpu_ms, L * (64 * W / 2000e6 + 64 * 17 * kv_row / 2000e6) + head_ms), 1e-12);
+  EXPECT_LT(rel(s.gpu_ms, L * 64 * item_ms(1, 17 * kv_row / 2000e6) + 64 * head_item_ms(1)), 1e-12);
+  EXPECT_GT(s.gpu_ms, L * 64 * W / 2000e6);
+  p.num_mini_batches = 1;
+  EXPECT_LT(decode_step_cost(c, p, std::vector<int64_t>(64, 16)).gpu_ms * 20, s.gpu_ms);
 }
 
 TEST(CostModel, PrefillWritesBackThePromptCache) {
@@ -116,12 +136,35 @@ TEST(CostModel, PrefillWritesBackThePromptCache) {
   EXPECT_EQ(s.traffic.total_h2d(), static_cast<int64_t>(L * W));
   // 160 tokens through every layer, causal attention over 4 sequences of 40 (2 q n (n + 1)
   // each), the head for the last token of each.
-  const double layer_flops = 2 * 160 * (4 * h * h) + 2 * 160 * h * ffn * 2 + 4 * (2 * h * 40 * 41);
+  const double attention_flops = 4 * (2 * h * 40 * 41);
+  const double layer_flops = 2 * 160 * (4 * h * h) + 2 * 160 * h * ffn * 2 + attention_flops;
   const double head_flops = 2 * 4 * h * vocab;
   EXPECT_LT(rel(s.flops, L * layer_flops + head_flops), 1e-12);
-  const double gpu = L * std::max(layer_flops / 150e9, W / 2000e6) +
-                     std::max(head_flops / 150e9, vocab * h * 2 / 2000e6);
+  const double gpu = L * item_ms(160, attention_flops / 50e9) + head_item_ms(4);
   EXPECT_LT(rel(s.gpu_ms, gpu), 1e-12);
+}
+
+// Measured curves replace the roofline for their (k, n): linear in rows between points, flat
+// below the first, proportional to rows past the last.
+TEST(CostModel, GemmTimesFollowTheirCurves) {
+  CostConstants k;
+  k.gemms.push_back({5120, 5120, {4, 256, 1024, 4096}, {0.026, 0.031, 0.088, 0.31}});
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 1, 5120, 5120), 0.026);
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 256, 5120, 5120), 0.031);
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 640, 5120, 5120), 0.031 + 0.5 * (0.088 - 0.031));
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 16384, 5120, 5120), 0.31 * 4);
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 0, 5120, 5120), 0);
+  // Another shape: the roofline of the constants.
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 4096, 5120, 20480), 2 * 4096 * 5120 * 20480. / 150e9);
+  EXPECT_DOUBLE_EQ(gemm_ms(k, DType::f16, 1, 5120, 20480),
+                   (5120 + 5120 * 20480. + 20480) * 2 / 2000e6);
+  // The cost model uses them: a decode step with the curve is slower than the roofline says.
+  const ModelConfig c = model_shape("opt-13b");
+  Plan p = opt13b_plan(Policy::kv, 0);
+  const double without = decode_step_cost(c, p, std::vector<int64_t>(256, 16)).gpu_ms;
+  p.constants = k;
+  const double with = decode_step_cost(c, p, std::vector<int64_t>(256, 16)).gpu_ms;
+  EXPECT_NEAR(with - without, L * 4 * (0.031 - roof(256, h, h)), 1e-9);
 }
 
 TEST(CostModel, RecomputeTokensMovesOnlyWeights) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "backend/backend.h"
+#include "model/shapes.h"
 #include "plan/profile.h"
 
 namespace hs {
@@ -58,10 +59,17 @@ class ClockedBackend final : public Backend {
   void layernorm(void*, const void*, const void*, const void*, int64_t, int64_t, float) override {}
   void rmsnorm(void*, const void*, const void*, int64_t, int64_t, float) override {}
   void linear_f32(float*, const void*, const void*, int64_t, int64_t, int64_t) override {}
-  void scale(void*, float, int64_t) override {}
+  void scale(void*, float, int64_t) override { run(Stream::compute, 0); }
   void rope(void*, const int32_t*, int64_t, int64_t, int64_t, float) override {}
+  // As causal prefill attention over sequences filling their block tables: 2 q n (n + 1)
+  // FLOPs a sequence of n = max_blocks * block_tokens rows (index arrays are never read).
   void attention(void*, const void*, const void*, const void*, const int32_t*, const int32_t*,
-                 const int32_t*, const cpu::AttentionShape&) override {}
+                 const int32_t*, const cpu::AttentionShape& s) override {
+    const double n = static_cast<double>(s.max_blocks * s.block_tokens);
+    run(Stream::compute, 2.0 * static_cast<double>(s.n_heads * s.head_dim) *
+                             static_cast<double>(s.rows) * (n + 1) / (attention_tflops * 1e9));
+  }
+  double attention_tflops = 40;
   void relu(void*, int64_t) override {}
   void silu_mul(void*, const void*, const void*, int64_t) override {}
   void add(void*, const void*, const void*, int64_t) override {}
@@ -127,6 +135,29 @@ TEST(Profile, SlowDeviceStopsAtTheTargetNotTheCaps) {
   EXPECT_NEAR(m.gemm_tflops, 0.02, 0.02e-9);
   EXPECT_NEAR(m.mem_gbps, 10, 10e-9);
   EXPECT_LT(b.busy_ms, 200);
+}
+
+// The model's linears get curves equal to their simulated times (a 2 us launch on top), the
+// launch cost itself is recovered, and the prefill attention's rate.
+TEST(Profile, ModelCostsFollowTheDevice) {
+  ClockedBackend b(h100(), 0.002);
+  CostConstants m;
+  measure_model_costs(b, model_shape("opt-125m"), m);
+  // h 768, ffn 3072, vocab 50272: (768, 768), (768, 3072), (768, 50272), (3072, 768).
+  ASSERT_EQ(m.gemms.size(), 4u);
+  for (const GemmCurve& g : m.gemms) {
+    ASSERT_FALSE(g.rows.empty());
+    for (size_t i = 0; i < g.rows.size(); ++i)
+      EXPECT_NEAR(g.ms[i], 0.002 + 2 * g.rows[i] * g.k * g.n / 600e9, 1e-9)
+          << g.k << " x " << g.n << " at " << g.rows[i] << " rows";
+    // Curves stop at the first point of at least max_point_ms (10 ms), or at the last rows.
+    EXPECT_TRUE(g.ms.back() >= 10 || g.rows.back() == 65536) << g.k << " x " << g.n;
+  }
+  EXPECT_NEAR(m.launch_us, 2, 1e-6);
+  // 4 sequences of 512: 2 * 768 * 4 * 512 * 513 FLOPs = 1.6 GFLOP, 40 us at 40 TFLOP/s, plus
+  // the launch.
+  const double flops = 2.0 * 768 * 4 * 512 * 513;
+  EXPECT_NEAR(m.attention_tflops, flops / ((flops / 40e9 + 0.002) * 1e9), 1e-6);
 }
 
 // The real cpu backend is measured through `hybridserve plan --measure` (plan_cli_test).

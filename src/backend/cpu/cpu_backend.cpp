@@ -93,7 +93,8 @@ void CpuBackend::copy_runs(void* dst, const void* src, const std::vector<CopyRun
   const char* s = static_cast<const char*>(src);
   for (const CopyRun& r : runs)
     std::memcpy(d + static_cast<size_t>(r.dst) * unit_bytes,
-                s + static_cast<size_t>(r.src) * unit_bytes, static_cast<size_t>(r.count) * unit_bytes);
+                s + static_cast<size_t>(r.src) * unit_bytes,
+                static_cast<size_t>(r.count) * unit_bytes);
 }
 
 Event CpuBackend::record(Stream) {

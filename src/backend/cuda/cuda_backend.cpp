@@ -190,19 +190,18 @@ class CudaBackend final : public Backend {
       attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;  // sources are ordered by events
       attr.flags = cudaMemcpyFlagPreferOverlapWithCompute;
       size_t attr_index = 0;
-      const cudaError_t e = cudaMemcpyBatchAsync(run_dsts_.data(), run_srcs_.data(),
-                                                 run_bytes_.data(), run_bytes_.size(), &attr,
-                                                 &attr_index, 1, stream(s));
+      const cudaError_t e =
+          cudaMemcpyBatchAsync(run_dsts_.data(), run_srcs_.data(), run_bytes_.data(),
+                               run_bytes_.size(), &attr, &attr_index, 1, stream(s));
       if (e == cudaSuccess) return;
-      HS_CHECK(e == cudaErrorNotSupported || e == cudaErrorInvalidValue,
-               "cudaMemcpyBatchAsync of ", run_bytes_.size(), " runs failed: ",
-               cudaGetErrorString(e));
+      HS_CHECK(e == cudaErrorNotSupported || e == cudaErrorInvalidValue, "cudaMemcpyBatchAsync of ",
+               run_bytes_.size(), " runs failed: ", cudaGetErrorString(e));
       cudaGetLastError();  // not sticky: clear it, and copy run by run from now on
       batch_copies_ = false;
     }
     for (size_t i = 0; i < run_bytes_.size(); ++i)
-      CUDA_CHECK(cudaMemcpyAsync(run_dsts_[i], run_srcs_[i], run_bytes_[i], cudaMemcpyDefault,
-                                 stream(s)));
+      CUDA_CHECK(
+          cudaMemcpyAsync(run_dsts_[i], run_srcs_[i], run_bytes_[i], cudaMemcpyDefault, stream(s)));
   }
 
   Event record(Stream s) override {
@@ -396,7 +395,7 @@ class CudaBackend final : public Backend {
   std::vector<int64_t> slot_ids_;   // which Event id each slot holds
   int64_t next_event_id_ = 0;
   size_t capacity_bytes_ = 0;
-  bool batch_copies_ = true;  // cudaMemcpyBatchAsync works here (until it says otherwise)
+  bool batch_copies_ = true;     // cudaMemcpyBatchAsync works here (until it says otherwise)
   std::vector<void*> run_dsts_;  // copy_runs' argument arrays, kept to reuse their memory
   std::vector<const void*> run_srcs_;
   std::vector<size_t> run_bytes_;
