@@ -243,6 +243,7 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
     s.index = step;
     s.sampling = &sampling;
     s.keys = keys;
+    s.group = &group;
     s.sampled.assign(n, -1);
     int64_t x_row = 0;
     for (const auto& mb : mbs) {

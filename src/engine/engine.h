@@ -61,6 +61,8 @@ class HybridEngine final : public Generator {
   // set 0 (always copy_runs) or a huge value (always copy_rows) to run each path.
   static constexpr int64_t kDefaultMinDmaRunBytes = 64 << 10;
   void set_min_dma_run_bytes(int64_t bytes) { min_dma_run_bytes_ = bytes; }
+  // Each step's logits go to fn as well (copied to the host: for tests, not for speed).
+  void set_logits_observer(LogitsFn fn) { observe_ = std::move(fn); }
   int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
   int64_t device_bytes() const { return static_cast<int64_t>(mem_->device.bytes()); }
 
@@ -79,7 +81,8 @@ class HybridEngine final : public Generator {
     std::vector<Event> cache_ready, computed, stored;  // per item (layer * mbs + mb)
     std::vector<int32_t> sampled;                      // by batch index
     const SamplingParams* sampling = nullptr;
-    std::vector<uint64_t> keys;  // request_key(id), by batch index
+    std::vector<uint64_t> keys;                  // request_key(id), by batch index
+    const std::vector<size_t>* group = nullptr;  // by batch index: the index in generate()'s
   };
 
   // The schedule (schedule.cpp) and its named steps.
@@ -129,6 +132,7 @@ class HybridEngine final : public Generator {
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
   int64_t min_dma_run_bytes_ = kDefaultMinDmaRunBytes;
+  LogitsFn observe_;
 };
 
 }  // namespace hs

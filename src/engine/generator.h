@@ -28,6 +28,12 @@ struct GenResult {
 // appeared in its text).
 using StopFn = std::function<bool(size_t index, const std::vector<int32_t>& output)>;
 
+// Shown the logits each token is sampled from: request `index` of the batch, its generation
+// `step` (0: the token after the prompt), `vocab` fp32 values. For tests that compare backends'
+// logits; a generator calls it only when one is set.
+using LogitsFn =
+    std::function<void(size_t index, int64_t step, const float* logits, int64_t vocab)>;
+
 class Generator {
  public:
   virtual ~Generator() = default;

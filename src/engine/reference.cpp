@@ -162,6 +162,7 @@ std::vector<GenResult> ReferenceGenerator::generate(const std::vector<GenRequest
     std::vector<float> logits = model_.forward(cache, r.prompt);
     const uint64_t key = request_key(r.id);
     for (int64_t step = 0; step < budget; ++step) {
+      if (observe_) observe_(i, step, logits.data(), c.vocab_size);
       const int32_t tok = sample_token(logits.data(), c.vocab_size, sampling, key, step);
       res.output.push_back(tok);
       if (is_eos(c, tok)) {

@@ -316,6 +316,14 @@ void HybridEngine::sample(Step& s, int mb) {
   std::vector<int64_t> steps(static_cast<size_t>(R), s.index);  // every request's n-th token
   std::vector<int32_t> tokens(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) keys[r] = s.keys[static_cast<size_t>(m.requests[r])];
+  if (observe_) {
+    std::vector<float> host(static_cast<size_t>(R * cfg_.vocab_size));
+    b_.copy_d2h(host.data(), logits, host.size() * sizeof(float), Stream::compute);
+    b_.synchronize();
+    for (int64_t r = 0; r < R; ++r)
+      observe_((*s.group)[static_cast<size_t>(m.requests[r])], s.index,
+               host.data() + r * cfg_.vocab_size, cfg_.vocab_size);
+  }
   b_.sample(tokens.data(), logits, R, cfg_.vocab_size, *s.sampling, keys.data(), steps.data());
   for (int64_t r = 0; r < R; ++r) s.sampled[static_cast<size_t>(m.requests[r])] = tokens[r];
   tracer_.end(t, Stream::compute, TraceKind::sampling, s.index, -1, mb);

@@ -4,8 +4,12 @@
 // rounding can still flip a near tie, so a mismatch is reported with its step, not hidden.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <map>
+
 #include "backend/backend.h"
 #include "engine/engine.h"
+#include "engine/reference.h"
 #include "goldens.h"
 #include "model/weights.h"
 #include "test_support.h"
@@ -67,6 +71,58 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
     EXPECT_EQ(got[i].output, want) << model << " " << pc.name << " " << dtype << " case " << i
                                    << ": first difference at step " << first_diff;
   }
+}
+
+// Logits of every step against the cpu reference's (fp32): max |cuda - cpu| over a row at most
+// 2e-2 of the row's largest |cpu| logit (fp16 / bf16 storage of weights, activations and caches,
+// fp32 accumulation; the worst row is printed). Greedy tokens are equal (above), so both
+// sample from the same sequences.
+TEST_P(CudaEngine, LogitsNearTheCpuReference) {
+  const auto& [model, pc, dtype] = GetParam();
+  if (pc.name != "kv" && pc.name != "hybrid_resident") GTEST_SKIP() << "two policies suffice";
+  const test::Golden g = test::load_golden(model);
+  auto weights = open_model_dir(test::data_path("models/" + model));
+  BackendOptions bo;
+  bo.dtype = parse_dtype(dtype);
+  auto backend = make_backend("cuda", bo);
+  const std::vector<GenRequest> batch = test::golden_batch(g);
+  Plan p;
+  p.requested = p.policy = pc.policy;
+  p.act_fraction = pc.act_fraction;
+  p.block_tokens = 4;
+  p.mini_batch_size = 3;
+  p.gpu_weight_layers = pc.gpu_weight_layers;
+  p.gpu_cache_layers = pc.gpu_cache_layers;
+  p.dtype = backend->dtype();
+  using Rows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;
+  auto keep = [](Rows& rows) {
+    return [&rows](size_t i, int64_t step, const float* l, int64_t vocab) {
+      rows[{i, step}].assign(l, l + vocab);
+    };
+  };
+  Rows cuda_rows, cpu_rows;
+  HybridEngine engine(*weights, *backend, p, test::workload_of(batch));
+  engine.set_logits_observer(keep(cuda_rows));
+  engine.generate(batch, SamplingParams{});
+  ReferenceGenerator ref(*weights);
+  ref.set_logits_observer(keep(cpu_rows));
+  ref.generate(batch, SamplingParams{});
+  ASSERT_FALSE(cpu_rows.empty());
+  double worst = 0;
+  for (const auto& [at, want] : cpu_rows) {
+    auto it = cuda_rows.find(at);
+    if (it == cuda_rows.end()) continue;  // a flipped near-tie ended one side early
+    double diff = 0, scale = 1e-30;
+    for (size_t v = 0; v < want.size(); ++v) {
+      diff = std::max(diff, static_cast<double>(std::fabs(it->second[v] - want[v])));
+      scale = std::max(scale, static_cast<double>(std::fabs(want[v])));
+    }
+    worst = std::max(worst, diff / scale);
+    EXPECT_LE(diff / scale, 2e-2) << model << " " << pc.name << " " << dtype << " request "
+                                  << at.first << " step " << at.second;
+  }
+  std::printf("[logits] %s %s %s: %zu rows, worst relative difference %.2e\n", model.c_str(),
+              pc.name.c_str(), dtype.c_str(), cpu_rows.size(), worst);
 }
 
 std::string name_of(const ::testing::TestParamInfo<Param>& info) {

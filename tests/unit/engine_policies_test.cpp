@@ -4,6 +4,8 @@
 // with 4-token blocks so requests span many blocks and end in partial ones.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "backend/backend.h"
 #include "engine/engine.h"
 #include "engine/reference.h"
@@ -79,6 +81,33 @@ TEST_P(EnginePolicies, TokensEqualGoldensAndReference) {
     EXPECT_EQ(got[i].finish_reason, want[i].finish_reason) << model << " case " << i;
     EXPECT_EQ(got[i].id, batch[i].id);
   }
+}
+
+// The logits observer sees what sampling sees: on the cpu backend the engine's logits are the
+// reference's, bit for bit, for every request and step.
+TEST(EngineLogits, ObserverSeesTheReferenceLogits) {
+  const test::Golden g = test::load_golden("opt-tiny");
+  auto weights = open_model_dir(test::data_path("models/opt-tiny"));
+  auto backend = make_backend("cpu");
+  const std::vector<GenRequest> batch = test::golden_batch(g);
+  using Rows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;
+  auto keep = [](Rows& rows) {
+    return [&rows](size_t i, int64_t step, const float* l, int64_t vocab) {
+      rows[{i, step}].assign(l, l + vocab);
+    };
+  };
+  Rows got, want;
+  HybridEngine engine(*weights, *backend, hand_plan(policy_cases()[2], batch.size()),
+                      test::workload_of(batch));
+  engine.set_logits_observer(keep(got));
+  const auto out = engine.generate(batch, SamplingParams{});
+  ReferenceGenerator ref(*weights);
+  ref.set_logits_observer(keep(want));
+  ref.generate(batch, SamplingParams{});
+  size_t tokens = 0;
+  for (const auto& r : out) tokens += r.output.size();
+  EXPECT_EQ(want.size(), tokens);  // one row per generated token
+  EXPECT_EQ(got, want);
 }
 
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {
