@@ -4,23 +4,25 @@
 //   out, q: [rows, n_heads * D]; k, v: [slots, block_tokens, n_kv_heads * D];
 //   block_table: [n_seqs, max_blocks]; seq, pos: [rows].
 //
-// Work decomposition.
-//  - A *tile* is a run of up to kRows consecutive query rows of one sequence with consecutive
-//    positions, cut where a position is a multiple of kRows (so a prefill's tiles line up with
-//    the key tiles and only the last key tile needs the causal mask). Every row starts a tile or
+// Work decomposition (Shape below: R = 128 query rows a tile, 4 warps of 32 rows, 32 keys a
+// key tile).
+//  - A *tile* is a run of up to R consecutive query rows of one sequence with consecutive
+//    positions, cut where a position is a multiple of R (so a prefill's tiles line up with the
+//    key tiles and only the last ones need the causal mask). Every row starts a tile or
 //    continues the previous row's, so any row order is covered (shuffled rows give 1-row tiles:
 //    correct, slow). tiles_kernel lists {first row, rows, min pos, max pos} in the workspace.
-//  - A block (kRows / 16 warps) takes one (tile, head) item at a time from an atomic counter, in
-//    reverse list order so that a tile's heads (sharing K/V through L2 under GQA) run together
-//    and the last items are light ones. Warp w owns the tile's rows 16w .. 16w + 15.
-//  - Q goes to shared memory once, then into registers as mma A fragments. Keys 0 .. max pos
-//    stream through shared memory kKeys at a time (cp.async, 16 bytes a thread, through the
-//    block table; double-buffered: tile j + 1 loads while tile j computes).
-//  - Per key tile a warp computes S = Q K^T (16 x kKeys, fp32 accumulators) with mma.sync
-//    m16n8k16, masks keys past each row's position, keeps an online softmax per row in fp32
-//    (base 2: scores carry scale * log2 e), rounds P to the 16-bit type and adds P V into fp32
-//    accumulators with mma again (S's accumulator layout is P's A-fragment layout, so P never
-//    leaves registers).
+//  - A block takes one (tile, head) item at a time from an atomic counter, in reverse list order
+//    so that a tile's heads (sharing K/V through L2 under GQA) run together and the last items
+//    are light ones. Warp w owns the tile's rows 32w .. 32w + 31: two m-tiles of 16 rows, which
+//    share every K / V fragment the warp reads from shared memory.
+//  - Q goes to shared memory once; its mma A fragments are re-read from there each key tile (with
+//    one m-tile a warp they stay in registers). Keys 0 .. max pos stream through shared memory a
+//    key tile at a time (cp.async, 16 bytes a thread, through the block table; double-buffered:
+//    tile j + 1 loads while tile j computes).
+//  - Per key tile a warp computes S = Q K^T (fp32 accumulators) with mma.sync m16n8k16, masks
+//    keys past each row's position, keeps an online softmax per row in fp32 (base 2: scores
+//    carry scale * log2 e), rounds P to the 16-bit type and adds P V into fp32 accumulators with
+//    mma again (S's accumulator layout is P's A-fragment layout, so P never leaves registers).
 //  - The output goes through the warp's rows of the Q buffer so that global stores are 16-byte
 //    and coalesced.
 // Precision: products and sums in fp32 as in the cpu twin; the one extra rounding is P to 16
@@ -36,20 +38,30 @@
 namespace hs::kernels {
 namespace {
 
-constexpr int kKeys = 64;  // keys per shared-memory tile
-// Query rows per tile (16 per warp). 64: 4 warps, 85 KB of shared memory at D = 128, two
-// blocks per SM.
-constexpr int kTileWarps = 4;
-constexpr int kRows = 16 * kTileWarps;
+// A kernel shape: kWarps warps, each owning kMT m-tiles of 16 query rows (kMT > 1 shares each
+// K / V fragment between m-tiles: less shared-memory traffic per flop, more registers).
+template <int kWarps, int kMT, int kKeys>
+struct Shape {
+  static constexpr int warps = kWarps, mt = kMT;
+  static constexpr int keys = kKeys;  // keys per shared-memory tile
+  static constexpr int threads = 32 * kWarps;
+  static constexpr int rows = 16 * kMT * kWarps;  // query rows per tile
+};
+
+// The shape in use. Measured on the H100 (2026-11-22, prefill 128 x 1024 gqa4 d128 / 32 x 512
+// mha40 d128, fp16): 4 warps x 1 m-tile, 64 keys: 1.77 / 0.71 ms; 8 x 1, 64 keys: 1.59 / 0.64
+// ms; 4 x 2, 64 keys: 1.55 / 0.65 ms (255 registers, a few spilled); 4 x 2, 32 keys: 1.51 /
+// 0.59 ms (250 registers at d 128, 70 KB of shared memory, two blocks per SM).
+using TileShape = Shape<4, 2, 32>;
 
 // Shared-memory row stride in elements: 16 bytes of padding put the 8 rows an ldmatrix reads
 // (stride D + 8 elements = an odd number of 16-byte units) on different banks.
 template <int kD>
 constexpr int kStride = kD + 8;
 
-template <int kD>
+template <int kD, typename S>
 constexpr size_t smem_bytes() {
-  return size_t(kRows + 4 * kKeys) * kStride<kD> * 2;  // Q, K x 2, V x 2; 2-byte elements
+  return size_t(S::rows + 4 * S::keys) * kStride<kD> * 2;  // Q, K x 2, V x 2; 2-byte elements
 }
 
 // Workspace: [counters: tiles, next item | 256-byte aligned int4 tile list, one per row at most].
@@ -75,17 +87,17 @@ struct PrefillParams {
 };
 
 // Row t starts a tile unless it continues row t - 1: same sequence, next position, and that
-// position not a multiple of kRows. The starting thread walks the tile (at most kRows rows).
+// position not a multiple of tile_rows. The starting thread walks the tile (at most tile_rows).
 __global__ void tiles_kernel(const int32_t* __restrict__ seq, const int32_t* __restrict__ pos,
-                             int64_t rows, int4* tiles, int32_t* counts) {
+                             int64_t rows, int tile_rows, int4* tiles, int32_t* counts) {
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < rows;
        t += int64_t(gridDim.x) * blockDim.x) {
     auto continues = [&](int64_t r) {
-      return seq[r] == seq[r - 1] && pos[r] == pos[r - 1] + 1 && pos[r] % kRows != 0;
+      return seq[r] == seq[r - 1] && pos[r] == pos[r - 1] + 1 && pos[r] % tile_rows != 0;
     };
     if (t > 0 && continues(t)) continue;
     int n = 1;
-    while (n < kRows && t + n < rows && continues(t + n)) ++n;
+    while (n < tile_rows && t + n < rows && continues(t + n)) ++n;
     // Positions are consecutive within the tile.
     tiles[atomicAdd(&counts[0], 1)] = make_int4(int(t), n, pos[t], pos[t] + n - 1);
   }
@@ -150,13 +162,16 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 //   A (16x16): a0 = (row g, cols 2c, 2c+1), a1 = (g + 8, 2c..), a2 = (g, 2c + 8..), a3 = (g + 8,
 //   2c + 8..); B (16x8): b0 = (k 2c, 2c+1; n g), b1 = (k 2c + 8, 2c + 9; n g);
 //   C (16x8): c0, c1 = (row g, cols 2c, 2c+1), c2, c3 = (row g + 8, cols 2c, 2c+1).
-template <typename T, int kD>
-__global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const PrefillParams<T> p) {
+template <typename T, int kD, typename S>
+__global__ void __launch_bounds__(S::threads, S::warps == 4 ? 2 : 1)
+    prefill_kernel(const PrefillParams<T> p) {
   constexpr int kStr = kStride<kD>;
-  constexpr int kThreads = kTileWarps * 32;
+  constexpr int kThreads = S::threads, kRows = S::rows, kMT = S::mt, kKeys = S::keys;
   constexpr int kChunks = kD / kVec;  // 16-byte chunks in a row of D
   constexpr int kKSteps = kD / 16;    // k steps of S = Q K^T
-  static_assert(kD % 16 == 0 && (kKeys * kChunks) % kThreads == 0 && (16 * kChunks) % 32 == 0,
+  constexpr int kWarpRows = 16 * kMT;
+  static_assert(kD % 16 == 0 && (kKeys * kChunks) % kThreads == 0 &&
+                    (kRows * kChunks) % kThreads == 0 && (kWarpRows * kChunks) % 32 == 0,
                 "whole 16-byte chunks per thread");
   extern __shared__ __align__(16) unsigned char smem[];
   T* Qs = reinterpret_cast<T*>(smem);  // [kRows][kStr], then the output
@@ -168,6 +183,7 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
   const int g = lane >> 2, c = lane & 3;
   const int64_t n_items = int64_t(p.counts[0]) * p.n_heads;
   const int64_t kv_row = int64_t(p.n_kv_heads) * kD;
+  const T* Qw = Qs + warp * kWarpRows * kStr;  // this warp's rows
 
   for (;;) {
     __syncthreads();  // everyone has read s_item and is done with the previous item's buffers
@@ -213,32 +229,49 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
     if (n_kt > 0) load_kv(0);
     cp_async_commit();
 
-    // This thread's rows (warp rows g and g + 8) and their positions; -1 (every key masked) for
-    // rows past the tile.
-    const int lr0 = warp * 16 + g;
-    int rpos[2];
+    // This thread's rows (rows g and g + 8 of each of the warp's m-tiles) and their positions;
+    // -1 (every key masked) for rows past the tile.
+    int rpos[kMT][2];
+    int warp_pos_max = -1;
 #pragma unroll
-    for (int e = 0; e < 2; ++e) rpos[e] = lr0 + 8 * e < n_rows ? p.pos[row0 + lr0 + 8 * e] : -1;
-    int warp_pos_max = max(rpos[0], rpos[1]);
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int r = warp * kWarpRows + mt * 16 + g + 8 * e;
+        rpos[mt][e] = r < n_rows ? p.pos[row0 + r] : -1;
+        warp_pos_max = max(warp_pos_max, rpos[mt][e]);
+      }
 #pragma unroll
     for (int o = 4; o < 32; o <<= 1)
       warp_pos_max = max(warp_pos_max, __shfl_xor_sync(0xffffffffu, warp_pos_max, o));
 
-    float o_acc[kD / 8][4];
+    float o_acc[kMT][kD / 8][4];
+    float m[kMT][2], l[kMT][2];  // l: this thread's columns only
 #pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
+    for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o_acc[n][e] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // l: this thread's columns only
-    uint32_t qf[kKSteps][4];
+      for (int n = 0; n < kD / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o_acc[mt][n][e] = 0.f;
+      m[mt][0] = m[mt][1] = -INFINITY;
+      l[mt][0] = l[mt][1] = 0.f;
+    }
+    // Q's A fragments: in registers for one m-tile, re-read from shared memory for more (the
+    // registers go to the second m-tile's accumulators).
+    constexpr bool kQRegs = kMT == 1;
+    uint32_t qf[kQRegs ? kKSteps : 1][4];
+    auto q_frag = [&](int mt, int ks, uint32_t(&a)[4]) {
+      ldmatrix_x4(a, Qw + (mt * 16 + (lane & 15)) * kStr + ks * 16 + 8 * (lane >> 4));
+    };
 
     for (int kt = 0; kt < n_kt; ++kt) {
       cp_async_wait_all();
       __syncthreads();  // tile kt (and Q) landed for everyone; buffer (kt + 1) % 2 is free
-      if (kt == 0) {
+      if constexpr (kQRegs) {
+        if (kt == 0) {
 #pragma unroll
-        for (int ks = 0; ks < kKSteps; ++ks)
-          ldmatrix_x4(qf[ks], Qs + (warp * 16 + (lane & 15)) * kStr + ks * 16 + 8 * (lane >> 4));
+          for (int ks = 0; ks < kKSteps; ++ks) q_frag(0, ks, qf[ks]);
+        }
       }
       if (kt + 1 < n_kt) load_kv(kt + 1);
       cp_async_commit();
@@ -249,20 +282,35 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
 
       // S = Q K^T: 8 n-tiles of 8 keys. ldmatrix matrices: keys +0..7 / +8..15 (lane / 16) x
       // dims +0..7 / +8..15 (lane / 8 % 2) give b0, b1 of two n-tiles.
-      float s[kKeys / 8][4];
+      float s[kMT][kKeys / 8][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
+      for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+        for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][n][e] = 0.f;
 #pragma unroll
       for (int ks = 0; ks < kKSteps; ++ks) {
+        uint32_t a[kMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          if constexpr (kQRegs) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) a[mt][e] = qf[ks][e];
+          } else {
+            q_frag(mt, ks, a[mt]);
+          }
+        }
 #pragma unroll
         for (int np = 0; np < kKeys / 16; ++np) {
           uint32_t b[4];
           ldmatrix_x4(b, kb + (np * 16 + (lane & 7) + 8 * (lane >> 4)) * kStr + ks * 16 +
                              8 * ((lane >> 3) & 1));
-          mma16816<T>(s[2 * np], qf[ks], b[0], b[1]);
-          mma16816<T>(s[2 * np + 1], qf[ks], b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            mma16816<T>(s[mt][2 * np], a[mt], b[0], b[1]);
+            mma16816<T>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+          }
         }
       }
 
@@ -270,34 +318,38 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
       // smallest position have any), online softmax per row.
       const bool masked = kt0 + kKeys - 1 > pos_min;
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
+      for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kt0 + n * 8 + 2 * c + (e & 1);
-          s[n][e] = masked && key > rpos[e >> 1] ? -INFINITY : s[n][e] * p.scale_log2;
-        }
+        for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
-      for (int hr = 0; hr < 2; ++hr) {  // row g, g + 8
-        float mx = m[hr];
+          for (int e = 0; e < 4; ++e) {
+            const int key = kt0 + n * 8 + 2 * c + (e & 1);
+            s[mt][n][e] = masked && key > rpos[mt][e >> 1] ? -INFINITY : s[mt][n][e] * p.scale_log2;
+          }
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * hr], s[n][2 * hr + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the 4 lanes of a row
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float base = mx == -INFINITY ? 0.f : mx;  // every key so far masked: p = 0
-        const float alpha = exp2f(m[hr] - base);        // 0 when m was -inf
-        m[hr] = mx;
-        float sum = 0.f;
+        for (int hr = 0; hr < 2; ++hr) {  // row g, g + 8
+          float mx = m[mt][hr];
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) {
-          s[n][2 * hr] = exp2f(s[n][2 * hr] - base);
-          s[n][2 * hr + 1] = exp2f(s[n][2 * hr + 1] - base);
-          sum += s[n][2 * hr] + s[n][2 * hr + 1];
-        }
-        l[hr] = l[hr] * alpha + sum;
+          for (int n = 0; n < kKeys / 8; ++n)
+            mx = fmaxf(mx, fmaxf(s[mt][n][2 * hr], s[mt][n][2 * hr + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the 4 lanes of a row
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          const float base = mx == -INFINITY ? 0.f : mx;  // every key so far masked: p = 0
+          const float alpha = exp2f(m[mt][hr] - base);    // 0 when m was -inf
+          m[mt][hr] = mx;
+          float sum = 0.f;
 #pragma unroll
-        for (int n = 0; n < kD / 8; ++n) {
-          o_acc[n][2 * hr] *= alpha;
-          o_acc[n][2 * hr + 1] *= alpha;
+          for (int n = 0; n < kKeys / 8; ++n) {
+            s[mt][n][2 * hr] = exp2f(s[mt][n][2 * hr] - base);
+            s[mt][n][2 * hr + 1] = exp2f(s[mt][n][2 * hr + 1] - base);
+            sum += s[mt][n][2 * hr] + s[mt][n][2 * hr + 1];
+          }
+          l[mt][hr] = l[mt][hr] * alpha + sum;
+#pragma unroll
+          for (int n = 0; n < kD / 8; ++n) {
+            o_acc[mt][n][2 * hr] *= alpha;
+            o_acc[mt][n][2 * hr + 1] *= alpha;
+          }
         }
       }
 
@@ -306,43 +358,52 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
       // (lane / 16) give b0, b1 of two n-tiles of D.
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        uint32_t a[4];
-        a[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-        a[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-        a[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        a[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        uint32_t a[kMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          a[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          a[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          a[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          a[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int dp = 0; dp < kD / 16; ++dp) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, vb + (kk * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * kStr +
                                    dp * 16 + 8 * (lane >> 4));
-          mma16816<T>(o_acc[2 * dp], a, b[0], b[1]);
-          mma16816<T>(o_acc[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            mma16816<T>(o_acc[mt][2 * dp], a[mt], b[0], b[1]);
+            mma16816<T>(o_acc[mt][2 * dp + 1], a[mt], b[2], b[3]);
+          }
         }
       }
     }
-    // With n_kt = 0 the Q copies (of any warp's rows) may still be in flight.
+    // The Q buffer takes the output next: every warp must be done reading it (with n_kt = 0 the
+    // Q copies, of any warp's rows, may still be in flight).
     cp_async_wait_all();
     __syncthreads();
 
-    // out = O / l, through this warp's 16 rows of Qs (only this warp read them).
-    T* st = Qs + warp * 16 * kStr;
+    // out = O / l, through this warp's rows of Qs.
+    T* st = Qs + warp * kWarpRows * kStr;
 #pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      float lt = l[hr];
-      lt += __shfl_xor_sync(0xffffffffu, lt, 1);
-      lt += __shfl_xor_sync(0xffffffffu, lt, 2);
-      const float inv = lt > 0.f ? 1.f / lt : 0.f;  // l = 0 only for pos < 0: the cpu gives 0
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-      for (int n = 0; n < kD / 8; ++n)
-        *reinterpret_cast<uint32_t*>(st + (g + 8 * hr) * kStr + n * 8 + 2 * c) =
-            pack2<T>(o_acc[n][2 * hr] * inv, o_acc[n][2 * hr + 1] * inv);
-    }
+      for (int hr = 0; hr < 2; ++hr) {
+        float lt = l[mt][hr];
+        lt += __shfl_xor_sync(0xffffffffu, lt, 1);
+        lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+        const float inv = lt > 0.f ? 1.f / lt : 0.f;  // l = 0 only for pos < 0: the cpu gives 0
+#pragma unroll
+        for (int n = 0; n < kD / 8; ++n)
+          *reinterpret_cast<uint32_t*>(st + (mt * 16 + g + 8 * hr) * kStr + n * 8 + 2 * c) =
+              pack2<T>(o_acc[mt][n][2 * hr] * inv, o_acc[mt][n][2 * hr + 1] * inv);
+      }
     __syncwarp();
 #pragma unroll
-    for (int it = 0; it < 16 * kChunks / 32; ++it) {
+    for (int it = 0; it < kWarpRows * kChunks / 32; ++it) {
       const int i = lane + it * 32, r = i / kChunks, ch = i % kChunks;
-      const int tr = warp * 16 + r;
+      const int tr = warp * kWarpRows + r;
       if (tr < n_rows)
         *reinterpret_cast<uint4*>(p.out + ((row0 + tr) * p.n_heads + h) * kD + ch * kVec) =
             *reinterpret_cast<const uint4*>(st + r * kStr + ch * kVec);
@@ -350,16 +411,16 @@ __global__ void __launch_bounds__(kTileWarps * 32, 2) prefill_kernel(const Prefi
   }
 }
 
-template <typename T, int kD>
+template <typename T, int kD, typename S>
 void launch_prefill(PrefillParams<T> p, const cpu::AttentionShape& s, void* workspace, int num_sms,
                     cudaStream_t stream) {
-  constexpr size_t smem = smem_bytes<kD>();
+  constexpr size_t smem = smem_bytes<kD, S>();
   // Above 48 KB a block's dynamic shared memory must be asked for (per device, so every call).
-  CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<T, kD>,
+  CUDA_CHECK(cudaFuncSetAttribute(prefill_kernel<T, kD, S>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, prefill_kernel<T, kD>,
-                                                           kTileWarps * 32, smem));
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, prefill_kernel<T, kD, S>,
+                                                           S::threads, smem));
   HS_CHECK(per_sm > 0, "attention: the prefill kernel needs ", smem,
            " bytes of shared memory per block, more than the device has");
 
@@ -368,14 +429,15 @@ void launch_prefill(PrefillParams<T> p, const cpu::AttentionShape& s, void* work
   int4* tiles = reinterpret_cast<int4*>(base + kTilesOffset);
   p.tiles = tiles;
   CUDA_CHECK(cudaMemsetAsync(p.counts, 0, 2 * sizeof(int32_t), stream));
-  tiles_kernel<<<grid_for(s.rows, 256), 256, 0, stream>>>(p.seq, p.pos, s.rows, tiles, p.counts);
+  tiles_kernel<<<grid_for(s.rows, 256), 256, 0, stream>>>(p.seq, p.pos, s.rows, S::rows, tiles,
+                                                          p.counts);
   CUDA_CHECK_LAUNCH();
 
   // One wave of resident blocks pulling (tile, head) items; never more blocks than items could
   // be (a tile per row at most).
   const int64_t items_max = s.rows * s.n_heads;
   const int64_t blocks = std::min<int64_t>(int64_t(num_sms) * per_sm, items_max);
-  prefill_kernel<T, kD><<<unsigned(blocks), kTileWarps * 32, smem, stream>>>(p);
+  prefill_kernel<T, kD, S><<<unsigned(blocks), S::threads, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -412,9 +474,9 @@ void attention_prefill(DType t, void* out, const void* q, const void* k, const v
     p.max_blocks = int(s.max_blocks);
     p.scale_log2 = s.scale * 1.4426950408889634f;
     if (s.head_dim == 64)
-      launch_prefill<T, 64>(p, s, workspace, num_sms, stream);
+      launch_prefill<T, 64, TileShape>(p, s, workspace, num_sms, stream);
     else
-      launch_prefill<T, 128>(p, s, workspace, num_sms, stream);
+      launch_prefill<T, 128, TileShape>(p, s, workspace, num_sms, stream);
   });
 }
 
