@@ -280,8 +280,8 @@ __global__ void __launch_bounds__(S::threads, S::warps == 4 ? 2 : 1)
       const T* kb = Ks + (kt & 1) * kKeys * kStr;
       const T* vb = Vs + (kt & 1) * kKeys * kStr;
 
-      // S = Q K^T: 8 n-tiles of 8 keys. ldmatrix matrices: keys +0..7 / +8..15 (lane / 16) x
-      // dims +0..7 / +8..15 (lane / 8 % 2) give b0, b1 of two n-tiles.
+      // S = Q K^T: kKeys / 8 n-tiles of 8 keys. ldmatrix matrices: keys +0..7 / +8..15 (lane / 16)
+      // x dims +0..7 / +8..15 (lane / 8 % 2) give b0, b1 of two n-tiles.
       float s[kMT][kKeys / 8][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)
