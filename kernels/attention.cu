@@ -24,6 +24,9 @@
 //    combine_kernel merges them: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
 //  - Blocks loop over the tiles (a grid sized to the GPU's resident blocks), since the tile
 //    count is only known on the device.
+// Calls of more than kDecMaxRows rows with head_dim 64 / 128 and 16-byte aligned tensors go to
+// the tensor-core prefill kernel instead (attention_prefill.cu); this file's kernels are its
+// fallback, and the decode path.
 // Limits: D even and <= 256 (<= 128 unless D % 8 == 0); q/k/v/out 16-byte aligned when
 // D % 8 == 0, else 4-byte aligned (then the 4-byte variant runs).
 #include <algorithm>
@@ -31,6 +34,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/attention_prefill.h"
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
 
@@ -330,7 +334,7 @@ __global__ void combine_kernel(T* __restrict__ out, const float* __restrict__ pa
 // writes out; else it writes (m, l, acc) partials in combine_kernel's layout.
 constexpr int kDecWarps = 4;
 constexpr int kDecUnroll = 4;     // batches in flight (2 for 8 heads: registers)
-constexpr int kDecMaxRows = 512;  // more rows than this: a prefill, the tiled kernel
+constexpr int kDecMaxRows = 512;  // more rows than this: a prefill (attention_prefill.cu)
 
 template <typename T>
 struct DecodeParams {
@@ -669,6 +673,18 @@ bool decode_path_enabled() {
   return e == nullptr || std::strcmp(e, "0") != 0;
 }
 
+// HS_ATTN_PREFILL_TC (read per call): unset, the tensor-core prefill path takes the calls of
+// more than kDecMaxRows rows it applies to; "0" turns it off (the tiled kernel's time, for A/B);
+// "1" sends it every call it applies to, small ones too (the tests check it on small shapes).
+enum class PrefillTc { off, big_calls, every_call };
+PrefillTc prefill_tc_mode() {
+  const char* e = std::getenv("HS_ATTN_PREFILL_TC");
+  if (e == nullptr) return PrefillTc::big_calls;
+  if (std::strcmp(e, "0") == 0) return PrefillTc::off;
+  if (std::strcmp(e, "1") == 0) return PrefillTc::every_call;
+  return PrefillTc::big_calls;
+}
+
 }  // namespace
 
 void attention(DType t, void* out, const void* q, const void* k, const void* v,
@@ -694,6 +710,13 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
   HS_CHECK(vec16 || (any % 4 == 0 && s.head_dim <= 128),
            "attention: q, k, v and out must be 4-byte aligned (16-byte for head_dim ", s.head_dim,
            ")");
+  const PrefillTc tc = prefill_tc_mode();
+  if (tc != PrefillTc::off && (s.rows > kDecMaxRows || tc == PrefillTc::every_call) &&
+      prefill_applies(s, out, q, k, v, workspace_bytes)) {
+    attention_prefill(t, out, q, k, v, block_table, seq, pos, s, workspace, workspace_bytes,
+                      num_sms, stream);
+    return;
+  }
   const bool decode = vec16 && (s.head_dim == 64 || s.head_dim == 128 || s.head_dim == 256) &&
                       s.rows <= kDecMaxRows && decode_path_enabled();
   dispatch(t, [&](auto tag) {

@@ -68,7 +68,10 @@ void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_
 // aligned, and 16-byte aligned with head_dim % 8 == 0 for the fast (16-byte load) variant.
 // `workspace` (workspace_bytes, device) holds the query tiles and split-K partials.
 // Calls of at most 512 rows with head_dim 64/128/256 and 16-byte alignment take the decode
-// (flash-decoding) kernel, one query per block; others, and HS_ATTN_DECODE=0, the tiled kernel.
+// (flash-decoding) kernel, one query per block; larger calls with head_dim 64/128 and 16-byte
+// alignment the tensor-core prefill kernel (attention_prefill.cu); others, and HS_ATTN_DECODE=0
+// / HS_ATTN_PREFILL_TC=0, the tiled CUDA-core kernel. HS_ATTN_PREFILL_TC=1 sends every call the
+// prefill kernel can take to it.
 void attention(DType t, void* out, const void* q, const void* k, const void* v,
                const int32_t* block_table, const int32_t* seq, const int32_t* pos,
                const cpu::AttentionShape& s, void* workspace, size_t workspace_bytes, int num_sms,

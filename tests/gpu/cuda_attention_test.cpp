@@ -5,8 +5,15 @@
 // Cache rows that no query may see and unused slots hold NaN, so a read past a context shows;
 // outputs are poisoned with NaN so an unwritten row shows.
 //
-// Tolerance: gputest::tolerance. The kernel's scores, softmax and sums are fp32 from the same
-// 16-bit q, k, v as the cpu's, so the difference is the output's rounding to 16 bits.
+// Every case with head_dim 64 or 128 and 16-byte aligned tensors is also run through the
+// tensor-core prefill kernel (HS_ATTN_PREFILL_TC=1 sends it calls of any size), so it meets
+// decode rows, shuffled rows and prefixes as well as the prefill shapes it is built for.
+//
+// Tolerance: gputest::tolerance. The kernels' scores, softmax and sums are fp32 from the same
+// 16-bit q, k, v as the cpu's, so the difference is the output's rounding to 16 bits. The
+// tensor-core kernel also rounds the probabilities P to 16 bits before P V (2^-11 relative in
+// fp16, 2^-8 in bf16, random in sign over the keys), which adds about as much again: still
+// below the bounds, which sit 3-5x above one rounding.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -158,10 +165,31 @@ class CudaAttention : public ::testing::TestWithParam<DType> {
     s_sub.rows = n;
     cpu::attention(want.data(), q_sub.data(), p.k.data(), p.v.data(), p.table.data(),
                    seq_sub.data(), pos_sub.data(), s_sub);
+    // The rows' outputs as the last call left them, against the cpu's; every element written.
+    auto check = [&](const std::string& what) {
+      std::vector<float> all = download(b, *dout, off + s.rows * width);
+      std::vector<float> sub(n * width);
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(all.begin() + off + rows[i] * width, width, sub.begin() + i * width);
+      expect_close(sub, want, tolerance(t), what + " " + dtype_name(t));
+      const int64_t unwritten =
+          std::count_if(all.begin() + off, all.end(), [](float f) { return !std::isfinite(f); });
+      EXPECT_EQ(unwritten, 0) << what << ": output elements not written (or not finite)";
+    };
     expect_close(got_sub, want, tolerance(t), c.name + " " + dtype_name(t));
     const int64_t unwritten =
         std::count_if(got.begin(), got.end(), [](float f) { return !std::isfinite(f); });
     EXPECT_EQ(unwritten, 0) << "output elements not written (or not finite)";
+
+    // The tensor-core prefill kernel on the same call, into a freshly poisoned output.
+    const bool tc_applies = (s.head_dim == 64 || s.head_dim == 128) && !c.misalign;
+    if (tc_applies) {
+      dout = poisoned(b, off + s.rows * width);
+      setenv("HS_ATTN_PREFILL_TC", "1", 1);
+      call();
+      unsetenv("HS_ATTN_PREFILL_TC");
+      check(c.name + " tc");
+    }
 
     if (c.time_it) {  // not asserted: a figure for the report (median of 5 after the warm-up)
       auto time = [&] {
@@ -177,18 +205,23 @@ class CudaAttention : public ::testing::TestWithParam<DType> {
         std::sort(ms.begin(), ms.end());
         return ms[2];
       };
+      // Causal flops: 2 D for q.k and 2 D for p v per (row, head, visible key).
+      double keys = 0;
+      for (int32_t q_pos : p.pos) keys += q_pos + 1.0;
+      const double tflop = 4.0 * keys * s.n_heads * s.head_dim * 1e-12;
       const double t_new = time();
-      // HS_ATTN_DECODE=0 turns off the decode (flash-decoding) path: the tiled kernel's time.
+      // HS_ATTN_DECODE=0 and HS_ATTN_PREFILL_TC=0 turn off the decode (flash-decoding) and the
+      // tensor-core prefill paths: the tiled CUDA-core kernel's time.
+      dout = poisoned(b, off + s.rows * width);
       setenv("HS_ATTN_DECODE", "0", 1);
+      setenv("HS_ATTN_PREFILL_TC", "0", 1);
       const double t_old = time();
-      std::vector<float> got_old = download(b, *dout, off + s.rows * width);
       unsetenv("HS_ATTN_DECODE");
-      std::printf("[time] %-48s %.3f ms (tiled kernel %.3f ms)\n",
-                  (c.name + " " + dtype_name(t)).c_str(), t_new, t_old);
-      std::vector<float> old_sub(n * width);
-      for (int64_t i = 0; i < n; ++i)
-        std::copy_n(got_old.begin() + off + rows[i] * width, width, old_sub.begin() + i * width);
-      expect_close(old_sub, want, tolerance(t), c.name + " tiled " + dtype_name(t));
+      unsetenv("HS_ATTN_PREFILL_TC");
+      std::printf("[time] %-48s %.3f ms, %.1f TFLOP/s (tiled kernel %.3f ms, %.1f TFLOP/s)\n",
+                  (c.name + " " + dtype_name(t)).c_str(), t_new, tflop / (t_new * 1e-3), t_old,
+                  tflop / (t_old * 1e-3));
+      check(c.name + " tiled");
     }
   }
 };
@@ -221,6 +254,42 @@ TEST_P(CudaAttention, PrefillOddHeadsD80) {
 
 TEST_P(CudaAttention, PrefillMqaWithPrefix) {
   run({"prefill mqa 5 heads d80 prefix bt 7", 5, 1, 80, 7, {10, 0, 200}, {37, 1, 64}});
+}
+
+TEST_P(CudaAttention, PrefillMha40D128) {
+  // opt-13b's heads; lengths that are not multiples of the 64-row tile, and a 1-token prompt.
+  run({"prefill mha40 d128 lengths 100/64/1/130",
+       40,
+       40,
+       128,
+       16,
+       {0, 0, 0, 0},
+       {100, 64, 1, 130}});
+}
+
+TEST_P(CudaAttention, PrefillGqa4D128WithPrefix) {
+  // Queries after cached prefixes of 10, 64 and 130 tokens: tiles cut at positions, not rows.
+  run({"prefill gqa4 d128 prefix 10/64/130 bt 16", 8, 2, 128, 16, {10, 64, 130}, {90, 70, 5}});
+}
+
+TEST_P(CudaAttention, PrefillGqa2D64) {
+  run({"prefill gqa2 d64 bt 32", 12, 6, 64, 32, {0, 0, 3}, {200, 63, 65}});
+}
+
+TEST_P(CudaAttention, PrefillMqaD64OddBlocks) {
+  run({"prefill mqa d64 prefix bt 7", 6, 1, 64, 7, {5, 0}, {150, 33}});
+}
+
+TEST_P(CudaAttention, ShuffledPrefillGqa4D128) {
+  // Rows of three prefills interleaved at random: the tensor-core kernel gets 1-row tiles.
+  AttnCase c{"shuffled prefill gqa4 d128", 8, 2, 128, 16, {0, 40, 0}, {70, 30, 64}};
+  c.shuffle_rows = true;
+  run(c);
+}
+
+TEST_P(CudaAttention, PrefillAboveDecodeRowsD128) {
+  // 1077 rows: more than the decode path takes, so the default route is the tensor-core kernel.
+  run({"prefill 1077 rows gqa2 d128 prefix", 4, 2, 128, 16, {0, 33, 0}, {700, 300, 77}});
 }
 
 TEST_P(CudaAttention, MixedShuffledRowsGroup3D96) {
@@ -272,6 +341,16 @@ TEST_P(CudaAttention, BigPrefill128x1024) {
   c.cached.assign(128, 0);
   c.queries.assign(128, 1024);
   c.check_rows = 300;
+  c.time_it = true;
+  run(c);
+}
+
+TEST_P(CudaAttention, BigPrefillMha40x32x512) {
+  // The engine's opt-13b prefill mini-batch: 32 prompts of 512 tokens, 40 heads of 128.
+  AttnCase c{"prefill 32 x 512 mha40 d128", 40, 40, 128, 16, {}, {}};
+  c.cached.assign(32, 0);
+  c.queries.assign(32, 512);
+  c.check_rows = 200;
   c.time_it = true;
   run(c);
 }
