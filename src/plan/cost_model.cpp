@@ -192,6 +192,15 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
       static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(active));
   pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
   pc.gpu_ms = gpu_ms(c, p, whole, static_cast<double>(active), passes, pc.recompute_ms);
+  if (p.policy != Policy::recompute_tokens && p.gpu_cache_layers > 0) {
+    // A device-resident cache layer's blocks are copied into the working set on the device,
+    // reading and writing each byte, beside compute and drawing on the same memory bandwidth.
+    double resident_bytes = 0;
+    for (const auto& [n, count] : lens)
+      resident_bytes +=
+          static_cast<double>(count * request_cache_bytes_per_layer(c, p, n) * p.gpu_cache_layers);
+    pc.gpu_ms += transfer_ms(2 * resident_bytes, p.constants.mem_gbps);
+  }
   finish(pc, p.constants, c.n_layers * passes);
   return pc;
 }

@@ -19,7 +19,9 @@
 //           + attention: decode reads every cached K/V row at mem_gbps; a prefill's causal
 //             attention runs 2 q sum_i n_i (n_i + 1) FLOPs at attention_tflops
 //           + its kernels' fixed costs (launch_us each)
-//   head_ms = the vocabulary GEMM of the mini-batch's last tokens, and sampling.
+//   head_ms = the vocabulary GEMM of the mini-batch's last tokens, and sampling;
+// and in decode, each device-resident cache layer's blocks copied into the working set (read
+// and written: 2 bytes of traffic a byte) at mem_gbps.
 // FLOPs are reported too: projections 2 T (h q + 2 h kv + q h), FFN 2 T h ffn (2 matrices for
 // OPT, 3 for SwiGLU), recompute 2 R h (2 kv), causal attention 2 q sum_i n_i (n_i + 1).
 #pragma once

@@ -21,8 +21,9 @@ namespace {
 constexpr size_t kMiB = size_t(1) << 20;
 // cuBLAS's recommended workspace on Hopper; given up front so no GEMM allocates.
 constexpr size_t kCublasWorkspaceBytes = 32 * kMiB;
-// Attention's tile list (4 bytes a query row) and split-K partials; 64 MiB holds the tiles of
-// 16M query rows, and attention.cu splits keys only as far as the partials fit.
+// Attention's tile lists (4 bytes a query row for the CUDA-core kernel, 16 for the tensor-core
+// prefill) and split-K partials: 64 MiB holds the tiles of 4M query rows (larger calls take the
+// CUDA-core kernel), and attention.cu splits keys only as far as the partials fit.
 constexpr size_t kAttentionWorkspaceBytes = 64 * kMiB;
 // Left out of device_capacity_bytes(): cudaMalloc rounds to 2 MiB pages, and kernels and cuBLAS
 // modules load lazily on first use, taking device memory after creation.
