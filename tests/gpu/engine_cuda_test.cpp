@@ -127,8 +127,9 @@ TEST_P(CudaEngine, LogitsNearTheCpuReference) {
     const double rel = std::sqrt(diff2 / norm2);
     worst = std::max(worst, rel);
     worst_max = std::max(worst_max, diff_max / scale_max);
-    EXPECT_LE(rel, dtype == "bf16" ? 16e-2 : 2e-2) << model << " " << pc.name << " " << dtype << " request " << at.first
-                         << " step " << at.second;
+    EXPECT_LE(rel, dtype == "bf16" ? 16e-2 : 2e-2)
+        << model << " " << pc.name << " " << dtype << " request " << at.first << " step "
+        << at.second;
   }
   std::printf(
       "[logits] %s %s %s: %zu rows, worst relative error %.2e (largest element "
