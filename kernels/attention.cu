@@ -34,6 +34,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/attention_args.cuh"
 #include "kernels/attention_prefill.h"
 #include "kernels/common.cuh"
 #include "kernels/kernels.h"
@@ -48,22 +49,14 @@ constexpr int kPairs = 32;                      // (query, head) pairs per block
 constexpr int kPairsPerWarp = kPairs / kWarps;  // 8
 
 template <typename T>
-struct Params {
-  T* out;
-  const T* q;
-  const T* k;
-  const T* v;
-  const int32_t* table;
-  const int32_t* seq;
-  const int32_t* pos;
+struct Params : AttentionArgs<T> {
   const int32_t* tiles;    // first row of each tile
   const int32_t* n_tiles;  // their count
   float* part_acc;         // [rows, n_heads, n_split, D]   (n_split > 1)
   float2* part_ml;         // [rows, n_heads, n_split] (m, l)
   int64_t rows;
-  int n_heads, n_kv_heads, head_dim, group;
+  int head_dim;
   int heads_per_block, head_groups, tile_rows;
-  int block_tokens, max_blocks;
   int n_split, split_len;
   float scale;
 };
@@ -337,18 +330,10 @@ constexpr int kDecUnroll = 4;     // batches in flight (2 for 8 heads: registers
 constexpr int kDecMaxRows = 512;  // more rows than this: a prefill (attention_prefill.cu)
 
 template <typename T>
-struct DecodeParams {
-  T* out;
-  const T* q;
-  const T* k;
-  const T* v;
-  const int32_t* table;
-  const int32_t* seq;
-  const int32_t* pos;
+struct DecodeParams : AttentionArgs<T> {
   float* part_acc;  // [rows, n_heads, n_split, D]   (n_split > 1)
   float2* part_ml;  // [rows, n_heads, n_split] (m, l), m in natural-log units
-  int n_heads, n_kv_heads, group, head_groups;
-  int block_tokens, max_blocks;
+  int head_groups;
   int n_split, split_len;
   float scale;
 };
@@ -723,18 +708,7 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
     using T = decltype(tag);
     if (decode) {
       DecodeParams<T> p{};
-      p.out = static_cast<T*>(out);
-      p.q = static_cast<const T*>(q);
-      p.k = static_cast<const T*>(k);
-      p.v = static_cast<const T*>(v);
-      p.table = block_table;
-      p.seq = seq;
-      p.pos = pos;
-      p.n_heads = int(s.n_heads);
-      p.n_kv_heads = int(s.n_kv_heads);
-      p.group = int(s.n_heads / s.n_kv_heads);
-      p.block_tokens = int(s.block_tokens);
-      p.max_blocks = int(s.max_blocks);
+      static_cast<AttentionArgs<T>&>(p) = attention_args<T>(out, q, k, v, block_table, seq, pos, s);
       p.scale = s.scale;
       if (s.head_dim == 64)
         decode_by_group<T, 64>(p, s, workspace, workspace_bytes, num_sms, stream);
@@ -745,23 +719,12 @@ void attention(DType t, void* out, const void* q, const void* k, const void* v,
       return;
     }
     Params<T> p{};
-    p.out = static_cast<T*>(out);
-    p.q = static_cast<const T*>(q);
-    p.k = static_cast<const T*>(k);
-    p.v = static_cast<const T*>(v);
-    p.table = block_table;
-    p.seq = seq;
-    p.pos = pos;
+    static_cast<AttentionArgs<T>&>(p) = attention_args<T>(out, q, k, v, block_table, seq, pos, s);
     p.rows = s.rows;
-    p.n_heads = int(s.n_heads);
-    p.n_kv_heads = int(s.n_kv_heads);
     p.head_dim = int(s.head_dim);
-    p.group = int(s.n_heads / s.n_kv_heads);
     p.heads_per_block = std::min(p.group, kPairs);
     p.head_groups = (p.group + p.heads_per_block - 1) / p.heads_per_block;
     p.tile_rows = kPairs / p.heads_per_block;
-    p.block_tokens = int(s.block_tokens);
-    p.max_blocks = int(s.max_blocks);
     p.scale = s.scale;
     if (!vec16)
       launch<T, 128, 2>(p, s, workspace, workspace_bytes, num_sms, stream);

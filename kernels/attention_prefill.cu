@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/attention_args.cuh"
 #include "kernels/common.cuh"
 
 namespace hs::kernels {
@@ -71,19 +72,10 @@ size_t workspace_needed(int64_t rows) {
 }
 
 template <typename T>
-struct PrefillParams {
-  T* out;
-  const T* q;
-  const T* k;
-  const T* v;
-  const int32_t* table;
-  const int32_t* seq;
-  const int32_t* pos;
+struct PrefillParams : AttentionArgs<T> {
   const int4* tiles;  // {first row, rows, min pos, max pos}
   int32_t* counts;    // [0]: tiles, [1]: next work item
-  int n_heads, n_kv_heads, group;
-  int block_tokens, max_blocks;
-  float scale_log2;  // scale * log2(e)
+  float scale_log2;   // scale * log2(e)
 };
 
 // Row t starts a tile unless it continues row t - 1: same sequence, next position, and that
@@ -460,18 +452,7 @@ void attention_prefill(DType t, void* out, const void* q, const void* k, const v
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
     PrefillParams<T> p{};
-    p.out = static_cast<T*>(out);
-    p.q = static_cast<const T*>(q);
-    p.k = static_cast<const T*>(k);
-    p.v = static_cast<const T*>(v);
-    p.table = block_table;
-    p.seq = seq;
-    p.pos = pos;
-    p.n_heads = int(s.n_heads);
-    p.n_kv_heads = int(s.n_kv_heads);
-    p.group = int(s.n_heads / s.n_kv_heads);
-    p.block_tokens = int(s.block_tokens);
-    p.max_blocks = int(s.max_blocks);
+    static_cast<AttentionArgs<T>&>(p) = attention_args<T>(out, q, k, v, block_table, seq, pos, s);
     p.scale_log2 = s.scale * 1.4426950408889634f;
     if (s.head_dim == 64)
       launch_prefill<T, 64, TileShape>(p, s, workspace, num_sms, stream);
