@@ -21,6 +21,7 @@
 #include <cmath>
 
 #include "engine/engine.h"
+#include "plan/cost_model.h"
 
 namespace hs {
 
@@ -98,8 +99,7 @@ void HybridEngine::load_weights(Step& s, int l, int slice, int slices) {
   if (!streams_weights(l)) return;
   if (slice == 0 && l >= 2)
     wait_if(b_, Stream::weights, s.layer_done[l - 2]);  // last reader of the buffer
-  int64_t total = 0;
-  for (const PartSpec& spec : layer_specs_) total += spec.numel() * elem_;
+  const int64_t total = layer_weight_bytes(cfg_, b_.dtype());
   const int64_t begin = total * slice / slices, end = total * (slice + 1) / slices;
   const Event t = tracer_.begin(Stream::weights);
   const std::vector<int>& host_parts = mem_->host_layer_parts[l];

@@ -61,4 +61,21 @@ double max_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return diff / ref;
 }
 
+double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    diff += d * d;
+    ref += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(diff / ref);
+}
+
+LogitsFn record_logits(LogitsRows& rows) {
+  return [&rows](size_t index, int64_t step, const float* logits, int64_t vocab) {
+    rows[{index, step}].assign(logits, logits + vocab);
+  };
+}
+
 }  // namespace hs::test

@@ -2,7 +2,10 @@
 // HF's greedy continuations and the logits that produced the first tokens.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/generator.h"
@@ -38,5 +41,12 @@ Workload workload_of(const std::vector<GenRequest>& batch);
 
 // max |a - b| / max |b|: relative error of a logits vector against the reference b.
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& b);
+// ||a - b||_2 / ||b||_2: the norm-wise relative error of a against the reference b.
+double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b);
+
+// Logits a generator showed its observer (LogitsFn), by (batch index, generation step).
+using LogitsRows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;
+// An observer that keeps every row it is shown in `rows` (which must outlive it).
+LogitsFn record_logits(LogitsRows& rows);
 
 }  // namespace hs::test

@@ -4,8 +4,6 @@
 // with 4-token blocks so requests span many blocks and end in partial ones.
 #include <gtest/gtest.h>
 
-#include <map>
-
 #include "backend/backend.h"
 #include "engine/engine.h"
 #include "engine/reference.h"
@@ -90,19 +88,13 @@ TEST(EngineLogits, ObserverSeesTheReferenceLogits) {
   auto weights = open_model_dir(test::data_path("models/opt-tiny"));
   auto backend = make_backend("cpu");
   const std::vector<GenRequest> batch = test::golden_batch(g);
-  using Rows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;
-  auto keep = [](Rows& rows) {
-    return [&rows](size_t i, int64_t step, const float* l, int64_t vocab) {
-      rows[{i, step}].assign(l, l + vocab);
-    };
-  };
-  Rows got, want;
+  test::LogitsRows got, want;
   HybridEngine engine(*weights, *backend, hand_plan(policy_cases()[2], batch.size()),
                       test::workload_of(batch));
-  engine.set_logits_observer(keep(got));
+  engine.set_logits_observer(test::record_logits(got));
   const auto out = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
-  ref.set_logits_observer(keep(want));
+  ref.set_logits_observer(test::record_logits(want));
   ref.generate(batch, SamplingParams{});
   size_t tokens = 0;
   for (const auto& r : out) tokens += r.output.size();
