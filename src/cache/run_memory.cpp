@@ -4,6 +4,7 @@
 
 #include "model/weights.h"
 #include "util/error.h"
+#include "util/spread.h"
 
 namespace hs {
 
@@ -90,10 +91,12 @@ RunMemory::RunMemory(const RunShape& s)
   const int64_t H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), F = c.ffn_dim, E = c.embed_dim();
 
   // ---- host pool: streamed weights, host caches, the rest of the plan's pool ----
+  const int64_t streamed = L - s.gpu_weight_layers;
   host_layer_parts.resize(static_cast<size_t>(L));
-  for (int l = static_cast<int>(s.gpu_weight_layers); l < L; ++l)
-    for (const PartSpec& p : layer_parts(c, l))
-      host_layer_parts[l].push_back(host.reserve(bytes(p.numel()), "weights"));
+  for (int l = 0; l < L; ++l)
+    if (is_spread(l, streamed, L))
+      for (const PartSpec& p : layer_parts(c, l))
+        host_layer_parts[l].push_back(host.reserve(bytes(p.numel()), "weights"));
   host_cache =
       CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host);
   if (s.host_pool_bytes > 0) {
@@ -106,14 +109,14 @@ RunMemory::RunMemory(const RunShape& s)
   // ---- device ----
   for (const PartSpec& p : global_parts(c))
     device_global_parts.push_back(device.reserve(bytes(p.numel()), "weights"));
-  for (int l = 0; l < s.gpu_weight_layers; ++l) {
-    device_layer_parts.emplace_back();
-    for (const PartSpec& p : layer_parts(c, l))
-      device_layer_parts.back().push_back(device.reserve(bytes(p.numel()), "weights"));
-  }
-  if (s.gpu_weight_layers < c.n_layers)
+  device_layer_parts.resize(static_cast<size_t>(L));
+  for (int l = 0; l < L; ++l)
+    if (!is_spread(l, streamed, L))
+      for (const PartSpec& p : layer_parts(c, l))
+        device_layer_parts[l].push_back(device.reserve(bytes(p.numel()), "weights"));
+  if (streamed > 0)
     for (auto& buf : weight_buffer_parts)
-      for (const PartSpec& p : layer_parts(c, static_cast<int>(s.gpu_weight_layers)))
+      for (const PartSpec& p : layer_parts(c, 0))  // every layer has the same parts
         buf.push_back(device.reserve(bytes(p.numel()), "weight buffers"));
   device_cache =
       CacheStore(cache_layout, s.keep_cache ? static_cast<int>(s.gpu_cache_layers) : 0, device);

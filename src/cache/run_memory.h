@@ -4,13 +4,15 @@
 // so the run holds exactly what the plan said.
 //
 // Host pool (pinned on CUDA; packed, no padding, so its size is the sum of its parts):
-//   weights   the parts of every streamed layer (>= gpu_weight_layers), as the backend's dtype
+//   weights   the parts of every streamed layer (L - gpu_weight_layers of them, spread over the
+//             depth as util/spread.h says), as the backend's dtype
 //   cache     K/V and checkpoint blocks of the layers whose cache lives on the host
 //   staging   the rest of the plan's pool
 // Device (regions aligned to 256 bytes):
-//   weights         model-wide parts and the GPU-resident layers (< gpu_weight_layers)
+//   weights         model-wide parts and the GPU-resident layers (the others)
 //   weight buffers  two layer-sized buffers for streamed layers (double buffering)
-//   cache           blocks of the GPU-resident cache layers (< gpu_cache_layers)
+//   cache           blocks of the GPU-resident cache layers (gpu_cache_layers of them; the
+//                   host holds the other L - gpu_cache_layers, spread over the depth)
 //   working set     hidden states of every mini-batch (they stay between layers); per parity
 //                   (two items in flight) the working K/V blocks, loaded checkpoints and the
 //                   layer input kept for write-back; one set of compute temporaries; the head's
@@ -79,13 +81,13 @@ struct RunMemory {
 
   // Host pool.
   std::vector<std::vector<int>> host_layer_parts;  // [layer][i of layer_parts()]; streamed only
-  CacheStore host_cache;                           // layers gpu_cache_layers .. L-1
+  CacheStore host_cache;  // host-cache layers, in order (the i-th is the i-th spread layer)
 
   // Device.
   std::vector<int> device_global_parts;              // [i of global_parts()]
-  std::vector<std::vector<int>> device_layer_parts;  // [layer][i]; resident layers only
+  std::vector<std::vector<int>> device_layer_parts;  // [layer][i]; empty for streamed layers
   std::vector<int> weight_buffer_parts[2];           // empty when every layer is resident
-  CacheStore device_cache;                           // layers 0 .. gpu_cache_layers-1
+  CacheStore device_cache;                           // device-cache layers, in order
   int x = -1;                                        // [x_rows, hidden]
   struct Parity {
     int k = -1, v = -1;  // [blocks, block_tokens, kv_dim]: working K/V

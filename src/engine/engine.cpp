@@ -57,6 +57,11 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     plan_.act_bytes_per_token = cfg_.hidden * elem_;
   }
 
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    streamed_.push_back(hs::streams_weights(plan_, cfg_.n_layers, l));
+    host_cache_.push_back(host_cache_layer(plan_, cfg_.n_layers, l));
+  }
+
   const RunShape shape = run_shape(cfg_, plan_, capacity_, b_.dtype(), limits.max_chunk_bytes);
   mem_ = std::make_unique<RunMemory>(shape);
 
@@ -97,14 +102,14 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     global_[static_cast<size_t>(globals[i].part)] = d;
   }
   const int L = static_cast<int>(cfg_.n_layers);
+  resident_.resize(static_cast<size_t>(L));
   for (int l = 0; l < L; ++l) {
     const std::vector<PartSpec> specs = layer_parts(cfg_, l);
-    if (l < plan_.gpu_weight_layers) {
-      resident_.emplace_back();
+    if (!streams_weights(l)) {
       for (size_t i = 0; i < specs.size(); ++i) {
         void* d = dev(mem_->device_layer_parts[l][i]);
         upload(specs[i], d);
-        resident_.back()[static_cast<size_t>(specs[i].part)] = d;
+        resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
       }
     } else {
       for (size_t i = 0; i < specs.size(); ++i)
@@ -123,13 +128,21 @@ HybridEngine::~HybridEngine() {
 }
 
 const HybridEngine::LayerWeights& HybridEngine::weights_of(int layer) const {
-  return streams_weights(layer) ? buffer_[layer % 2] : resident_[static_cast<size_t>(layer)];
+  return streams_weights(layer) ? buffer_[weight_buffer(layer)]
+                                : resident_[static_cast<size_t>(layer)];
+}
+
+int HybridEngine::weight_buffer(int layer) const {
+  return static_cast<int>(
+      spread_before(layer, cfg_.n_layers - plan_.gpu_weight_layers, cfg_.n_layers) % 2);
 }
 
 const SlotArray& HybridEngine::cache_array(int layer, CacheArray a) const {
-  return host_cache(layer)
-             ? mem_->host_cache.array(layer - static_cast<int>(plan_.gpu_cache_layers), a)
-             : mem_->device_cache.array(layer, a);
+  // The i-th host (device) cache layer is the i-th of its store.
+  const int host_before =
+      static_cast<int>(spread_before(layer, cfg_.n_layers - plan_.gpu_cache_layers, cfg_.n_layers));
+  return host_cache(layer) ? mem_->host_cache.array(host_before, a)
+                           : mem_->device_cache.array(layer - host_before, a);
 }
 
 void HybridEngine::norm(int l, Part w, Part b, void* out, const void* x, int64_t rows) {

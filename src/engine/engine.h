@@ -89,7 +89,7 @@ class HybridEngine final : public Generator {
   void run_step(Step& s);
   void upload_indices(Step& s);
   void embed(Step& s, int mb);
-  void load_weights(Step& s, int layer, int slice, int slices);
+  void load_weights(Step& s, const WeightSlice& slice);
   void load_cache(Step& s, int layer, int mb);
   void recompute(Step& s, int layer, int mb);
   void compute(Step& s, int layer, int mb);
@@ -101,8 +101,12 @@ class HybridEngine final : public Generator {
 
   // Helpers.
   const LayerWeights& weights_of(int layer) const;
-  bool streams_weights(int layer) const { return layer >= plan_.gpu_weight_layers; }
-  bool host_cache(int layer) const { return layer >= plan_.gpu_cache_layers; }
+  bool streams_weights(int layer) const { return streamed_[static_cast<size_t>(layer)]; }
+  bool host_cache(int layer) const { return host_cache_[static_cast<size_t>(layer)]; }
+  // Bytes a host-cache layer's load of this mini-batch's blocks moves (K/V and checkpoints).
+  int64_t item_cache_h2d_bytes(const MiniBatch& m) const;
+  // Streamed layers before `layer`: its buffer is the parity of that.
+  int weight_buffer(int layer) const;
   const SlotArray& cache_array(int layer, CacheArray a) const;
   void norm(int layer, Part w, Part b, void* out, const void* x, int64_t rows);
   void* dev(int region) const { return mem_->device.ptr(region); }
@@ -127,7 +131,8 @@ class HybridEngine final : public Generator {
   bool keep_cache_ = true;
   std::unique_ptr<RunMemory> mem_;
   std::vector<PartSpec> layer_specs_;        // parts of a layer (the same for every layer)
-  std::vector<LayerWeights> resident_;       // layers < gpu_weight_layers
+  std::vector<LayerWeights> resident_;       // by layer; filled for the resident ones
+  std::vector<bool> streamed_, host_cache_;  // by layer: plan's streams_weights, host_cache_layer
   LayerWeights buffer_[2] = {};              // streamed layers, double buffered
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;

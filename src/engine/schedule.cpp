@@ -1,11 +1,13 @@
-// The schedule: one step (prefill or decode) of the whole batch, layer-major. Each layer's
-// weights cross PCIe once per step; the mini-batches run through the layer one after another
-// while the next mini-batch's cache blocks and the next layer's weights are in flight. Four
-// streams (compute, weights, cache_in, cache_out) are ordered by events only:
+// The schedule: one step (prefill or decode) of the whole batch, layer-major. Each streamed
+// layer's weights cross PCIe once per step; the mini-batches run through the layer one after
+// another while the next mini-batch's cache blocks and a slice of the next streamed layer's
+// weights are in flight. Four streams (compute, weights, cache_in, cache_out) are ordered by
+// events only:
 //
-//   weights   load_weights(l, slice) .. slice mb of layer l's bytes, enqueued beside mini-batch
-//                                       mb of layer l-1; the first waits layer_done(l-2), the
-//                                       last reader of its buffer
+//   weights   load_weights(slice) ...... a slice of the next streamed layer's bytes, enqueued
+//                                        beside each item of its window (plan.h:
+//                                        weight_slices); its first waits layer_done of the
+//                                        streamed layer two back, the last reader of its buffer
 //   cache_in  load_cache(item) ......... waits computed(item-2), stored(item-2): the working
 //                                        set it fills (one of two, by item parity) was theirs
 //   compute   recompute, compute(item) . waits weights_ready(l), cache_ready(item), and
@@ -13,10 +15,13 @@
 //   cache_out store_cache(item) ........ waits computed(item)
 //
 // where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
-// Host-to-device copies of both streams share the copy engines first come, first served: a
-// whole layer's weights enqueued at once held every cache load behind them (11 ms a layer for
-// opt-13b on an H100, the GPU idle meanwhile), so they go in one slice per mini-batch, each
-// enqueued after that mini-batch's cache load.
+// Host-to-device copies of both streams share the copy engines first come, first served, and
+// an item's compute overlaps only the next item's copies (two working sets). So the copies
+// are spread as evenly as the bytes allow: streamed and host-cache layers spread over the
+// depth (plan.h), and each streamed layer's upload cut into slices that fill the items of its
+// window up to a common level, cache load plus slice. A whole layer's weights enqueued at once
+// held every cache load behind them (11 ms a layer for opt-13b on an H100, the GPU idle
+// meanwhile); resident layers at the front left the copy engines idle for most of a step.
 #include <algorithm>
 #include <cmath>
 
@@ -28,10 +33,16 @@ namespace hs {
 void HybridEngine::run_step(Step& s) {
   const int L = static_cast<int>(cfg_.n_layers);
   const int M = static_cast<int>(s.mbs.size());
+  const int64_t layer_bytes = layer_weight_bytes(cfg_, b_.dtype());
+  std::vector<int64_t> cache_bytes(static_cast<size_t>(L * M), 0);  // H2D cache bytes per item
+  for (int l = 0; l < L; ++l)
+    for (int mb = 0; mb < M && keep_cache_ && host_cache(l); ++mb)
+      cache_bytes[static_cast<size_t>(l * M + mb)] = item_cache_h2d_bytes(s.mbs[mb]);
+  const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
 
-  load_weights(s, 0, 0, 1);
+  if (streams_weights(0)) load_weights(s, {0, 0, layer_bytes});  // no window: whole, first
   load_cache(s, 0, 0);
   for (int l = 0; l < L; ++l) {
     for (int mb = 0; mb < M; ++mb) {
@@ -39,7 +50,7 @@ void HybridEngine::run_step(Step& s) {
         load_cache(s, l, mb + 1);  // cache_in stream: the next item's blocks
       else if (l + 1 < L)
         load_cache(s, l + 1, 0);
-      if (l + 1 < L) load_weights(s, l + 1, mb, M);  // weights stream: the other buffer
+      load_weights(s, slices[static_cast<size_t>(l * M + mb)]);  // weights: a later layer's
       recompute(s, l, mb);    // compute: K/V of this item's checkpoint blocks
       compute(s, l, mb);      // compute: projections, attention, FFN
       store_cache(s, l, mb);  // cache_out: the new tokens' K/V or checkpoints
@@ -93,31 +104,48 @@ void HybridEngine::embed(Step& s, int mb) {
   tracer_.end(t, Stream::compute, TraceKind::embed, s.index, -1, mb);
 }
 
-// Uploads slice `slice` of `slices` (equal byte ranges of its parts, in order) of a streamed
-// layer into buffer l % 2; resident layers are already there.
-void HybridEngine::load_weights(Step& s, int l, int slice, int slices) {
-  if (!streams_weights(l)) return;
-  if (slice == 0 && l >= 2)
-    wait_if(b_, Stream::weights, s.layer_done[l - 2]);  // last reader of the buffer
-  const int64_t total = layer_weight_bytes(cfg_, b_.dtype());
-  const int64_t begin = total * slice / slices, end = total * (slice + 1) / slices;
-  const Event t = tracer_.begin(Stream::weights);
-  const std::vector<int>& host_parts = mem_->host_layer_parts[l];
-  int64_t first = 0;  // first byte of part i in the layer
-  for (size_t i = 0; i < layer_specs_.size(); ++i) {
-    const int64_t part_bytes = layer_specs_[i].numel() * elem_;
-    const int64_t from = std::max(begin, first), to = std::min(end, first + part_bytes);
-    if (from < to) {
-      auto* dst = static_cast<char*>(
-          const_cast<void*>(buffer_[l % 2][static_cast<size_t>(layer_specs_[i].part)]));
-      const auto* src = static_cast<const char*>(mem_->host.ptr(host_parts[i]));
-      b_.copy_h2d(dst + (from - first), src + (from - first), static_cast<size_t>(to - from),
-                  Stream::weights);
-    }
-    first += part_bytes;
+// Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back) into its
+// buffer (weight_buffer); resident layers are already there. The window's first slice waits
+// until the streamed layer two back, the buffer's last reader, is done.
+void HybridEngine::load_weights(Step& s, const WeightSlice& slice) {
+  if (slice.layer < 0) return;
+  const int l = static_cast<int>(slice.layer);
+  if (slice.begin == 0) {
+    int back = 0, k = l - 1;
+    for (; k >= 0; --k)
+      if (streams_weights(k) && ++back == 2) break;
+    if (k >= 0) wait_if(b_, Stream::weights, s.layer_done[k]);
   }
-  const Event e = tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1, end - begin);
-  if (slice == slices - 1) s.weights_ready[l] = e;
+  const int64_t total = layer_weight_bytes(cfg_, b_.dtype());
+  if (slice.end > slice.begin) {
+    const Event t = tracer_.begin(Stream::weights);
+    const std::vector<int>& host_parts = mem_->host_layer_parts[l];
+    const LayerWeights& buffer = buffer_[weight_buffer(l)];
+    int64_t first = 0;  // first byte of part i in the layer
+    for (size_t i = 0; i < layer_specs_.size(); ++i) {
+      const int64_t part_bytes = layer_specs_[i].numel() * elem_;
+      const int64_t from = std::max(slice.begin, first),
+                    to = std::min(slice.end, first + part_bytes);
+      if (from < to) {
+        auto* dst = static_cast<char*>(
+            const_cast<void*>(buffer[static_cast<size_t>(layer_specs_[i].part)]));
+        const auto* src = static_cast<const char*>(mem_->host.ptr(host_parts[i]));
+        b_.copy_h2d(dst + (from - first), src + (from - first), static_cast<size_t>(to - from),
+                    Stream::weights);
+      }
+      first += part_bytes;
+    }
+    const Event e = tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1,
+                                slice.end - slice.begin);
+    if (slice.end == total) s.weights_ready[l] = e;
+  } else if (slice.end == total) {
+    s.weights_ready[l] = b_.record(Stream::weights);
+  }
+}
+
+int64_t HybridEngine::item_cache_h2d_bytes(const MiniBatch& m) const {
+  return (m.loaded_kv * 2 * cfg_.kv_dim() + m.loaded_act * cfg_.hidden) * plan_.block_tokens *
+         elem_;
 }
 
 // Copies the blocks holding this item's cached tokens into working set (item % 2): K/V blocks

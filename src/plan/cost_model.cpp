@@ -108,27 +108,115 @@ double head_ms(const ModelConfig& c, const Plan& p, double rows) {
   return ms + kKernelsPerHead * k.launch_us / 1e3;
 }
 
-// The GPU time of one phase: every layer runs `passes` balanced mini-batches (each with 1 /
-// passes of the phase's rows, recompute rows and attention), then each mini-batch's head.
-double gpu_ms(const ModelConfig& c, const Plan& p, const LayerItem& whole, double head_rows,
-              int64_t passes, double& recompute_ms) {
-  const double m = static_cast<double>(std::max<int64_t>(passes, 1));
-  const LayerItem item{whole.tokens / m, whole.act_rows / m, whole.attention_ms / m};
-  double rc = 0;
-  const double layer = m * layer_item_ms(c, p, item, rc);
-  recompute_ms = static_cast<double>(c.n_layers) * m * rc;
-  return static_cast<double>(c.n_layers) * layer + m * head_ms(c, p, head_rows / m);
+// A phase's items (layer, mini-batch), as the engine schedules them (engine/schedule.cpp), in
+// ms: each one's cache load and weight slice over H2D, its compute, its write-back over D2H.
+struct PipeItem {
+  double load = 0, weights = 0, gpu = 0, store = 0;
+};
+
+// The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
+// channel in the order the engine enqueues them (the first streamed layer, when it is layer 0,
+// whole; item 0's load; then per item the next item's load and this item's slice); an item's
+// load waits for item - 2's compute and write-back (its working set), a window's first slice
+// for the streamed layer two back (its buffer); an item's compute waits for its load, its
+// layer's last slice and item - 2's write-back. After the last item, the heads.
+double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
+                 const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
+                 double first_layer_ms, double heads_ms) {
+  const size_t n = items.size();
+  std::vector<double> loaded(n, 0), computed(n, 0), stored(n, 0);
+  std::vector<double> layer_done(static_cast<size_t>(layers), 0),
+      weights_ready(static_cast<size_t>(layers), 0);
+  double h2d = first_layer_ms, gpu = 0, d2h = 0;
+  weights_ready[0] = first_layer_ms;
+  auto load = [&](size_t i) {
+    double start = h2d;
+    if (i >= 2) start = std::max({start, computed[i - 2], stored[i - 2]});
+    loaded[i] = h2d = start + items[i].load;
+  };
+  if (n > 0) load(0);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t l = static_cast<int64_t>(i) / passes;
+    if (i + 1 < n) load(i + 1);
+    const WeightSlice& w = slices[i];
+    if (w.layer >= 0) {
+      double start = h2d;
+      if (w.begin == 0) {  // the buffer's last reader: the streamed layer two back
+        int back = 0;
+        for (int64_t k = w.layer - 1; k >= 0; --k)
+          if (streamed[static_cast<size_t>(k)] && ++back == 2) {
+            start = std::max(start, layer_done[static_cast<size_t>(k)]);
+            break;
+          }
+      }
+      h2d = start + items[i].weights;
+      weights_ready[static_cast<size_t>(w.layer)] = h2d;
+    }
+    double start = std::max(gpu, loaded[i]);
+    if (streamed[static_cast<size_t>(l)])
+      start = std::max(start, weights_ready[static_cast<size_t>(l)]);
+    if (i >= 2) start = std::max(start, stored[i - 2]);
+    computed[i] = gpu = start + items[i].gpu;
+    layer_done[static_cast<size_t>(l)] = gpu;
+    stored[i] = d2h = std::max(d2h, computed[i]) + items[i].store;
+  }
+  return gpu + heads_ms;
 }
 
-// Copies and compute overlap except at the ends of a phase: its first item's cache load comes
-// before any compute, its last item's compute after the last copy. Of the shorter side, one
-// item's share is left over: total = max(pcie, gpu) + min(pcie, gpu) / items.
-void finish(PhaseCost& pc, const CostConstants& k, int64_t items) {
+// The items of one phase: every layer runs `passes` balanced mini-batches (each with 1 /
+// passes of the phase's rows, recompute rows and attention; and of each host-cache layer's
+// loads and write-backs), then each mini-batch's head. Device-resident cache layers add their
+// working-set copies (resident_copy_ms a layer) to their items' compute. Fills gpu_ms,
+// recompute_ms and total_ms (h2d_ms and d2h_ms first).
+void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole, double head_rows,
+                    int64_t passes, double resident_copy_ms, PhaseCost& pc) {
+  const CostConstants& k = p.constants;
+  const int64_t L = c.n_layers, M = std::max<int64_t>(passes, 1);
+  const double m = static_cast<double>(M);
+  const LayerItem item{whole.tokens / m, whole.act_rows / m, whole.attention_ms / m};
+  double rc = 0;
+  const double item_ms = layer_item_ms(c, p, item, rc);
+  pc.recompute_ms = static_cast<double>(L) * m * rc;
+  const double heads = m * head_ms(c, p, head_rows / m);
+
+  const int64_t host_layers = L - p.gpu_cache_layers;
+  const double cache_bytes = host_layers > 0
+                                 ? static_cast<double>(pc.traffic.kv_h2d + pc.traffic.act_h2d) /
+                                       static_cast<double>(host_layers * M)
+                                 : 0;
+  const double store_ms = host_layers > 0 ? pc.d2h_ms / static_cast<double>(host_layers * M) : 0;
+  std::vector<bool> streamed(static_cast<size_t>(L)), host(static_cast<size_t>(L));
+  std::vector<int64_t> item_cache(static_cast<size_t>(L * M), 0);
+  std::vector<PipeItem> items(static_cast<size_t>(L * M));
+  for (int64_t l = 0; l < L; ++l) {
+    streamed[static_cast<size_t>(l)] = streams_weights(p, L, l);
+    host[static_cast<size_t>(l)] = host_cache_layer(p, L, l);
+    for (int64_t mb = 0; mb < M; ++mb) {
+      PipeItem& it = items[static_cast<size_t>(l * M + mb)];
+      it.gpu = item_ms + (host[static_cast<size_t>(l)] ? 0 : resident_copy_ms / m);
+      if (host[static_cast<size_t>(l)]) {
+        item_cache[static_cast<size_t>(l * M + mb)] = static_cast<int64_t>(cache_bytes);
+        it.load = transfer_ms(cache_bytes, k.h2d_gbps);
+        it.store = store_ms;
+      }
+    }
+  }
+  const int64_t layer_bytes = layer_weight_bytes(c, p.dtype);
+  const std::vector<WeightSlice> slices = weight_slices(L, M, streamed, layer_bytes, item_cache);
+  for (size_t i = 0; i < items.size(); ++i)
+    if (slices[i].layer >= 0)
+      items[i].weights =
+          transfer_ms(static_cast<double>(slices[i].end - slices[i].begin), k.h2d_gbps);
+  const double first_layer_ms =
+      streamed[0] ? transfer_ms(static_cast<double>(layer_bytes), k.h2d_gbps) : 0;
+  pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + heads;
+  pc.total_ms = replay_ms(items, L, M, slices, streamed, first_layer_ms, heads);
+}
+
+void pcie_ms(PhaseCost& pc, const CostConstants& k) {
   pc.h2d_ms = transfer_ms(static_cast<double>(pc.traffic.total_h2d()), k.h2d_gbps);
   pc.d2h_ms = transfer_ms(static_cast<double>(pc.traffic.write_back_d2h), k.d2h_gbps);
   pc.pcie_ms = std::max(pc.h2d_ms, pc.d2h_ms);
-  pc.total_ms = std::max(pc.pcie_ms, pc.gpu_ms) +
-                std::min(pc.pcie_ms, pc.gpu_ms) / static_cast<double>(std::max<int64_t>(items, 1));
 }
 
 void check_constants(const CostConstants& k) {
@@ -191,17 +279,17 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   pc.flops =
       static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(active));
   pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
-  pc.gpu_ms = gpu_ms(c, p, whole, static_cast<double>(active), passes, pc.recompute_ms);
+  double resident_copy_ms = 0;  // one device-resident cache layer's working-set copy
   if (p.policy != Policy::recompute_tokens && p.gpu_cache_layers > 0) {
     // A device-resident cache layer's blocks are copied into the working set on the device,
     // reading and writing each byte, beside compute and drawing on the same memory bandwidth.
-    double resident_bytes = 0;
+    double layer_bytes = 0;
     for (const auto& [n, count] : lens)
-      resident_bytes +=
-          static_cast<double>(count * request_cache_bytes_per_layer(c, p, n) * p.gpu_cache_layers);
-    pc.gpu_ms += transfer_ms(2 * resident_bytes, p.constants.mem_gbps);
+      layer_bytes += static_cast<double>(count * request_cache_bytes_per_layer(c, p, n));
+    resident_copy_ms = transfer_ms(2 * layer_bytes, p.constants.mem_gbps);
   }
-  finish(pc, p.constants, c.n_layers * passes);
+  pcie_ms(pc, p.constants);
+  schedule_phase(c, p, whole, static_cast<double>(active), passes, resident_copy_ms, pc);
   return pc;
 }
 
@@ -279,8 +367,8 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   LayerItem whole;
   whole.tokens = tokens;
   whole.attention_ms = compute_ms(attention_flops, p.constants.attention_tflops);
-  pc.gpu_ms = gpu_ms(c, p, whole, static_cast<double>(requests), passes, pc.recompute_ms);
-  finish(pc, p.constants, c.n_layers * passes);
+  pcie_ms(pc, p.constants);
+  schedule_phase(c, p, whole, static_cast<double>(requests), passes, 0, pc);
   return pc;
 }
 

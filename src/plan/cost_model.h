@@ -7,11 +7,16 @@
 //                                          block accounting of plan/plan.h)
 //   d2h_ms  = D2H bytes / d2h_gbps        (write-back of new cache rows; the other direction)
 //   pcie_ms = max(h2d_ms, d2h_ms)         (the two directions overlap)
-//   gpu_ms  = layers * passes * item_ms + passes * head_ms
-//   total_ms = max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms) / (layers * passes)
-// The copies run on their own streams beside compute, except at the ends of a phase (the first
-// item's load, the last item's compute): the last term. passes is the number of mini-batches,
-// taken as balanced: an item (one layer of one mini-batch) has 1 / passes of the phase's rows.
+//   gpu_ms  = layers * passes * item_ms + passes * head_ms (+ resident-cache copies, below)
+//   total_ms = the engine's schedule replayed item by item (engine/schedule.cpp): H2D copies
+//              in the order the engine enqueues them on one channel (an item's cache load, a
+//              slice of the next streamed layer's weights, plan.h: weight_slices), an item's
+//              compute once its load, its layer's weights and item - 2's write-back are done,
+//              a load once item - 2 has finished with its working set. With every item alike
+//              this is max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms) / items (the first load and
+//              the last compute stick out); items that differ (a host-cache layer beside a
+//              resident one) cost the sum of their own maxima, since only the next item's
+//              copies overlap an item's compute.
 //   item_ms = the item's linears, each at gemm_ms(rows, k, n) (plan/gemm_time.h: measured
 //               curves; small mini-batches pay for reading the weights once each)
 //           + K/V recompute: 2 gemm_ms(R, h, kv) for the R rows of checkpoint blocks loaded
@@ -21,9 +26,11 @@
 //           + its kernels' fixed costs (launch_us each)
 //   head_ms = the vocabulary GEMM of the mini-batch's last tokens, and sampling;
 // and in decode, each device-resident cache layer's blocks copied into the working set (read
-// and written: 2 bytes of traffic a byte) at mem_gbps.
+// and written: 2 bytes of traffic a byte) at mem_gbps, added to that layer's items.
 // FLOPs are reported too: projections 2 T (h q + 2 h kv + q h), FFN 2 T h ffn (2 matrices for
 // OPT, 3 for SwiGLU), recompute 2 R h (2 kv), causal attention 2 q sum_i n_i (n_i + 1).
+// passes is the number of mini-batches, taken as balanced: an item (one layer of one
+// mini-batch) has 1 / passes of the phase's rows, and of a host-cache layer's bytes.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +68,7 @@ struct PhaseCost {
   double pcie_ms = 0;       // max(h2d_ms, d2h_ms)
   double recompute_ms = 0;  // the K/V recompute share of gpu_ms (for explanations)
   double gpu_ms = 0;
-  double total_ms = 0;  // max(pcie_ms, gpu_ms) + the phase's ends (above)
+  double total_ms = 0;  // the schedule replayed (above)
 };
 
 // One decode step in which (active) request i holds cached_lens[i] tokens before the step.

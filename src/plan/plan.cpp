@@ -1,5 +1,6 @@
 #include "plan/plan.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "plan/cost_model.h"
@@ -52,12 +53,12 @@ StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
   HS_CHECK(bt > 0, "block_tokens must be positive, got ", bt);
 
   StepTraffic t;
-  // Weights of layers >= gpu_weight_layers cross once per layer per step.
+  // Weights of the streamed layers cross once per layer per step.
   t.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
   // recompute-tokens keeps no cache: nothing else crosses.
   if (p.policy == Policy::recompute_tokens) return t;
 
-  // Caches of layers >= gpu_cache_layers live on the host.
+  // Caches of L - gpu_cache_layers layers live on the host.
   const int64_t host_cache_layers = c.n_layers - p.gpu_cache_layers;
   for (int64_t n : cached_lens) {
     // Every block holding at least one cached token is loaded whole (block_tokens rows).
@@ -72,6 +73,71 @@ StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
     t.write_back_d2h += host_cache_layers * (new_row_is_act ? act_row_bytes : kv_row_bytes);
   }
   return t;
+}
+
+bool streams_weights(const Plan& p, int64_t layers, int64_t layer) {
+  return is_spread(layer, layers - p.gpu_weight_layers, layers);
+}
+
+bool host_cache_layer(const Plan& p, int64_t layers, int64_t layer) {
+  return is_spread(layer, layers - p.gpu_cache_layers, layers);
+}
+
+std::vector<int64_t> water_fill(int64_t total, const std::vector<int64_t>& base) {
+  const size_t n = base.size();
+  HS_CHECK(n > 0 && total >= 0, "water_fill: ", total, " bytes over ", n, " slices");
+  // The level: with the k lowest bases under it, level = (total + their sum) / k, for the
+  // largest k whose k-th lowest base lies below that level.
+  std::vector<int64_t> sorted = base;
+  std::sort(sorted.begin(), sorted.end());
+  double level = 0, sum = 0;
+  for (size_t k = 1; k <= n; ++k) {
+    sum += static_cast<double>(sorted[k - 1]);
+    level = (static_cast<double>(total) + sum) / static_cast<double>(k);
+    if (k == n || level <= static_cast<double>(sorted[k])) break;
+  }
+  std::vector<double> share(n);
+  double shares = 0;
+  for (size_t i = 0; i < n; ++i) {
+    share[i] = std::max(0.0, level - static_cast<double>(base[i]));
+    shares += share[i];
+  }
+  std::vector<int64_t> cut(n + 1, 0);
+  double acc = 0;
+  for (size_t i = 0; i < n; ++i) {
+    acc += shares > 0 ? share[i] : 1.0;
+    const double whole = shares > 0 ? shares : static_cast<double>(n);
+    cut[i + 1] = std::clamp<int64_t>(std::llround(static_cast<double>(total) * (acc / whole)),
+                                     cut[i], total);
+  }
+  cut[n] = total;
+  return cut;
+}
+
+std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
+                                       const std::vector<bool>& streamed, int64_t layer_bytes,
+                                       const std::vector<int64_t>& item_cache_bytes) {
+  const int64_t M = mini_batches;
+  HS_CHECK(static_cast<int64_t>(streamed.size()) == layers &&
+               static_cast<int64_t>(item_cache_bytes.size()) == layers * M,
+           "weight_slices: ", streamed.size(), " layer flags and ", item_cache_bytes.size(),
+           " items for ", layers, " layers of ", M, " mini-batches");
+  std::vector<WeightSlice> slices(static_cast<size_t>(layers * M));
+  int64_t window_begin = 0;  // first item of the next streamed layer's window
+  for (int64_t l = 0; l < layers; ++l) {
+    if (!streamed[static_cast<size_t>(l)]) continue;
+    const int64_t window_end = l * M;
+    if (window_end > window_begin) {
+      const std::vector<int64_t> base(item_cache_bytes.begin() + window_begin,
+                                      item_cache_bytes.begin() + window_end);
+      const std::vector<int64_t> cut = water_fill(layer_bytes, base);
+      for (int64_t i = window_begin; i < window_end; ++i)
+        slices[static_cast<size_t>(i)] = {l, cut[static_cast<size_t>(i - window_begin)],
+                                          cut[static_cast<size_t>(i - window_begin + 1)]};
+    }
+    window_begin = window_end;
+  }
+  return slices;
 }
 
 }  // namespace hs

@@ -15,9 +15,13 @@
 //    row, activation blocks hidden*elem bytes a row.
 //  - A step writes back each new token's entry (K and V, or its checkpoint) for every layer
 //    whose cache lives on the host: one row per request per layer.
-//  - Weights of layers >= gpu_weight_layers are uploaded once per layer per step (prefill and
-//    every decode step); the first gpu_weight_layers layers stay on the device.
-//  - Caches of layers < gpu_cache_layers live on the device and never cross PCIe. Block kinds
+//  - gpu_weight_layers layers keep their weights on the device; the other L - gpu_weight_layers
+//    are streamed: uploaded once per layer per step (prefill and every decode step). Streamed
+//    layers are spread evenly over the depth (util/spread.h), so that every stretch of
+//    layers sends about the same bytes: with all of them at the end, the copy engines idled
+//    through the resident layers and the GPU waited through the streamed ones.
+//  - gpu_cache_layers layers keep their caches on the device (never crossing PCIe); the caches
+//    of the other L - gpu_cache_layers, spread the same way, live on the host. Block kinds
 //    do not depend on the layer: a device-resident cache layer holds the same K/V and
 //    activation blocks (its activation blocks are recomputed there too).
 //  - The prefill writes back each prompt token's entry (K and V, or its checkpoint, by its
@@ -32,6 +36,7 @@
 
 #include "model/config.h"
 #include "util/dtype.h"
+#include "util/spread.h"
 
 namespace hs {
 
@@ -110,6 +115,31 @@ struct StepTraffic {
 
 // Is block b of a request an activation block, under activation share f?
 bool is_act_block(int64_t b, double f);
+
+// The layers the plan streams weights for, and keeps the caches of on the host: spread evenly
+// (util/spread.h), the last of each stretch, so a single streamed layer is the last and its
+// upload goes beside all the others.
+bool streams_weights(const Plan& p, int64_t layers, int64_t layer);
+bool host_cache_layer(const Plan& p, int64_t layers, int64_t layer);
+
+// The weight upload of a step: each streamed layer's bytes go in slices beside the items
+// (layer, mini-batch; item = layer * mini_batches + mb) of its window: from the previous
+// streamed layer's first item to its own first, exclusive (from the step's first item for the
+// first streamed layer; a first streamed layer 0 goes whole before the step: window empty).
+// Its slices fill the window's items by water-filling: slice_i = max(0, level - cache_i),
+// summing to the layer's bytes, so every item's H2D bytes (its cache load, cache_i, plus its
+// slice) come as close to equal as they can. Per item: the layer whose bytes [begin, end) go
+// beside it (layer -1: none).
+struct WeightSlice {
+  int64_t layer = -1;
+  int64_t begin = 0, end = 0;
+};
+std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
+                                       const std::vector<bool>& streamed, int64_t layer_bytes,
+                                       const std::vector<int64_t>& item_cache_bytes);
+// Cut points 0 = c_0 <= .. <= c_n = total of n slices of `total` bytes by water-filling over
+// `base` (slice_i = c_{i+1} - c_i ~ max(0, level - base_i)); equal slices when base is even.
+std::vector<int64_t> water_fill(int64_t total, const std::vector<int64_t>& base);
 
 // Exact bytes of one decode step in which request i has cached_lens[i] tokens before the step
 // (requests that finished are left out by the caller), by the accounting above.

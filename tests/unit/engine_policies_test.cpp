@@ -102,6 +102,47 @@ TEST(EngineLogits, ObserverSeesTheReferenceLogits) {
   EXPECT_EQ(got, want);
 }
 
+// Streamed and host-cache layers are spread over the depth (plan.h): on a 4-layer model they
+// interleave with resident ones, and one streamed layer's upload can span the items of three
+// layers before it. Every arrangement gives the reference's tokens (the reference is tested
+// against HF; demo-opt has no goldens of its own, so it runs opt-tiny's prompts).
+TEST(EngineSpread, InterleavedLayersGiveTheReferenceTokens) {
+  const test::Golden g = test::load_golden("opt-tiny");
+  auto weights = open_model_dir(test::data_path("models/demo-opt"));
+  ASSERT_EQ(weights->config().n_layers, 4);
+  auto backend = make_backend("cpu");
+  const std::vector<GenRequest> batch = test::golden_batch(g);
+  ReferenceGenerator ref(*weights);
+  const auto want = ref.generate(batch, SamplingParams{});
+  const struct {
+    int64_t gpu_weight_layers, gpu_cache_layers;
+    std::vector<bool> streamed, host;  // by layer, as plan.h spreads them
+  } arrangements[] = {
+      {2, 2, {false, true, false, true}, {false, true, false, true}},
+      {3, 1, {false, false, false, true}, {false, true, true, true}},
+      {1, 3, {false, true, true, true}, {false, false, false, true}},
+      {0, 2, {true, true, true, true}, {false, true, false, true}},
+  };
+  for (const PolicyCase& pc : {policy_cases()[0], policy_cases()[1], policy_cases()[2]})
+    for (const auto& a : arrangements) {
+      PolicyCase c = pc;
+      c.gpu_weight_layers = a.gpu_weight_layers;
+      c.gpu_cache_layers = a.gpu_cache_layers;
+      const Plan plan = hand_plan(c, batch.size());
+      for (int64_t l = 0; l < 4; ++l) {
+        EXPECT_EQ(streams_weights(plan, 4, l), a.streamed[static_cast<size_t>(l)]) << l;
+        EXPECT_EQ(host_cache_layer(plan, 4, l), a.host[static_cast<size_t>(l)]) << l;
+      }
+      HybridEngine engine(*weights, *backend, plan, test::workload_of(batch));
+      const auto got = engine.generate(batch, SamplingParams{});
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(got[i].output, want[i].output)
+            << pc.name << " weights " << a.gpu_weight_layers << " caches " << a.gpu_cache_layers
+            << " case " << i;
+    }
+}
+
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {
   std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
   for (char& ch : n)
