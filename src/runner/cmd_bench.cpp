@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "model/shapes.h"
 #include "model/weights.h"
+#include "plan/constants_json.h"
 #include "plan/profile.h"
 #include "runner/commands.h"
 #include "util/error.h"
@@ -80,19 +81,6 @@ json per_step(const std::map<std::string, double>& ms, double steps) {
   json j = json::object();
   for (const auto& [kind, total] : ms) j[kind] = total / steps;
   return j;
-}
-
-json constants_json(const CostConstants& k) {
-  json gemms = json::array();
-  for (const GemmCurve& g : k.gemms)
-    gemms.push_back({{"k", g.k}, {"n", g.n}, {"rows", g.rows}, {"ms", g.ms}});
-  return {{"h2d_gbps", k.h2d_gbps},
-          {"d2h_gbps", k.d2h_gbps},
-          {"gemm_tflops", k.gemm_tflops},
-          {"mem_gbps", k.mem_gbps},
-          {"attention_tflops", k.attention_tflops},
-          {"launch_us", k.launch_us},
-          {"gemms", gemms}};
 }
 
 void bench(const BenchOptions& o) {
@@ -189,7 +177,7 @@ void bench(const BenchOptions& o) {
       {"predicted_pcie_ms_per_step", plan.predicted_pcie_ms},
       {"decode_ms_per_step_by_kind", per_step(decode.kind_ms, decode_steps)},
       {"prefill_ms_by_kind", per_step(prefill.kind_ms, 1)},
-      {"constants", constants_json(measured)},
+      {"constants", constants_to_json(measured)},
       {"host_pool_bytes", engine.host_pool_bytes()},
       {"device_bytes", engine.device_bytes()},
   };

@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "model/config.h"
 #include "model/shapes.h"
+#include "plan/constants_json.h"
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
 #include "plan/planner.h"
@@ -38,6 +39,7 @@ struct PlanCommandOptions {
   bool json = false;
   bool measure = false;
   std::string device = "cpu";
+  std::string constants_file;
 };
 
 // The default host budget: 80% of this machine's physical memory, the rest left to the OS and
@@ -103,6 +105,8 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
 json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
              const Footprint& fp, const PlanOptions& po, const std::string& constants_source,
              const PlanCommandOptions& o) {
+  json constants = constants_to_json(p.constants);
+  constants["source"] = constants_source;
   return {
       {"model", model_name},
       {"model_type", c.model_type},
@@ -137,12 +141,7 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
       {"predicted_step_ms", p.predicted_step_ms},
       {"predicted_prefill_ms", p.predicted_prefill_ms},
       {"predicted_tokens_per_s", p.predicted_tokens_per_s},
-      {"constants",
-       {{"h2d_gbps", p.constants.h2d_gbps},
-        {"d2h_gbps", p.constants.d2h_gbps},
-        {"gemm_tflops", p.constants.gemm_tflops},
-        {"mem_gbps", p.constants.mem_gbps},
-        {"source", constants_source}}},
+      {"constants", constants},
       {"explanation", p.explanation},
   };
 }
@@ -178,12 +177,18 @@ void plan_command(const PlanCommandOptions& o) {
     po.gpu_mem_gib = static_cast<double>(b->device_capacity_bytes()) / kBytesPerGib;
     source = "measured on " + b->device_name();
   }
+  if (!o.constants_file.empty()) {
+    po.constants = constants_from_json_file(o.constants_file);
+    source = o.constants_file;
+  }
   const bool given = o.h2d_gbps || o.d2h_gbps || o.gemm_tflops || o.mem_gbps;
   if (o.h2d_gbps) po.constants.h2d_gbps = *o.h2d_gbps;
   if (o.d2h_gbps) po.constants.d2h_gbps = *o.d2h_gbps;
   if (o.gemm_tflops) po.constants.gemm_tflops = *o.gemm_tflops;
   if (o.mem_gbps) po.constants.mem_gbps = *o.mem_gbps;
-  if (given) source = o.measure ? source + ", partly from the command line" : "command line";
+  if (given)
+    source = o.measure || !o.constants_file.empty() ? source + ", partly from the command line"
+                                                    : "command line";
   if (o.gpu_mem_gib) po.gpu_mem_gib = *o.gpu_mem_gib;
 
   const Workload w = Workload::uniform(o.batch, o.prompt_len, o.gen_len);
@@ -261,12 +266,22 @@ void add_plan_command(CLI::App& app) {
                   "Host memory the pool may use, GiB (default: 80% of this machine's physical "
                   "memory, as for run)")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--measure", o->measure,
-                "Measure the constants on --device (copies, a GEMM, a device copy: about a "
-                "second) instead of using the defaults; options given explicitly still win");
+  auto* measure =
+      cmd->add_flag("--measure", o->measure,
+                    "Measure the constants on --device (copies, a GEMM, a device copy: about a "
+                    "second) instead of using the defaults; options given explicitly still win");
+  auto* constants =
+      cmd->add_option("--constants", o->constants_file,
+                      "Read the constants from a JSON file instead of the defaults: the "
+                      "\"constants\" object of `hybridserve bench --json` (or of `plan --json`), "
+                      "measured on the GPU the plan is for, GEMM curves included; options given "
+                      "explicitly still win")
+          ->check(CLI::ExistingFile);
   cmd->add_option("--device", o->device, "Device to measure on with --measure: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
+  measure->excludes(constants);
+  constants->excludes(measure);
   cmd->add_flag("--json", o->json, "Print one JSON object instead of the table");
   cmd->callback([o] { plan_command(*o); });
 }

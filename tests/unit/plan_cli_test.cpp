@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -83,6 +84,73 @@ TEST(PlanCli, ConstantsFromTheCommandLine) {
   EXPECT_EQ(j["dtype"], "bf16");
 }
 
+// Constants measured elsewhere (the "constants" of bench --json) drive the plan: the GEMM
+// curve's times, not the default rate, set the GPU time, and a plan's own JSON reads back.
+TEST(PlanCli, ConstantsFromAFile) {
+  const std::string dir = test::temp_dir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  // A bench output: the constants under "constants", with one curve for the 5120 x 5120
+  // projections (10x slower than the roofline at every row count).
+  const std::string bench = write("bench.json", R"({"total_tokens_per_s": 1, "constants": {
+      "h2d_gbps": 55, "d2h_gbps": 54, "gemm_tflops": 700, "mem_gbps": 3000,
+      "attention_tflops": 90, "launch_us": 4,
+      "gemms": [{"k": 5120, "n": 5120, "rows": [1, 65536], "ms": [0.2, 40]}]}})");
+  auto args = plan_args("opt-13b");
+  args.insert(args.end(), {"--policy", "kv", "--constants", bench});
+  auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["constants"]["h2d_gbps"].get<double>(), 55);
+  EXPECT_EQ(j["constants"]["launch_us"].get<double>(), 4);
+  ASSERT_EQ(j["constants"]["gemms"].size(), 1u);
+  EXPECT_EQ(j["constants"]["source"].get<std::string>(), bench);
+  // Without the curve, the same rates give a faster GPU.
+  const std::string flat = write("flat.json", R"({"h2d_gbps": 55, "d2h_gbps": 54,
+      "gemm_tflops": 700, "mem_gbps": 3000, "attention_tflops": 90, "launch_us": 4})");
+  args = plan_args("opt-13b");
+  args.insert(args.end(), {"--policy", "kv", "--constants", flat});
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(json::parse(r.out)["predicted_gpu_ms"].get<double>(),
+            j["predicted_gpu_ms"].get<double>());
+  // The plan's own JSON reads back to the same plan.
+  const std::string own = write("plan.json", j.dump());
+  args = plan_args("opt-13b");
+  args.insert(args.end(), {"--policy", "kv", "--constants", own});
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["predicted_step_ms"], j["predicted_step_ms"]);
+
+  // Bad files: the error names the file and the key.
+  const struct {
+    const char* text;
+    const char* want;
+  } bad[] = {
+      {"{\"h2d_gbps\": -1}", "h2d_gbps must be positive"},
+      {"{\"constants\": {\"mem_gbps\": \"fast\"}}", "constants.mem_gbps must be a number"},
+      {"{\"gemms\": [{\"k\": 1, \"n\": 1, \"rows\": [4, 2], \"ms\": [1, 1]}]}",
+       "gemms[0].rows must ascend"},
+      {"{\"gemms\": [{\"k\": 1, \"rows\": [1], \"ms\": [1]}]}", "gemms[0] must be an object"},
+      {"[1, 2]", "expected an object"},
+      {"{\"h2d_gbps\": ", "not JSON"},
+  };
+  for (const auto& b : bad) {
+    const std::string f = write("bad.json", b.text);
+    args = plan_args("opt-13b");
+    args.insert(args.end(), {"--constants", f});
+    r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 1) << b.text;
+    EXPECT_NE(r.err.find(f), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(b.want), std::string::npos) << r.err;
+  }
+  args = plan_args("opt-13b");
+  args.insert(args.end(), {"--constants", flat, "--measure"});
+  EXPECT_NE(run_cli(args).exit_code, 0);
+}
+
 TEST(PlanCli, Table) {
   const auto r = run_cli({"plan", "--model-shape", "opt-13b", "--batch", "128", "--prompt-len",
                           "1024", "--gen-len", "32", "--host-mem-gib", "1024"});
@@ -125,7 +193,8 @@ TEST(PlanCli, HelpExplainsEveryOption) {
        {"--model",        "--model-shape", "--batch",        "--prompt-len", "--gen-len",
         "--h2d-gbps",     "--d2h-gbps",    "--gemm-tflops",  "--mem-gbps",   "--gpu-mem-gib",
         "--host-mem-gib", "--policy",      "--act-fraction", "--dtype",      "--block-tokens",
-        "--json",         "--measure",     "--device",       "opt-13b",      "llama-3-70b"})
+        "--json",         "--measure",     "--device",       "opt-13b",      "llama-3-70b",
+        "--constants"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
 }
 
