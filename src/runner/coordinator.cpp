@@ -38,8 +38,8 @@ Coordinator::Coordinator(JobResults& results, CoordinatorLink& link, Journal& jo
       checkpoint_(std::move(checkpoint)),
       opt_(o),
       ranks_(static_cast<size_t>(link.ranks())),
-      last_checkpoint_(std::chrono::steady_clock::now()),
-      last_sync_(std::chrono::steady_clock::now()) {
+      last_sync_(std::chrono::steady_clock::now()),
+      last_checkpoint_(std::chrono::steady_clock::now()) {
   form_units();
 }
 
