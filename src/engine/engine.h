@@ -89,7 +89,7 @@ class HybridEngine final : public Generator {
   void run_step(Step& s);
   void upload_indices(Step& s);
   void embed(Step& s, int mb);
-  void load_weights(Step& s, const WeightSlice& slice);
+  void load_weights(Step& s, const WeightSlice& slice, Event after);
   void load_cache(Step& s, int layer, int mb);
   void recompute(Step& s, int layer, int mb);
   void compute(Step& s, int layer, int mb);

@@ -6,8 +6,9 @@
 //
 //   weights   load_weights(slice) ...... a slice of the next streamed layer's bytes, enqueued
 //                                        beside each item of its window (plan.h:
-//                                        weight_slices); its first waits layer_done of the
-//                                        streamed layer two back, the last reader of its buffer
+//                                        weight_slices); each waits for the cache load
+//                                        enqueued before it, the first also for layer_done of
+//                                        the streamed layer two back (its buffer's last reader)
 //   cache_in  load_cache(item) ......... waits computed(item-2), stored(item-2): the working
 //                                        set it fills (one of two, by item parity) was theirs
 //   compute   recompute, compute(item) . waits weights_ready(l), cache_ready(item), and
@@ -42,15 +43,18 @@ void HybridEngine::run_step(Step& s) {
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
 
-  if (streams_weights(0)) load_weights(s, {0, 0, layer_bytes});  // no window: whole, first
+  if (streams_weights(0)) load_weights(s, {0, 0, layer_bytes}, Event{});  // no window: first
   load_cache(s, 0, 0);
+  Event last_load = s.cache_ready[0];  // the latest cache load enqueued
   for (int l = 0; l < L; ++l) {
     for (int mb = 0; mb < M; ++mb) {
-      if (mb + 1 < M)
-        load_cache(s, l, mb + 1);  // cache_in stream: the next item's blocks
-      else if (l + 1 < L)
-        load_cache(s, l + 1, 0);
-      load_weights(s, slices[static_cast<size_t>(l * M + mb)]);  // weights: a later layer's
+      const int next = l * M + mb + 1;
+      if (next < L * M) {
+        load_cache(s, next / M, next % M);  // cache_in stream: the next item's blocks
+        if (s.cache_ready[next].id >= 0) last_load = s.cache_ready[next];
+      }
+      // weights stream: a slice of a later layer, after that load
+      load_weights(s, slices[static_cast<size_t>(l * M + mb)], last_load);
       recompute(s, l, mb);    // compute: K/V of this item's checkpoint blocks
       compute(s, l, mb);      // compute: projections, attention, FFN
       store_cache(s, l, mb);  // cache_out: the new tokens' K/V or checkpoints
@@ -106,10 +110,16 @@ void HybridEngine::embed(Step& s, int mb) {
 
 // Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back) into its
 // buffer (weight_buffer); resident layers are already there. The window's first slice waits
-// until the streamed layer two back, the buffer's last reader, is done.
-void HybridEngine::load_weights(Step& s, const WeightSlice& slice) {
+// until the streamed layer two back, the buffer's last reader, is done; every slice waits for
+// the cache load enqueued before it (`after`). Left free, the weights stream ran a whole layer
+// ahead as soon as its buffer was free, and the copy engines, shared first come first served,
+// starved the cache loads beside it: compute waited on them, the layer that frees the next
+// buffer finished late, and PCIe idled (opt-30b at batch 64, 24 GiB on an H100: 76% busy, the
+// step 1.31x the schedule's replay).
+void HybridEngine::load_weights(Step& s, const WeightSlice& slice, Event after) {
   if (slice.layer < 0) return;
   const int l = static_cast<int>(slice.layer);
+  wait_if(b_, Stream::weights, after);
   if (slice.begin == 0) {
     int back = 0, k = l - 1;
     for (; k >= 0; --k)
