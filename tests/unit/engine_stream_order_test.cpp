@@ -1,0 +1,158 @@
+// The order the engine puts on its streams (engine/schedule.cpp), read from the calls it makes
+// on a backend that logs them and forwards them to the cpu backend. On a GPU the weights
+// stream, left free, ran a layer ahead and starved the cache loads beside it (opt-30b: H2D
+// busy 76% of the step); each weight slice must wait for the cache load enqueued before it.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "backend/backend.h"
+#include "engine/engine.h"
+#include "engine/reference.h"
+#include "goldens.h"
+#include "model/weights.h"
+#include "test_support.h"
+
+namespace hs {
+namespace {
+
+// Forwards every call to `inner` and logs copies, records and waits with their streams.
+class LoggingBackend final : public Backend {
+ public:
+  struct Call {
+    enum Kind { copy, record, wait } kind;
+    Stream stream;
+    int64_t event = -1;
+  };
+  explicit LoggingBackend(Backend& inner) : b_(inner) {}
+  std::vector<Call> calls;
+
+  std::string name() const override { return b_.name(); }
+  std::string device_name() const override { return b_.device_name(); }
+  DType dtype() const override { return b_.dtype(); }
+  void* host_alloc(size_t n) override { return b_.host_alloc(n); }
+  void host_free(void* p) override { b_.host_free(p); }
+  void* device_alloc(size_t n) override { return b_.device_alloc(n); }
+  void device_free(void* p) override { b_.device_free(p); }
+  size_t device_capacity_bytes() const override { return b_.device_capacity_bytes(); }
+  void copy_h2d(void* d, const void* s, size_t n, Stream st) override {
+    calls.push_back({Call::copy, st});
+    b_.copy_h2d(d, s, n, st);
+  }
+  void copy_d2h(void* d, const void* s, size_t n, Stream st) override { b_.copy_d2h(d, s, n, st); }
+  void copy_d2d(void* d, const void* s, size_t n, Stream st) override { b_.copy_d2d(d, s, n, st); }
+  void copy_rows(void* d, const int32_t* dr, const void* s, const int32_t* sr, int64_t n, int64_t e,
+                 Stream st) override {
+    calls.push_back({Call::copy, st});
+    b_.copy_rows(d, dr, s, sr, n, e, st);
+  }
+  void copy_runs(void* d, const void* s, const std::vector<CopyRun>& r, size_t u,
+                 Stream st) override {
+    calls.push_back({Call::copy, st});
+    b_.copy_runs(d, s, r, u, st);
+  }
+  Event record(Stream st) override {
+    const Event e = b_.record(st);
+    calls.push_back({Call::record, st, e.id});
+    return e;
+  }
+  void wait(Stream st, Event e) override {
+    calls.push_back({Call::wait, st, e.id});
+    b_.wait(st, e);
+  }
+  void sync(Event e) override { b_.sync(e); }
+  void synchronize() override { b_.synchronize(); }
+  double event_ms(Event e) override { return b_.event_ms(e); }
+  void embed(void* o, const void* t, const int32_t* i, int64_t r, int64_t d) override {
+    b_.embed(o, t, i, r, d);
+  }
+  void add_rows(void* x, const void* t, const int32_t* i, int64_t r, int64_t d) override {
+    b_.add_rows(x, t, i, r, d);
+  }
+  void layernorm(void* o, const void* x, const void* w, const void* bb, int64_t r, int64_t d,
+                 float eps) override {
+    b_.layernorm(o, x, w, bb, r, d, eps);
+  }
+  void rmsnorm(void* o, const void* x, const void* w, int64_t r, int64_t d, float eps) override {
+    b_.rmsnorm(o, x, w, r, d, eps);
+  }
+  void linear(void* o, const void* x, const void* w, const void* bb, int64_t r, int64_t k,
+              int64_t n) override {
+    b_.linear(o, x, w, bb, r, k, n);
+  }
+  void linear_f32(float* o, const void* x, const void* w, int64_t r, int64_t k,
+                  int64_t n) override {
+    b_.linear_f32(o, x, w, r, k, n);
+  }
+  void scale(void* x, float s, int64_t n) override { b_.scale(x, s, n); }
+  void rope(void* x, const int32_t* p, int64_t r, int64_t h, int64_t d, float t) override {
+    b_.rope(x, p, r, h, d, t);
+  }
+  void attention(void* o, const void* q, const void* k, const void* v, const int32_t* bt,
+                 const int32_t* seq, const int32_t* pos, const cpu::AttentionShape& s) override {
+    b_.attention(o, q, k, v, bt, seq, pos, s);
+  }
+  void relu(void* x, int64_t n) override { b_.relu(x, n); }
+  void silu_mul(void* o, const void* g, const void* u, int64_t n) override {
+    b_.silu_mul(o, g, u, n);
+  }
+  void add(void* o, const void* a, const void* bb, int64_t n) override { b_.add(o, a, bb, n); }
+  void sample(int32_t* t, const float* l, int64_t r, int64_t v, const SamplingParams& p,
+              const uint64_t* k, const int64_t* s) override {
+    b_.sample(t, l, r, v, p, k, s);
+  }
+
+ private:
+  Backend& b_;
+};
+
+// demo-opt (4 layers): layers 1, 2, 3 streamed, every cache on the host, 3 mini-batches.
+TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
+  const test::Golden g = test::load_golden("opt-tiny");
+  auto weights = open_model_dir(test::data_path("models/demo-opt"));
+  auto cpu = make_backend("cpu");
+  LoggingBackend log(*cpu);
+  const std::vector<GenRequest> batch = test::golden_batch(g);
+  Plan p;
+  p.policy = Policy::hybrid;
+  p.act_fraction = 0.5;
+  p.block_tokens = 4;
+  p.mini_batch_size = 2;
+  p.gpu_weight_layers = 1;
+  p.dtype = DType::f32;
+  HybridEngine engine(*weights, log, p, test::workload_of(batch));
+  log.calls.clear();  // the weights' upload at construction
+  const auto got = engine.generate(batch, SamplingParams{});
+  ReferenceGenerator ref(*weights);
+  const auto want = ref.generate(batch, SamplingParams{});
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, want[i].output) << i;
+
+  // Walk the log: the latest event recorded on cache_in, whether the weights stream has waited
+  // for it, and every weights copy once a cache load has been recorded in the step.
+  std::map<int64_t, Stream> recorded_on;
+  int64_t latest_load = -1, weight_copies = 0, checked = 0;
+  bool waited_for_latest = false;
+  for (const auto& c : log.calls) {
+    if (c.kind == LoggingBackend::Call::record) {
+      recorded_on[c.event] = c.stream;
+      if (c.stream == Stream::cache_in) {
+        latest_load = c.event;
+        waited_for_latest = false;
+      }
+    } else if (c.kind == LoggingBackend::Call::wait && c.stream == Stream::weights &&
+               c.event == latest_load) {
+      waited_for_latest = true;
+    } else if (c.kind == LoggingBackend::Call::copy && c.stream == Stream::weights) {
+      ++weight_copies;
+      if (latest_load < 0) continue;  // before any load: the step's first uploads
+      EXPECT_TRUE(waited_for_latest) << "weights copy " << weight_copies
+                                     << " does not wait for cache load event " << latest_load;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+  EXPECT_GT(weight_copies, checked);
+}
+
+}  // namespace
+}  // namespace hs
