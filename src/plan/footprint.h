@@ -4,8 +4,8 @@
 // the sizes off it. So `hybridserve plan` and `run` agree to the byte, and a plan made under
 // a budget is one the engine can build under it.
 //
-// Host pool = streamed weights (layers >= gpu_weight_layers)
-//           + host caches (layers >= gpu_cache_layers, every request at its final size)
+// Host pool = streamed weights (L - gpu_weight_layers layers, plan.h: streams_weights)
+//           + host caches (L - gpu_cache_layers layers, every request at its final size)
 //           + staging: token ids of every final token (int32) and, keeping a cache, one new
 //             row a request at the larger of the K/V and checkpoint row sizes
 // Users size jobs from this number (an engine that takes more is killed by the OOM killer with
