@@ -36,9 +36,11 @@ void HybridEngine::run_step(Step& s) {
   const int M = static_cast<int>(s.mbs.size());
   const int64_t layer_bytes = layer_weight_bytes(cfg_, b_.dtype());
   std::vector<int64_t> cache_bytes(static_cast<size_t>(L * M), 0);  // H2D cache bytes per item
-  for (int l = 0; l < L; ++l)
-    for (int mb = 0; mb < M && keep_cache_ && host_cache(l); ++mb)
+  for (int l = 0; l < L; ++l) {
+    if (!keep_cache_ || !host_cache(l)) continue;
+    for (int mb = 0; mb < M; ++mb)
       cache_bytes[static_cast<size_t>(l * M + mb)] = item_cache_h2d_bytes(s.mbs[mb]);
+  }
   const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
@@ -110,7 +112,7 @@ void HybridEngine::embed(Step& s, int mb) {
 
 // Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back) into its
 // buffer (weight_buffer); resident layers are already there. The window's first slice waits
-// until the streamed layer two back, the buffer's last reader, is done; every slice waits for
+// until the buffer's last reader (the streamed layer two back) is done; every slice waits for
 // the cache load enqueued before it (`after`). Left free, the weights stream ran a whole layer
 // ahead as soon as its buffer was free, and the copy engines, shared first come first served,
 // starved the cache loads beside it: compute waited on them, the layer that frees the next
@@ -120,12 +122,8 @@ void HybridEngine::load_weights(Step& s, const WeightSlice& slice, Event after) 
   if (slice.layer < 0) return;
   const int l = static_cast<int>(slice.layer);
   wait_if(b_, Stream::weights, after);
-  if (slice.begin == 0) {
-    int back = 0, k = l - 1;
-    for (; k >= 0; --k)
-      if (streams_weights(k) && ++back == 2) break;
-    if (k >= 0) wait_if(b_, Stream::weights, s.layer_done[k]);
-  }
+  if (slice.begin == 0 && slice.buffer_reader >= 0)  // once a window: its first slices
+    wait_if(b_, Stream::weights, s.layer_done[static_cast<size_t>(slice.buffer_reader)]);
   const int64_t total = layer_weight_bytes(cfg_, b_.dtype());
   if (slice.end > slice.begin) {
     const Event t = tracer_.begin(Stream::weights);

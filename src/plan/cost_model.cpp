@@ -117,8 +117,8 @@ struct PipeItem {
 // The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
 // channel in the order the engine enqueues them (the first streamed layer, when it is layer 0,
 // whole; item 0's load; then per item the next item's load and this item's slice); an item's
-// load waits for item - 2's compute and write-back (its working set), a window's first slice
-// for the streamed layer two back (its buffer); an item's compute waits for its load, its
+// load waits for item - 2's compute and write-back (its working set), a slice for its buffer's
+// last reader (WeightSlice::buffer_reader); an item's compute waits for its load, its
 // layer's last slice and item - 2's write-back. After the last item, the heads.
 double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
                  const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
@@ -141,14 +141,8 @@ double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t pas
     const WeightSlice& w = slices[i];
     if (w.layer >= 0) {
       double start = h2d;
-      if (w.begin == 0) {  // the buffer's last reader: the streamed layer two back
-        int back = 0;
-        for (int64_t k = w.layer - 1; k >= 0; --k)
-          if (streamed[static_cast<size_t>(k)] && ++back == 2) {
-            start = std::max(start, layer_done[static_cast<size_t>(k)]);
-            break;
-          }
-      }
+      if (w.buffer_reader >= 0)
+        start = std::max(start, layer_done[static_cast<size_t>(w.buffer_reader)]);
       h2d = start + items[i].weights;
       weights_ready[static_cast<size_t>(w.layer)] = h2d;
     }

@@ -123,7 +123,8 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
            "weight_slices: ", streamed.size(), " layer flags and ", item_cache_bytes.size(),
            " items for ", layers, " layers of ", M, " mini-batches");
   std::vector<WeightSlice> slices(static_cast<size_t>(layers * M));
-  int64_t window_begin = 0;  // first item of the next streamed layer's window
+  int64_t window_begin = 0;        // first item of the next streamed layer's window
+  int64_t back1 = -1, back2 = -1;  // the last two streamed layers
   for (int64_t l = 0; l < layers; ++l) {
     if (!streamed[static_cast<size_t>(l)]) continue;
     const int64_t window_end = l * M;
@@ -133,9 +134,11 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
       const std::vector<int64_t> cut = water_fill(layer_bytes, base);
       for (int64_t i = window_begin; i < window_end; ++i)
         slices[static_cast<size_t>(i)] = {l, cut[static_cast<size_t>(i - window_begin)],
-                                          cut[static_cast<size_t>(i - window_begin + 1)]};
+                                          cut[static_cast<size_t>(i - window_begin + 1)], back2};
     }
     window_begin = window_end;
+    back2 = back1;
+    back1 = l;
   }
   return slices;
 }

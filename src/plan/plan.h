@@ -129,10 +129,12 @@ bool host_cache_layer(const Plan& p, int64_t layers, int64_t layer);
 // Its slices fill the window's items by water-filling: slice_i = max(0, level - cache_i),
 // summing to the layer's bytes, so every item's H2D bytes (its cache load, cache_i, plus its
 // slice) come as close to equal as they can. Per item: the layer whose bytes [begin, end) go
-// beside it (layer -1: none).
+// beside it (layer -1: none), and the streamed layer two back, the last reader of the buffer
+// (of two) the bytes go into, which must be done first (-1: none).
 struct WeightSlice {
   int64_t layer = -1;
   int64_t begin = 0, end = 0;
+  int64_t buffer_reader = -1;
 };
 std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
                                        const std::vector<bool>& streamed, int64_t layer_bytes,

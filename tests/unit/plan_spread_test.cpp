@@ -99,6 +99,11 @@ TEST(WeightSlices, EachStreamedLayerFillsItsWindow) {
   EXPECT_EQ(all[5].layer, -1);
   EXPECT_EQ(all[1].begin, 5);
   EXPECT_EQ(all[1].end, 10);
+  // Layer 2 goes into layer 0's buffer: it waits for layer 0; layer 1's buffer is fresh.
+  EXPECT_EQ(all[0].buffer_reader, -1);
+  EXPECT_EQ(all[2].buffer_reader, 0);
+  EXPECT_EQ(all[3].buffer_reader, 0);
+  for (const WeightSlice& w : s) EXPECT_EQ(w.buffer_reader, -1);  // two streamed layers
 }
 
 }  // namespace
