@@ -42,6 +42,20 @@ std::vector<GenRequest> golden_batch(const Golden& g, int64_t max_new_tokens) {
   return batch;
 }
 
+Plan hand_plan(Policy policy, double act_fraction, int64_t gpu_weight_layers,
+               int64_t gpu_cache_layers, int64_t mini_batch_size) {
+  Plan p;
+  p.requested = policy;
+  p.policy = policy;
+  p.act_fraction = act_fraction;
+  p.block_tokens = 4;
+  p.mini_batch_size = mini_batch_size;
+  p.gpu_weight_layers = gpu_weight_layers;
+  p.gpu_cache_layers = gpu_cache_layers;
+  p.dtype = DType::f32;
+  return p;
+}
+
 Workload workload_of(const std::vector<GenRequest>& batch) {
   Workload w;
   for (const auto& r : batch) {

@@ -36,6 +36,12 @@ inline std::vector<GenRequest> golden_batch(const Golden& g) {
   return golden_batch(g, g.max_new_tokens);
 }
 
+// A plan made by hand for the tiny models on the cpu backend (fp32): the policy and activation
+// share under test, 4-token blocks, `mini_batch_size` requests a mini-batch and the resident
+// layer counts. Memory fields are left to the engine (the planner's footprint formula).
+Plan hand_plan(Policy policy, double act_fraction, int64_t gpu_weight_layers = 0,
+               int64_t gpu_cache_layers = 0, int64_t mini_batch_size = 3);
+
 // The workload (prompt and generation lengths) of a batch, for sizing an engine.
 Workload workload_of(const std::vector<GenRequest>& batch);
 

@@ -13,17 +13,7 @@
 namespace hs {
 namespace {
 
-Plan hand_plan(Policy policy, double f, int64_t gpu_layers = 0) {
-  Plan p;
-  p.policy = policy;
-  p.act_fraction = f;
-  p.block_tokens = 4;
-  p.mini_batch_size = 3;
-  p.gpu_weight_layers = gpu_layers;
-  p.gpu_cache_layers = gpu_layers;
-  p.dtype = DType::f32;
-  return p;
-}
+using test::hand_plan;
 
 void expect_same(const std::vector<GenResult>& got, const std::vector<GenResult>& want,
                  const std::string& what) {
@@ -49,7 +39,7 @@ TEST(EngineGenerate, SamplingEqualsTheReference) {
     const auto batch = test::golden_batch(g, 10);
     const auto want = ReferenceGenerator(*weights).generate(batch, sp);
     for (const Plan& p :
-         {hand_plan(Policy::kv, 0), hand_plan(Policy::act, 1), hand_plan(Policy::hybrid, 0.5, 1),
+         {hand_plan(Policy::kv, 0), hand_plan(Policy::act, 1), hand_plan(Policy::hybrid, 0.5, 1, 1),
           hand_plan(Policy::recompute_tokens, 0)}) {
       auto backend = make_backend("cpu");
       HybridEngine engine(*weights, *backend, p, test::workload_of(batch));

@@ -41,20 +41,8 @@ const std::vector<PolicyCase>& policy_cases() {
   return cases;
 }
 
-// A plan made by hand: the policy and share under test, 3 requests per mini-batch, 4-token
-// blocks. Memory fields are left to the engine (the planner's footprint formula).
-Plan hand_plan(const PolicyCase& pc, size_t batch) {
-  Plan p;
-  p.requested = pc.policy;
-  p.policy = pc.policy;
-  p.act_fraction = pc.act_fraction;
-  p.block_tokens = 4;
-  p.mini_batch_size = 3;
-  p.gpu_weight_layers = pc.gpu_weight_layers;
-  p.gpu_cache_layers = pc.gpu_cache_layers;
-  p.dtype = DType::f32;
-  (void)batch;
-  return p;
+Plan hand_plan(const PolicyCase& pc) {
+  return test::hand_plan(pc.policy, pc.act_fraction, pc.gpu_weight_layers, pc.gpu_cache_layers);
 }
 
 using Param = std::tuple<std::string, PolicyCase>;
@@ -67,7 +55,7 @@ TEST_P(EnginePolicies, TokensEqualGoldensAndReference) {
   auto backend = make_backend("cpu");
   const std::vector<GenRequest> batch = test::golden_batch(g);
 
-  HybridEngine engine(*weights, *backend, hand_plan(pc, batch.size()), test::workload_of(batch));
+  HybridEngine engine(*weights, *backend, hand_plan(pc), test::workload_of(batch));
   engine.set_min_dma_run_bytes(pc.min_dma_run_bytes);
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
@@ -89,8 +77,7 @@ TEST(EngineLogits, ObserverSeesTheReferenceLogits) {
   auto backend = make_backend("cpu");
   const std::vector<GenRequest> batch = test::golden_batch(g);
   test::LogitsRows got, want;
-  HybridEngine engine(*weights, *backend, hand_plan(policy_cases()[2], batch.size()),
-                      test::workload_of(batch));
+  HybridEngine engine(*weights, *backend, hand_plan(policy_cases()[2]), test::workload_of(batch));
   engine.set_logits_observer(test::record_logits(got));
   const auto out = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
@@ -128,7 +115,7 @@ TEST(EngineSpread, InterleavedLayersGiveTheReferenceTokens) {
       PolicyCase c = pc;
       c.gpu_weight_layers = a.gpu_weight_layers;
       c.gpu_cache_layers = a.gpu_cache_layers;
-      const Plan plan = hand_plan(c, batch.size());
+      const Plan plan = hand_plan(c);
       for (int64_t l = 0; l < 4; ++l) {
         EXPECT_EQ(streams_weights(plan, 4, l), a.streamed[static_cast<size_t>(l)]) << l;
         EXPECT_EQ(host_cache_layer(plan, 4, l), a.host[static_cast<size_t>(l)]) << l;

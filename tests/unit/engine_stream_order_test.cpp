@@ -113,14 +113,8 @@ TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
   auto cpu = make_backend("cpu");
   LoggingBackend log(*cpu);
   const std::vector<GenRequest> batch = test::golden_batch(g);
-  Plan p;
-  p.policy = Policy::hybrid;
-  p.act_fraction = 0.5;
-  p.block_tokens = 4;
-  p.mini_batch_size = 2;
-  p.gpu_weight_layers = 1;
-  p.dtype = DType::f32;
-  HybridEngine engine(*weights, log, p, test::workload_of(batch));
+  HybridEngine engine(*weights, log, test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2),
+                      test::workload_of(batch));
   log.calls.clear();  // the weights' upload at construction
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);

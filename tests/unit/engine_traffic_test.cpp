@@ -37,15 +37,8 @@ EngineRun run(const std::string& model, Policy policy, double f, int64_t gpu_wei
     w.prompt_lens.push_back(static_cast<int64_t>(g.cases[i].prompt.size()));
     w.gen_lens.push_back(g.max_new_tokens);
   }
-  Plan p;
-  p.policy = policy;
-  p.act_fraction = f;
-  p.block_tokens = 4;
-  p.mini_batch_size = 3;
-  p.gpu_weight_layers = gpu_weight_layers;
-  p.gpu_cache_layers = gpu_cache_layers;
-  p.dtype = DType::f32;
-  HybridEngine engine(*weights, *backend, p, w);
+  HybridEngine engine(*weights, *backend,
+                      test::hand_plan(policy, f, gpu_weight_layers, gpu_cache_layers), w);
   r.results = engine.generate(r.batch, SamplingParams{});
   r.trace = engine.trace();
   r.plan = engine.plan();
