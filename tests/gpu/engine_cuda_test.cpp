@@ -4,7 +4,10 @@
 // rounding can still flip a near tie, so a mismatch is reported with its step, not hidden.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <stdexcept>
 
 #include "backend/backend.h"
 #include "engine/engine.h"
@@ -84,42 +87,98 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
 }
 
 // Logits of every step against the cpu reference's (fp32): the relative error of each row,
-// ||cuda - cpu||_2 / ||cpu||_2, at most 2e-2 in fp16 (the bound; fp32 accumulation,
-// 16-bit storage of weights, activations and caches) and 16e-2 in bf16, whose 8-bit mantissa
-// has 8x fp16's unit roundoff (2^-8 against 2^-11). Measured on an H100, 2026-11-23: worst rows
-// 9.6e-3 (fp16) and 1.2e-1 (bf16, llama-mqa-odd; 4-7e-2 on the others), identical under every
-// policy, so two policies are run. The worst row is printed, with the largest element
-// difference relative to the row's largest |logit| beside it. Greedy tokens are equal (above),
-// so both generate the same rows.
+// ||cuda - cpu||_2 / ||cpu||_2. fp16: at most 2e-2 (the bound; fp32 accumulation, 16-bit
+// storage of weights, activations and caches). bf16 has 8x fp16's unit roundoff (2^-8 against
+// 2^-11), and on these tiny models (random weights at gain 2) Hugging Face's own bf16 is
+// already 1.2e-2 to 1.6e-1 from its fp32 (kHfWorst below): no bf16 implementation meets 2e-2
+// here. The bf16 bound is therefore HF's: at most 1.5x HF's worst bf16 row on the same model.
+// Measured on an H100, 2026-11-23: worst rows 9.6e-3 fp16 (HF: 1.2e-2) and 1.18e-1 bf16
+// (llama-mqa-odd; HF: 1.60e-1), identical under every policy, so two policies are run.
+//
+// The same rows are also compared with the cpu reference on the weights rounded to the dtype
+// (test::rounded_weights): the model the backend is given, leaving only the rounding of
+// activations and caches (measured worst 9.6e-3 fp16, 6.0e-2 bf16). The weights' rounding
+// alone is printed beside it (7.8e-2 on llama-mqa-odd in bf16, stored in fp16 on disk).
+//
+// The worst row is printed, with the largest element difference relative to the row's largest
+// |logit|. Greedy tokens are equal (above), so both generate the same rows.
+
+// Hugging Face's worst row, bf16 against fp32 (teacher-forced on the fp32 greedy tokens, one
+// forward pass, eager attention): `python3 tools/hf_dtype_logits.py` on an H100 (the GPU
+// machine's torch and transformers), 2026-11-23. Its fp16 rows: 1.3e-3 to 1.2e-2.
+double hf_bf16_worst(const std::string& model) {
+  static const std::map<std::string, double> worst = {
+      {"llama-gqa", 6.643e-02},    {"llama-mqa-odd", 1.603e-01},   {"llama-tiny", 8.500e-02},
+      {"opt-oddheads", 4.356e-02}, {"opt-postln-proj", 1.199e-02}, {"opt-tiny", 3.910e-02},
+      {"qwen2-tiny", 6.687e-02},
+  };
+  auto it = worst.find(model);
+  if (it == worst.end()) throw std::runtime_error("no HF bf16 figure for " + model);
+  return it->second;
+}
+
 class CudaEngineLogits : public ::testing::TestWithParam<Param> {};
+
+struct RowErrors {
+  double worst = 0, worst_max = 0;
+  std::vector<double> all;
+  double median() {
+    std::sort(all.begin(), all.end());
+    return all.empty() ? 0 : all[all.size() / 2];
+  }
+};
+
+// Every row of `got` against `want` (same keys); norm-wise errors of at most `bound`.
+RowErrors compare_rows(const test::LogitsRows& got, const test::LogitsRows& want, double bound,
+                       const std::string& what) {
+  RowErrors e;
+  EXPECT_FALSE(want.empty()) << what;
+  EXPECT_EQ(got.size(), want.size()) << what;
+  for (const auto& [at, w] : want) {
+    auto it = got.find(at);
+    if (it == got.end()) {
+      ADD_FAILURE() << what << ": no row for request " << at.first << " step " << at.second;
+      continue;
+    }
+    const double rel = test::norm_rel_error(it->second, w);
+    e.all.push_back(rel);
+    e.worst = std::max(e.worst, rel);
+    e.worst_max = std::max(e.worst_max, test::max_rel_error(it->second, w));
+    EXPECT_LE(rel, bound) << what << " request " << at.first << " step " << at.second;
+  }
+  return e;
+}
 
 TEST_P(CudaEngineLogits, NearTheCpuReference) {
   const auto& [model, pc, dtype] = GetParam();
   CudaRun run(model, pc, dtype);
-  test::LogitsRows cuda_rows, cpu_rows;
+  const bool bf16 = dtype == "bf16";
+  const std::string what = model + " " + pc.name + " " + dtype;
+  auto reference_rows = [&](const WeightSource& w) {
+    test::LogitsRows rows;
+    ReferenceGenerator ref(w);
+    ref.set_logits_observer(test::record_logits(rows));
+    ref.generate(run.batch, SamplingParams{});
+    return rows;
+  };
+  test::LogitsRows cuda_rows;
   run.engine->set_logits_observer(test::record_logits(cuda_rows));
   run.engine->generate(run.batch, SamplingParams{});
-  ReferenceGenerator ref(*run.weights);
-  ref.set_logits_observer(test::record_logits(cpu_rows));
-  ref.generate(run.batch, SamplingParams{});
-  ASSERT_FALSE(cpu_rows.empty());
-  ASSERT_EQ(cuda_rows.size(), cpu_rows.size());
-  double worst = 0, worst_max = 0;
-  for (const auto& [at, want] : cpu_rows) {
-    auto it = cuda_rows.find(at);
-    ASSERT_NE(it, cuda_rows.end())
-        << "no cuda logits for request " << at.first << " step " << at.second;
-    const double rel = test::norm_rel_error(it->second, want);
-    worst = std::max(worst, rel);
-    worst_max = std::max(worst_max, test::max_rel_error(it->second, want));
-    EXPECT_LE(rel, dtype == "bf16" ? 16e-2 : 2e-2)
-        << model << " " << pc.name << " " << dtype << " request " << at.first << " step "
-        << at.second;
-  }
+  const test::LogitsRows cpu_rows = reference_rows(*run.weights);
+  const auto rounded = test::rounded_weights(*run.weights, run.backend->dtype());
+  const test::LogitsRows rounded_rows = reference_rows(*rounded);
+
+  RowErrors fp32 = compare_rows(cuda_rows, cpu_rows, bf16 ? 1.5 * hf_bf16_worst(model) : 2e-2,
+                                what + " vs fp32");
+  RowErrors same =
+      compare_rows(cuda_rows, rounded_rows, bf16 ? 8e-2 : 2e-2, what + " vs the rounded weights");
+  RowErrors weights = compare_rows(rounded_rows, cpu_rows, 1.0, what + " rounded weights alone");
   std::printf(
-      "[logits] %s %s %s: %zu rows, worst relative error %.2e (largest element "
-      "difference %.2e of the largest logit)\n",
-      model.c_str(), pc.name.c_str(), dtype.c_str(), cpu_rows.size(), worst, worst_max);
+      "[logits] %s: %zu rows; against fp32: worst %.2e, median %.2e (largest element "
+      "difference %.2e of the largest logit); against the cpu on %s-rounded weights: worst "
+      "%.2e, median %.2e; the weights' rounding alone: worst %.2e, median %.2e\n",
+      what.c_str(), cpu_rows.size(), fp32.worst, fp32.median(), fp32.worst_max, dtype.c_str(),
+      same.worst, same.median(), weights.worst, weights.median());
 }
 
 std::string name_of(const ::testing::TestParamInfo<Param>& info) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
+#include "util/dtype.h"
 
 namespace hs::test {
 
@@ -84,6 +85,33 @@ double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b) 
     ref += double(b[i]) * double(b[i]);
   }
   return std::sqrt(diff / ref);
+}
+
+namespace {
+class RoundedWeights : public WeightSource {
+ public:
+  RoundedWeights(const WeightSource& w, DType t) : w_(w), t_(t) {}
+  const ModelConfig& config() const override { return w_.config(); }
+  std::string origin() const override { return w_.origin() + " rounded to " + dtype_name(t_); }
+  void read(const PartSpec& spec, DType to, void* dst) const override {
+    const size_t n = size_t(spec.numel());
+    std::vector<float> f(n);
+    std::vector<uint16_t> h(n);
+    w_.read(spec, DType::f32, f.data());
+    convert(DType::f32, f.data(), t_, h.data(), n);
+    convert(t_, h.data(), DType::f32, f.data(), n);
+    convert(DType::f32, f.data(), to, dst, n);
+  }
+
+ private:
+  const WeightSource& w_;
+  DType t_;
+};
+}  // namespace
+
+std::unique_ptr<WeightSource> rounded_weights(const WeightSource& w, DType t) {
+  if (dtype_bytes(t) != 2) throw std::invalid_argument("rounded_weights: a 16-bit type");
+  return std::make_unique<RoundedWeights>(w, t);
 }
 
 LogitsFn record_logits(LogitsRows& rows) {

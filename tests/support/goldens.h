@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/generator.h"
+#include "model/weights.h"
 #include "plan/plan.h"
 
 namespace hs::test {
@@ -49,6 +51,10 @@ Workload workload_of(const std::vector<GenRequest>& batch);
 double max_rel_error(const std::vector<float>& a, const std::vector<float>& b);
 // ||a - b||_2 / ||b||_2: the norm-wise relative error of a against the reference b.
 double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b);
+
+// The model of `w` with every weight rounded to `t` and back (read in any type): what a backend
+// storing weights in `t` computes with. `w` must outlive it.
+std::unique_ptr<WeightSource> rounded_weights(const WeightSource& w, DType t);
 
 // Logits a generator showed its observer (LogitsFn), by (batch index, generation step).
 using LogitsRows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;

@@ -2,6 +2,9 @@
 // Goldens come from transformers (tools/make_tiny_models.py), never from this code.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "engine/reference.h"
 #include "goldens.h"
 #include "model/weights.h"
@@ -67,6 +70,44 @@ TEST(Reference, ResultIndependentOfBatchOrder) {
   s.seed = 11;
   auto a = gen.generate(fwd, s), b = gen.generate(rev, s);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].output, b[a.size() - 1 - i].output);
+}
+
+// test::rounded_weights, the reference for a 16-bit backend's logits: every value it reads is a
+// value of the type (bf16: the low 16 bits of the fp32 are zero), and a model stored in fp16 on
+// disk (llama-mqa-odd) is unchanged by rounding to fp16 but not by rounding to bf16.
+TEST(RoundedWeights, ReadValuesOfTheTypeAndChangeOnlyWhatItCannotHold) {
+  auto weights = open_model_dir(test::data_path("models/llama-mqa-odd"));
+  const auto spec = layer_parts(weights->config(), 0).front();
+  std::vector<float> f(size_t(spec.numel()));
+  test::rounded_weights(*weights, DType::bf16)->read(spec, DType::f32, f.data());
+  int changed = 0;
+  std::vector<float> plain(f.size());
+  weights->read(spec, DType::f32, plain.data());
+  for (size_t i = 0; i < f.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &f[i], 4);
+    ASSERT_EQ(bits & 0xffffu, 0u) << i;
+    EXPECT_LE(std::fabs(f[i] - plain[i]), std::fabs(plain[i]) * 0x1p-8) << i;
+    changed += f[i] != plain[i];
+  }
+  EXPECT_GT(changed, 0);
+
+  const test::Golden g = test::load_golden("llama-mqa-odd");
+  auto logits_of = [&](const WeightSource& w) {
+    test::LogitsRows rows;
+    ReferenceGenerator gen(w);
+    gen.set_logits_observer(test::record_logits(rows));
+    gen.generate(test::golden_batch(g), SamplingParams{});
+    return rows;
+  };
+  const auto base = logits_of(*weights);
+  const auto fp16 = logits_of(*test::rounded_weights(*weights, DType::f16));
+  const auto bf16 = logits_of(*test::rounded_weights(*weights, DType::bf16));
+  EXPECT_EQ(fp16, base);
+  double worst = 0;
+  for (const auto& [at, row] : base)
+    worst = std::max(worst, test::norm_rel_error(bf16.at(at), row));
+  EXPECT_GT(worst, 1e-3);
 }
 
 }  // namespace
