@@ -25,8 +25,11 @@ For each workload and budget:
 
 Order (so that a --time-limit-s cut keeps the headline numbers): phase 1, per workload:
 ours `auto` for each budget, FlexGen all-CPU, FlexGen best for each budget; phase 2: the
-other policies. A run that would start after the time limit is SKIPPED (time limit); every
-subprocess has a timeout; a failure is recorded as FAILED (reason) and never stops the driver.
+other policies. A run that would start after the time limit is SKIPPED (time limit), and so
+is one with less time left than 0.7x the wall time a similar run of the same workload took
+(FlexGen's all-CPU or an earlier split; our `auto`), rather than being started and killed;
+every subprocess has a timeout (the smaller of --run-timeout-s and the time left); a failure is
+recorded as FAILED (reason) and never stops the driver.
 
 Batch: --batch (default 128). With --batch-auto (default) it is lowered, for a workload, to
 the largest of 128/96/64/48/32/16/8 whose FlexGen all-CPU run fits --host-mem-gib (KV cache
@@ -103,6 +106,29 @@ def find_binary(arg):
     return shutil.which("hybridserve") or os.path.join(ROOT, "build/src/hybridserve")
 
 
+# Share of a similar earlier run's wall time that a run must have left to be started: FlexGen's
+# split runs took 0.8-1.0x its all-CPU run of the same workload on an H100 (docs/BENCHMARKS.md).
+EXPECT_SHARE = 0.7
+
+
+def skip_reason(remaining_s, min_run_s, time_limit_s, expect_s=None):
+    """Why a run must not start (None: start it). expect_s: the wall time a similar run of the
+    same workload took; a run started with less time left would be killed by the time limit,
+    wasting what is left."""
+    if remaining_s < min_run_s:
+        return f"time limit ({time_limit_s:.0f} s) reached"
+    if expect_s is not None and remaining_s < EXPECT_SHARE * expect_s:
+        return (f"time limit: {max(remaining_s, 0):.0f} s left of {time_limit_s:.0f} s, and a "
+                f"similar run of this workload took {expect_s:.0f} s")
+    return None
+
+
+def similar_wall_s(records):
+    """The shortest wall time of the successful runs among records (None if none)."""
+    walls = [r["wall_s"] for r in records if r and r.get("status") == "ok" and "wall_s" in r]
+    return min(walls) if walls else None
+
+
 # ---------------------------------------------------------------------------------------
 class Runner:
     """Runs subprocesses under a global time budget; records every run."""
@@ -118,12 +144,15 @@ class Runner:
     def remaining(self):
         return self.args.time_limit_s - (time.time() - self.t0)
 
-    def run(self, kind, label, cmd, meta):
+    def run(self, kind, label, cmd, meta, expect_s=None):
+        """Runs cmd unless the time left is below --min-run-s or below expect_s, the wall time
+        a run like it is known to need (then it is skipped, not started and killed)."""
         rec = dict(meta, kind=kind, label=label, cmd=cmd, cmd_str=shlex.join(cmd))
         rem = self.remaining()
-        if rem < self.args.min_run_s:
-            rec.update(status="skipped", reason="time limit")
-            log(f"SKIP {label}: time limit ({self.args.time_limit_s:.0f} s) reached")
+        why = skip_reason(rem, self.args.min_run_s, self.args.time_limit_s, expect_s)
+        if why:
+            rec.update(status="skipped", reason="time limit", detail=why)
+            log(f"SKIP {label}: {why}")
             self.records.append(rec)
             return rec
         timeout = max(1.0, min(self.args.run_timeout_s, rem))
@@ -439,7 +468,8 @@ def main():
     def step_ours(i, w, pol, bl, bg):
         def f(runner):
             rec = runner.run("ours", f"ours {pol} {wl(w)} @{bl}", ours_cmd(w, pol, bg),
-                             {"workload": w, "budget": bl, "budget_gib": bg, "policy": pol})
+                             {"workload": w, "budget": bl, "budget_gib": bg, "policy": pol},
+                             expect_s=similar_wall_s(list(results[(i, bl)]["ours"].values())))
             results[(i, bl)]["ours"][pol] = rec
         return ("ours", f"ours {pol} {wl(w)} @{bl}", f)
 
@@ -481,10 +511,12 @@ def main():
             for pct, cpu_attn in variants:
                 if done and not cpu_attn:
                     continue  # a more GPU-resident split already ran
+                r = results[(i, bl)]
                 rec = runner.run("flexgen", f"flexgen {pct_str(pct)}{' cpu-attn' if cpu_attn else ''}"
                                  f" {wl(w)} @{bl}", fg_cmd(w, pct, bg, cpu_attn),
                                  {"workload": w, "budget": bl, "budget_gib": bg,
-                                  "percent": list(pct), "cpu_attn": cpu_attn})
+                                  "percent": list(pct), "cpu_attn": cpu_attn},
+                                 expect_s=similar_wall_s([r["fg_all_cpu"]] + r["fg_cands"]))
                 results[(i, bl)]["fg_cands"].append(rec)
                 if rec["status"] == "ok" and not cpu_attn and not args.flexgen_exhaustive:
                     done = True

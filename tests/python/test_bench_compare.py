@@ -1,0 +1,63 @@
+"""tools/bench_compare.py: which runs the driver starts near its time limit, and its plan.
+
+Run with:  python3 -m unittest discover -s tests/python   (stdlib only)
+"""
+
+import os
+import subprocess
+import sys
+import unittest
+
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+sys.path.insert(0, TOOLS)
+import bench_compare as bc  # noqa: E402
+
+
+class SkipReasonTest(unittest.TestCase):
+    def test_runs_with_time_left_and_nothing_known(self):
+        self.assertIsNone(bc.skip_reason(100, 20, 300))
+
+    def test_skips_below_the_minimum_run(self):
+        self.assertIn("time limit (300 s) reached", bc.skip_reason(19.9, 20, 300))
+
+    def test_skips_a_run_that_a_similar_run_says_cannot_finish(self):
+        # Call I of 2026-11-23: 46 s left after a 144 s all-CPU run; the split was killed.
+        why = bc.skip_reason(46, 20, 250, expect_s=144)
+        self.assertIn("46 s left of 250 s", why)
+        self.assertIn("took 144 s", why)
+
+    def test_runs_when_enough_is_left_for_a_faster_similar_run(self):
+        self.assertIsNone(bc.skip_reason(0.75 * 144, 20, 250, expect_s=144))
+
+
+class SimilarWallTest(unittest.TestCase):
+    def test_shortest_successful_run(self):
+        recs = [None, {"status": "ok", "wall_s": 82.3}, {"status": "failed", "wall_s": 5.0},
+                {"status": "ok", "wall_s": 66.4}, {"status": "skipped"}]
+        self.assertEqual(bc.similar_wall_s(recs), 66.4)
+
+    def test_none_without_a_successful_run(self):
+        self.assertIsNone(bc.similar_wall_s([None, {"status": "failed", "wall_s": 3.0}]))
+
+
+class PlanOnlyTest(unittest.TestCase):
+    def test_plan_lowers_the_batch_to_fit_host_memory_and_lists_every_run(self):
+        r = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_compare.py"), "--plan-only",
+                            "--binary", "/nonexistent/hybridserve", "--models", "opt-13b",
+                            "--prompt-lens", "1024", "--gen-lens", "32", "--budgets", "24",
+                            "--policies", "auto,kv", "--host-mem-gib", "101",
+                            "--gpu-total-gib", "79.1"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout + r.stderr
+        # FlexGen all-CPU keeps weights and KV cache in host memory. opt-13b: 26 GB of fp16
+        # weights; KV 40 layers x 2 x 5120 x 2 bytes = 0.82 MB a token. At 1056 tokens, batch
+        # 96 needs 26 + 83 = 109 GB (101.5 GiB) > 101 GiB, batch 64 26 + 55 = 81 GB: 64.
+        self.assertIn("batch 128 -> 64", out)
+        self.assertIn("plan: ours auto opt-13b b64 p1024 g32 @24 GiB", out)
+        self.assertIn("plan: flexgen all-CPU opt-13b b64 p1024 g32", out)
+        self.assertIn("plan: ours kv opt-13b b64 p1024 g32 @24 GiB", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
