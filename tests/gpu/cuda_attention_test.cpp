@@ -336,52 +336,39 @@ TEST_P(CudaAttention, FourByteAlignedPointers) {
   run(c2);
 }
 
-TEST_P(CudaAttention, BigPrefill128x1024) {
-  AttnCase c{"prefill 128 x 1024 gqa4 d128", 8, 2, 128, 16, {}, {}};
-  c.cached.assign(128, 0);
-  c.queries.assign(128, 1024);
-  c.check_rows = 300;
+// A large timed case: `seqs` sequences alike, each with `cached` tokens in the cache and `queries`
+// new rows, checked on `check_rows` random rows.
+AttnCase uniform(std::string name, int64_t heads, int64_t kv_heads, int64_t seqs, int64_t cached,
+                 int64_t queries, int64_t check_rows) {
+  AttnCase c{std::move(name), heads, kv_heads, 128, 16, {}, {}};
+  c.cached.assign(static_cast<size_t>(seqs), cached);
+  c.queries.assign(static_cast<size_t>(seqs), queries);
+  c.check_rows = check_rows;
   c.time_it = true;
-  run(c);
+  return c;
+}
+
+TEST_P(CudaAttention, BigPrefill128x1024) {
+  run(uniform("prefill 128 x 1024 gqa4 d128", 8, 2, 128, 0, 1024, 300));
 }
 
 TEST_P(CudaAttention, BigPrefillMha40x32x512) {
   // The engine's opt-13b prefill mini-batch: 32 prompts of 512 tokens, 40 heads of 128.
-  AttnCase c{"prefill 32 x 512 mha40 d128", 40, 40, 128, 16, {}, {}};
-  c.cached.assign(32, 0);
-  c.queries.assign(32, 512);
-  c.check_rows = 200;
-  c.time_it = true;
-  run(c);
+  run(uniform("prefill 32 x 512 mha40 d128", 40, 40, 32, 0, 512, 200));
 }
 
 TEST_P(CudaAttention, BigDecode128x2048) {
-  AttnCase c{"decode 128 x ctx 2048 gqa4 d128", 32, 8, 128, 16, {}, {}};
-  c.cached.assign(128, 2047);
-  c.queries.assign(128, 1);
-  c.check_rows = 40;
-  c.time_it = true;
-  run(c);
+  run(uniform("decode 128 x ctx 2048 gqa4 d128", 32, 8, 128, 2047, 1, 40));
 }
 
 TEST_P(CudaAttention, BigDecodeMha32x2048) {
   // OPT-style multi-head attention: no K/V sharing between heads, one pair per block.
-  AttnCase c{"decode 32 x ctx 2048 mha32 d128", 32, 32, 128, 16, {}, {}};
-  c.cached.assign(32, 2047);
-  c.queries.assign(32, 1);
-  c.check_rows = 8;
-  c.time_it = true;
-  run(c);
+  run(uniform("decode 32 x ctx 2048 mha32 d128", 32, 32, 32, 2047, 1, 8));
 }
 
 TEST_P(CudaAttention, BigDecodeMha40x128x1024) {
   // The engine's case: opt-13b decode, 128 sequences of 1024 tokens, 40 heads of 128, block 16.
-  AttnCase c{"decode 128 x ctx 1024 mha40 d128", 40, 40, 128, 16, {}, {}};
-  c.cached.assign(128, 1023);
-  c.queries.assign(128, 1);
-  c.check_rows = 16;
-  c.time_it = true;
-  run(c);
+  run(uniform("decode 128 x ctx 1024 mha40 d128", 40, 40, 128, 1023, 1, 16));
 }
 
 TEST_P(CudaAttention, DecodeMhaSmallBatchSplits) {
