@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -90,7 +91,7 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
 // ||cuda - cpu||_2 / ||cpu||_2. fp16: at most 2e-2 (the bound; fp32 accumulation, 16-bit
 // storage of weights, activations and caches). bf16 has 8x fp16's unit roundoff (2^-8 against
 // 2^-11), and on these tiny models (random weights at gain 2) Hugging Face's own bf16 is
-// already 1.2e-2 to 1.6e-1 from its fp32 (kHfWorst below): no bf16 implementation meets 2e-2
+// already 1.2e-2 to 1.6e-1 from its fp32 (hf_bf16_worst below): no bf16 implementation meets 2e-2
 // here. The bf16 bound is therefore HF's: at most 1.5x HF's worst bf16 row on the same model.
 // Measured on an H100, 2026-11-23: worst rows 9.6e-3 fp16 (HF: 1.2e-2) and 1.18e-1 bf16
 // (llama-mqa-odd; HF: 1.60e-1), identical under every policy, so two policies are run.
@@ -120,31 +121,31 @@ double hf_bf16_worst(const std::string& model) {
 class CudaEngineLogits : public ::testing::TestWithParam<Param> {};
 
 struct RowErrors {
-  double worst = 0, worst_max = 0;
-  std::vector<double> all;
-  double median() {
-    std::sort(all.begin(), all.end());
-    return all.empty() ? 0 : all[all.size() / 2];
-  }
+  double worst = 0, median = 0;
+  double worst_max = 0;  // the largest element difference over the row's largest |logit|
 };
 
 // Every row of `got` against `want` (same keys); norm-wise errors of at most `bound`.
 RowErrors compare_rows(const test::LogitsRows& got, const test::LogitsRows& want, double bound,
                        const std::string& what) {
-  RowErrors e;
   EXPECT_FALSE(want.empty()) << what;
   EXPECT_EQ(got.size(), want.size()) << what;
+  RowErrors e;
+  std::vector<double> all;
   for (const auto& [at, w] : want) {
     auto it = got.find(at);
     if (it == got.end()) {
       ADD_FAILURE() << what << ": no row for request " << at.first << " step " << at.second;
       continue;
     }
-    const double rel = test::norm_rel_error(it->second, w);
-    e.all.push_back(rel);
-    e.worst = std::max(e.worst, rel);
+    all.push_back(test::norm_rel_error(it->second, w));
     e.worst_max = std::max(e.worst_max, test::max_rel_error(it->second, w));
-    EXPECT_LE(rel, bound) << what << " request " << at.first << " step " << at.second;
+    EXPECT_LE(all.back(), bound) << what << " request " << at.first << " step " << at.second;
+  }
+  if (!all.empty()) {
+    std::sort(all.begin(), all.end());
+    e.worst = all.back();
+    e.median = all[all.size() / 2];
   }
   return e;
 }
@@ -172,13 +173,15 @@ TEST_P(CudaEngineLogits, NearTheCpuReference) {
                                 what + " vs fp32");
   RowErrors same =
       compare_rows(cuda_rows, rounded_rows, bf16 ? 8e-2 : 2e-2, what + " vs the rounded weights");
-  RowErrors weights = compare_rows(rounded_rows, cpu_rows, 1.0, what + " rounded weights alone");
+  // Measured and printed, not bounded: how far the dtype's weights alone move the logits.
+  RowErrors weights = compare_rows(rounded_rows, cpu_rows, std::numeric_limits<double>::infinity(),
+                                   what + " rounded weights alone");
   std::printf(
       "[logits] %s: %zu rows; against fp32: worst %.2e, median %.2e (largest element "
       "difference %.2e of the largest logit); against the cpu on %s-rounded weights: worst "
       "%.2e, median %.2e; the weights' rounding alone: worst %.2e, median %.2e\n",
-      what.c_str(), cpu_rows.size(), fp32.worst, fp32.median(), fp32.worst_max, dtype.c_str(),
-      same.worst, same.median(), weights.worst, weights.median());
+      what.c_str(), cpu_rows.size(), fp32.worst, fp32.median, fp32.worst_max, dtype.c_str(),
+      same.worst, same.median, weights.worst, weights.median);
 }
 
 std::string name_of(const ::testing::TestParamInfo<Param>& info) {
