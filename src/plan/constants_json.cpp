@@ -19,6 +19,7 @@ json constants_to_json(const CostConstants& k) {
           {"mem_gbps", k.mem_gbps},
           {"attention_tflops", k.attention_tflops},
           {"launch_us", k.launch_us},
+          {"sustained_slowdown", k.sustained_slowdown},
           {"gemms", gemms}};
 }
 
@@ -57,7 +58,8 @@ CostConstants constants_from_json_file(const std::string& file) {
                {"gemm_tflops", &k.gemm_tflops, true},
                {"mem_gbps", &k.mem_gbps, true},
                {"attention_tflops", &k.attention_tflops, true},
-               {"launch_us", &k.launch_us, false}};
+               {"launch_us", &k.launch_us, false},
+               {"sustained_slowdown", &k.sustained_slowdown, true}};
   for (const auto& r : rates)
     if (j.contains(r.key)) *r.value = number_at(j[r.key], file, at + r.key, r.positive);
   if (j.contains("gemms")) {

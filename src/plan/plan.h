@@ -63,6 +63,9 @@ struct CostConstants {
   double attention_tflops = 50;
   double launch_us = 5;          // fixed cost of one kernel on the compute stream
   std::vector<GemmCurve> gemms;  // the model's linears, measured (plan/gemm_time.h)
+  // How much slower a long run of GEMMs is than a burst (power cap), as measured; already
+  // applied to the GEMM-bound points of `gemms` and to attention_tflops (plan/profile.h).
+  double sustained_slowdown = 1;
 };
 
 // What is being run: per-request prompt lengths and tokens to generate.

@@ -1,8 +1,10 @@
 #include "plan/profile.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include "util/error.h"
@@ -85,7 +87,8 @@ class Buffer {
 // of the index: no zeros, denormals or NaN (which some CPUs run at other speeds), and not a
 // constant, on which tensor cores run faster than on real weights (less switching: an H100 ran
 // 8192^3 fp16 GEMMs at 896 TFLOP/s on 1/64 everywhere, 720-770 on random data). Uploads one
-// small converted chunk repeatedly.
+// converted chunk of at most 2^20 elements, then doubles the filled part by device copies on
+// the compute stream (no host wait between them, so a warmed-up GPU stays busy).
 void fill(Backend& b, void* dev, int64_t elems) {
   const int64_t chunk = std::min<int64_t>(elems, int64_t(1) << 20);
   const size_t elem = dtype_bytes(b.dtype());
@@ -96,12 +99,14 @@ void fill(Backend& b, void* dev, int64_t elems) {
   }
   std::vector<unsigned char> host(static_cast<size_t>(chunk) * elem);
   convert(DType::f32, value.data(), b.dtype(), host.data(), static_cast<size_t>(chunk));
-  for (int64_t at = 0; at < elems; at += chunk) {
-    const int64_t n = std::min(chunk, elems - at);
-    b.copy_h2d(static_cast<unsigned char*>(dev) + at * elem, host.data(),
-               static_cast<size_t>(n) * elem, Stream::compute);
-    b.synchronize();  // the host chunk is reused
+  auto* base = static_cast<unsigned char*>(dev);
+  b.copy_h2d(base, host.data(), static_cast<size_t>(chunk) * elem, Stream::compute);
+  for (int64_t done = chunk; done < elems;) {
+    const int64_t n = std::min(done, elems - done);
+    b.copy_d2d(base + done * elem, base, static_cast<size_t>(n) * elem, Stream::compute);
+    done += n;
   }
+  b.synchronize();  // `host` goes out of scope
 }
 
 // Milliseconds of one run of `work`: one untimed run, then runs doubled until they take
@@ -130,6 +135,57 @@ std::vector<std::pair<int64_t, int64_t>> linear_shapes(const ModelConfig& c) {
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
+}
+
+// Square GEMMs of d = 1024, 2048, ... (the first whose run takes 1 ms, at most 8192), to
+// measure how much a GPU's power cap slows GEMMs in a long run. An H100 80GB HBM3 (700 W) runs
+// bursts of a few milliseconds after an idle spell at 1980 MHz, but within 100-200 ms of
+// back-to-back GEMMs its power cap takes the clock to 1095-1425 MHz, swinging with a period of
+// about a second: 16384 x 5120 x 5120 fp16 ran at 771 TFLOP/s in 10 ms bursts and 667
+// averaged over seconds (docs/BENCHMARKS.md, 2026-11-23 03:56). Timing each curve point after
+// such a load lands on the swing (points 15% apart from one to the next); so the curves are
+// timed in bursts, and their GEMM-bound points scaled by this GEMM's sustained / burst time.
+class SquareGemm {
+ public:
+  explicit SquareGemm(Backend& b) : b_(b), x_(b, false), w_(b, false), out_(b, false) {
+    for (d_ = 1024;; d_ *= 2) {
+      const size_t bytes = static_cast<size_t>(d_ * d_) * dtype_bytes(b.dtype());
+      x_.reserve(bytes);
+      w_.reserve(bytes);
+      out_.reserve(bytes);
+      fill(b, x_.get(), d_ * d_);
+      fill(b, w_.get(), d_ * d_);
+      run();  // untimed: library start-up
+      run_ms_ = time_ms(b, Stream::compute, 1, [&] { run(); });
+      if (run_ms_ >= 1 || d_ >= 8192) break;
+    }
+  }
+  // Milliseconds per run over about `ms` of back-to-back runs.
+  double ms_per_run(double ms) {
+    const auto n =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(ms / std::max(run_ms_, 1e-3))));
+    return time_ms(b_, Stream::compute, n, [&] { run(); }) / static_cast<double>(n);
+  }
+
+ private:
+  void run() { b_.linear(out_.get(), x_.get(), w_.get(), nullptr, d_, d_, d_); }
+  Backend& b_;
+  Buffer x_, w_, out_;
+  int64_t d_ = 0;
+  double run_ms_ = 0;
+};
+
+// Sustained time / burst time of a square GEMM's run, at least 1: its rate in 10 ms right after the
+// device idled 200 ms (host asleep), against its rate over the second half of `ms` of
+// back-to-back runs (the first half lets the power cap take hold).
+double sustained_slowdown(Backend& b, double ms) {
+  SquareGemm g(b);
+  b.synchronize();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double burst = g.ms_per_run(10);
+  g.ms_per_run(ms / 2);
+  const double held = g.ms_per_run(ms / 2);
+  return std::max(1.0, held / burst);
 }
 
 }  // namespace
@@ -208,9 +264,15 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o) {
 
 void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
                          const ProfileOptions& o) {
-  HS_CHECK(o.target_ms > 0 && o.max_point_ms > 0 && !o.gemm_rows.empty(),
+  HS_CHECK(o.target_ms > 0 && o.max_point_ms > 0 && !o.gemm_rows.empty() && o.sustain_ms >= 0 &&
+               o.capped_from_ms >= 0,
            "profile options out of range");
   const size_t elem = dtype_bytes(b.dtype());
+  k.sustained_slowdown = o.sustain_ms > 0 ? sustained_slowdown(b, o.sustain_ms) : 1;
+  // A run of capped_from_ms or more is GEMM-bound enough to slow down with the clock.
+  auto sustained = [&](double ms) {
+    return ms >= o.capped_from_ms ? ms * k.sustained_slowdown : ms;
+  };
   Buffer x(b, false), w(b, false), out(b, false);
   k.gemms.clear();
   for (const auto& [kk, n] : linear_shapes(c)) {
@@ -227,7 +289,7 @@ void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
       const double ms = ms_per_run(
           b, o.target_ms, [&] { b.linear(out.get(), x.get(), w.get(), nullptr, rows, kk, n); });
       g.rows.push_back(static_cast<double>(rows));
-      g.ms.push_back(ms);
+      g.ms.push_back(sustained(ms));
       if (ms >= o.max_point_ms) break;  // the rate has settled; gemm_ms() extrapolates
     }
     k.gemms.push_back(std::move(g));
@@ -288,7 +350,7 @@ void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
     run();
     const bool last = n >= o.attention_tokens || time_ms(b, Stream::compute, 1, run) >= o.target_ms;
     if (!last) continue;
-    const double ms = ms_per_run(b, o.target_ms, run);
+    const double ms = sustained(ms_per_run(b, o.target_ms, run));
     const double flops = 2.0 * static_cast<double>(c.q_dim()) * static_cast<double>(seqs) *
                          static_cast<double>(n) * static_cast<double>(n + 1);
     k.attention_tflops = flops / (ms * 1e9);

@@ -27,6 +27,13 @@ struct ProfileOptions {
                                     2048, 4096, 8192, 16384, 32768, 65536};
   double max_point_ms = 10;
   int64_t attention_seqs = 4, attention_tokens = 512;
+  // measure_model_costs: a square GEMM timed in a burst after the device idled, then over
+  // sustain_ms of back-to-back runs; burst / sustained (CostConstants::sustained_slowdown)
+  // scales every curve point and the prefill attention whose run takes capped_from_ms or more,
+  // as a GPU's power cap slows them in a long run of GEMMs (the engine's prefill and K/V
+  // recompute) against the short bursts the points are timed in: 13% on the H100 here.
+  // sustain_ms = 0: no scaling (the cpu backend has no such cap).
+  double sustain_ms = 2000, capped_from_ms = 0.1;
 };
 
 // Times H2D and D2H copies between host_alloc() memory and the device, square GEMMs through
@@ -40,7 +47,8 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o = {});
 
 // What the cost model needs to know of one model on b, into k: the time curve of each of its
 // linears (plan/gemm_time.h), the rate of its causal prefill attention, and the fixed cost of
-// a kernel. Takes 0.5-1.5 s on an H100 (more for larger models).
+// a kernel, and the sustained slowdown of GEMMs (ProfileOptions::sustain_ms). Takes 4.5-5 s
+// on an H100 (2-2.5 s without the slowdown).
 void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
                          const ProfileOptions& o = {});
 

@@ -3,6 +3,7 @@
 // time)), bytes per direction, achieved H2D bandwidth against a bandwidth measured in the same
 // process, the GPU's busy share, and the planner's predicted step time against the measured one.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -36,6 +37,7 @@ struct BenchOptions {
   uint64_t seed = 1;
   bool json_out = false;
   std::string trace_out;
+  bool burst_profile = false;
 };
 
 // Total length of the union of [start, end) intervals: time a stream was busy.
@@ -95,8 +97,13 @@ void bench(const BenchOptions& o) {
   bo.dtype = parse_dtype(o.dtype);
   bo.device_mem_gib = o.gpu_mem_gib;
   auto backend = make_backend(o.device, bo);
+  const auto profile_start = std::chrono::steady_clock::now();
   CostConstants measured = measure_constants(*backend);
-  measure_model_costs(*backend, cfg, measured);
+  ProfileOptions po;
+  if (o.burst_profile || o.device == "cpu") po.sustain_ms = 0;  // the cpu has no power cap
+  measure_model_costs(*backend, cfg, measured, po);
+  const double profile_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - profile_start).count();
 
   EngineOptions eo;
   eo.policy = parse_policy(o.policy);
@@ -178,6 +185,8 @@ void bench(const BenchOptions& o) {
       {"decode_ms_per_step_by_kind", per_step(decode.kind_ms, decode_steps)},
       {"prefill_ms_by_kind", per_step(prefill.kind_ms, 1)},
       {"constants", constants_to_json(measured)},
+      {"profile_s", profile_s},
+
       {"host_pool_bytes", engine.host_pool_bytes()},
       {"device_bytes", engine.device_bytes()},
   };
@@ -245,6 +254,9 @@ void add_bench_command(CLI::App& app) {
                   "Requests per mini-batch (default: planned)");
   cmd->add_option("--seed", o->seed, "Seed of the dummy weights and prompts")
       ->capture_default_str();
+  cmd->add_flag("--burst-profile", o->burst_profile,
+                "Plan with the GEMM curves as timed in short bursts, not scaled by how much a\n"
+                "long run of GEMMs slows down under the GPU's power cap (measured each run)");
   cmd->add_option("--trace-out", o->trace_out, "Write every trace event to this CSV file");
   cmd->add_flag("--json", o->json_out, "Print one JSON object instead of the report");
   cmd->callback([o] { bench(*o); });

@@ -73,7 +73,11 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   row("constants", cat(fmt("H2D %.1f GB/s, ", p.constants.h2d_gbps),
                        fmt("D2H %.1f GB/s, ", p.constants.d2h_gbps),
                        fmt("GEMM %.1f TFLOP/s, ", p.constants.gemm_tflops),
-                       fmt("memory %.0f GB/s", p.constants.mem_gbps), " (", constants_source, ")"));
+                       fmt("memory %.0f GB/s", p.constants.mem_gbps),
+                       p.constants.sustained_slowdown > 1
+                           ? fmt(", GEMMs %.2fx slower sustained", p.constants.sustained_slowdown)
+                           : std::string(),
+                       " (", constants_source, ")"));
   row("budgets", cat(fmt("GPU %.1f GiB, ", po.gpu_mem_gib), fmt("host %.1f GiB", po.host_mem_gib)));
   std::printf("\n");
   row("policy", cat(policy_name(p.policy), " (requested ", policy_name(p.requested), ")"));
@@ -173,7 +177,9 @@ void plan_command(const PlanCommandOptions& o) {
     bo.dtype = po.dtype;
     std::unique_ptr<Backend> b = make_backend(o.device, bo);
     po.constants = measure_constants(*b);
-    measure_model_costs(*b, c, po.constants);
+    ProfileOptions profile;
+    if (o.device == "cpu") profile.sustain_ms = 0;  // no power cap
+    measure_model_costs(*b, c, po.constants, profile);
     po.gpu_mem_gib = static_cast<double>(b->device_capacity_bytes()) / kBytesPerGib;
     source = "measured on " + b->device_name();
   }

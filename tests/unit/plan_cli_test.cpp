@@ -96,7 +96,7 @@ TEST(PlanCli, ConstantsFromAFile) {
   // projections (10x slower than the roofline at every row count).
   const std::string bench = write("bench.json", R"({"total_tokens_per_s": 1, "constants": {
       "h2d_gbps": 55, "d2h_gbps": 54, "gemm_tflops": 700, "mem_gbps": 3000,
-      "attention_tflops": 90, "launch_us": 4,
+      "attention_tflops": 90, "launch_us": 4, "sustained_slowdown": 1.16,
       "gemms": [{"k": 5120, "n": 5120, "rows": [1, 65536], "ms": [0.2, 40]}]}})");
   auto args = plan_args("opt-13b");
   args.insert(args.end(), {"--policy", "kv", "--constants", bench});
@@ -105,6 +105,7 @@ TEST(PlanCli, ConstantsFromAFile) {
   const json j = json::parse(r.out);
   EXPECT_EQ(j["constants"]["h2d_gbps"].get<double>(), 55);
   EXPECT_EQ(j["constants"]["launch_us"].get<double>(), 4);
+  EXPECT_EQ(j["constants"]["sustained_slowdown"].get<double>(), 1.16);  // reported, not reapplied
   ASSERT_EQ(j["constants"]["gemms"].size(), 1u);
   EXPECT_EQ(j["constants"]["source"].get<std::string>(), bench);
   // Without the curve, the same rates give a faster GPU.
@@ -130,6 +131,7 @@ TEST(PlanCli, ConstantsFromAFile) {
     const char* want;
   } bad[] = {
       {"{\"h2d_gbps\": -1}", "h2d_gbps must be positive"},
+      {"{\"sustained_slowdown\": 0}", "sustained_slowdown must be positive"},
       {"{\"constants\": {\"mem_gbps\": \"fast\"}}", "constants.mem_gbps must be a number"},
       {"{\"gemms\": [{\"k\": 1, \"n\": 1, \"rows\": [4, 2], \"ms\": [1, 1]}]}",
        "gemms[0].rows must ascend"},

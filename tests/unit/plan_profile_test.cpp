@@ -3,6 +3,7 @@
 // out as the fake's.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "backend/backend.h"
@@ -29,6 +30,7 @@ class ClockedBackend final : public Backend {
   size_t device_capacity_bytes() const override { return size_t(80) << 30; }
 
   void copy_h2d(void*, const void*, size_t n, Stream s) override {
+    if (power_cap) idle(200);
     run(s, n / (k_.h2d_gbps * 1e6));
   }
   void copy_d2h(void*, const void*, size_t n, Stream s) override {
@@ -46,14 +48,23 @@ class ClockedBackend final : public Backend {
     return Event{static_cast<int64_t>(events_.size()) - 1};
   }
   void wait(Stream, Event) override {}
-  void sync(Event) override {}
-  void synchronize() override {}
+  void sync(Event) override { idle(0.05); }  // the host's turnaround
+  void synchronize() override { idle(0.05); }
   double event_ms(Event e) override { return events_.at(static_cast<size_t>(e.id)); }
 
   void linear(void*, const void*, const void*, const void*, int64_t rows, int64_t k,
               int64_t n) override {
-    run(Stream::compute, 2.0 * rows * k * n / (k_.gemm_tflops * 1e9));
+    const double flop = 2.0 * rows * k * n;
+    const bool capped = power_cap && heat_ >= 0.8;
+    run(Stream::compute, flop / (k_.gemm_tflops * (capped ? 0.85 : 1.0) * 1e9),
+        flop >= 6e10 ? 1.0 : 0.2);
   }
+  // A power cap like an H100's: the compute stream's power is a moving average (50 ms time
+  // constant, over the device's time) of what it ran: 1 for GEMMs of 60 GFLOP or more (0.1 ms
+  // at 600 TFLOP/s), 0.2 for anything else, 0 while idle (the host's 50 us turnaround after
+  // a wait, and a slow host's 200 ms before each upload from host memory). A GEMM that starts with
+  // the average at 0.8 or more runs at 85% of the rate.
+  bool power_cap = false;
   void embed(void*, const void*, const int32_t*, int64_t, int64_t) override {}
   void add_rows(void*, const void*, const int32_t*, int64_t, int64_t) override {}
   void layernorm(void*, const void*, const void*, const void*, int64_t, int64_t, float) override {}
@@ -77,11 +88,21 @@ class ClockedBackend final : public Backend {
               const int64_t*) override {}
 
  private:
-  void run(Stream s, double ms) {
+  void run(Stream s, double ms, double power = 0.2) {
     clock_[static_cast<int>(s)] += launch_ms_ + ms;
     busy_ms += launch_ms_ + ms;
     ++ops;
+    if (s == Stream::compute) settle(launch_ms_ + ms, power);
   }
+  void idle(double ms) {
+    clock_[static_cast<int>(Stream::compute)] += ms;
+    settle(ms, 0);
+  }
+  void settle(double ms, double power) {
+    const double keep = std::exp(-ms / 50);
+    heat_ = heat_ * keep + power * (1 - keep);
+  }
+  double heat_ = 0;
   CostConstants k_;
   double launch_ms_;
   double clock_[kNumStreams] = {};
@@ -158,6 +179,36 @@ TEST(Profile, ModelCostsFollowTheDevice) {
   // the launch.
   const double flops = 2.0 * 768 * 4 * 512 * 513;
   EXPECT_NEAR(m.attention_tflops, flops / ((flops / 40e9 + 0.002) * 1e9), 1e-6);
+}
+
+// On a device whose power cap slows GEMMs by 15% once they have run back to back for a while,
+// and with a host slow enough that the device cools between one curve point and the next (so
+// every point is timed at the uncapped rate, as on an H100), the profile measures the
+// slowdown (1 / 0.85) and the curves' GEMM-bound points come out at the capped rate; the
+// short points and the prefill attention below capped_from_ms keep their burst times. With
+// sustain_ms = 0 everything stays at the burst rate.
+TEST(Profile, GemmBoundPointsAreScaledToTheCappedRate) {
+  for (const bool sustain : {true, false}) {
+    ClockedBackend b(h100(), 0);
+    b.power_cap = true;
+    CostConstants m;
+    ProfileOptions o;
+    if (!sustain) o.sustain_ms = 0;
+    measure_model_costs(b, model_shape("opt-1.3b"), m, o);
+    const double slowdown = sustain ? 1 / 0.85 : 1;
+    EXPECT_NEAR(m.sustained_slowdown, slowdown, 1e-9);
+    int scaled = 0, kept = 0;
+    for (const GemmCurve& g : m.gemms)
+      for (size_t i = 0; i < g.rows.size(); ++i) {
+        const double burst = 2 * g.rows[i] * g.k * g.n / 600e9;
+        const double want = burst >= o.capped_from_ms ? burst * slowdown : burst;
+        EXPECT_NEAR(g.ms[i], want, want * 1e-6)  // the fake clock runs to seconds
+            << (sustain ? "sustained " : "burst ") << g.k << " x " << g.n << " at " << g.rows[i];
+        ++(burst >= o.capped_from_ms ? scaled : kept);
+      }
+    EXPECT_GE(scaled, 6);
+    EXPECT_GE(kept, 6);
+  }
 }
 
 // The real cpu backend is measured through `hybridserve plan --measure` (plan_cli_test).
