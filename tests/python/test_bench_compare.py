@@ -40,6 +40,26 @@ class SimilarWallTest(unittest.TestCase):
         self.assertIsNone(bc.similar_wall_s([None, {"status": "failed", "wall_s": 3.0}]))
 
 
+class ShorterGenWallTest(unittest.TestCase):
+    def rec(self, gen, wall, status="ok"):
+        return {"status": status, "wall_s": wall, "workload": {"gen": gen}}
+
+    def test_scales_a_shorter_run_by_the_generation_length(self):
+        # Call W of 2026-11-23: ours opt-30b p1024 g32 took 89.9 s; g128 then needs ~360 s,
+        # and with 57 s left the driver skips it (0.7 x 360 > 57).
+        expect = bc.shorter_gen_wall_s([self.rec(32, 89.9)], 128)
+        self.assertAlmostEqual(expect, 359.6)
+        self.assertIn("took 360 s", bc.skip_reason(57, 20, 400, expect_s=expect))
+
+    def test_a_cut_flexgen_run_keeps_its_wall_time(self):
+        self.assertEqual(bc.shorter_gen_wall_s([self.rec(32, 147.0)], 128, scales=False), 147.0)
+
+    def test_ignores_longer_failed_and_missing_runs(self):
+        recs = [None, self.rec(128, 10.0), self.rec(32, 5.0, "failed"), self.rec(64, 50.0)]
+        self.assertEqual(bc.shorter_gen_wall_s(recs, 128), 100.0)
+        self.assertIsNone(bc.shorter_gen_wall_s([self.rec(128, 10.0)], 128))
+
+
 class PlanOnlyTest(unittest.TestCase):
     def test_plan_lowers_the_batch_to_fit_host_memory_and_lists_every_run(self):
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_compare.py"), "--plan-only",
