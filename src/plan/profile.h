@@ -28,11 +28,11 @@ struct ProfileOptions {
   double max_point_ms = 10;
   int64_t attention_seqs = 4, attention_tokens = 512;
   // measure_model_costs: a square GEMM timed in a burst after the device idled, then over
-  // sustain_ms of back-to-back runs; burst / sustained (CostConstants::sustained_slowdown)
+  // sustain_ms of back-to-back runs; sustained / burst time (CostConstants::sustained_slowdown)
   // scales every curve point and the prefill attention whose run takes capped_from_ms or more,
   // as a GPU's power cap slows them in a long run of GEMMs (the engine's prefill and K/V
-  // recompute) against the short bursts the points are timed in: 13% on the H100 here.
-  // sustain_ms = 0: no scaling (the cpu backend has no such cap).
+  // recompute) against the short bursts the points are timed in: 13-16% on the H100s here.
+  // sustain_ms = 0, or the cpu backend (no such cap): no scaling.
   double sustain_ms = 2000, capped_from_ms = 0.1;
 };
 

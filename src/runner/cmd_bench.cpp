@@ -100,7 +100,7 @@ void bench(const BenchOptions& o) {
   const auto profile_start = std::chrono::steady_clock::now();
   CostConstants measured = measure_constants(*backend);
   ProfileOptions po;
-  if (o.burst_profile || o.device == "cpu") po.sustain_ms = 0;  // the cpu has no power cap
+  if (o.burst_profile) po.sustain_ms = 0;
   measure_model_costs(*backend, cfg, measured, po);
   const double profile_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - profile_start).count();
@@ -186,7 +186,6 @@ void bench(const BenchOptions& o) {
       {"prefill_ms_by_kind", per_step(prefill.kind_ms, 1)},
       {"constants", constants_to_json(measured)},
       {"profile_s", profile_s},
-
       {"host_pool_bytes", engine.host_pool_bytes()},
       {"device_bytes", engine.device_bytes()},
   };

@@ -177,9 +177,7 @@ void plan_command(const PlanCommandOptions& o) {
     bo.dtype = po.dtype;
     std::unique_ptr<Backend> b = make_backend(o.device, bo);
     po.constants = measure_constants(*b);
-    ProfileOptions profile;
-    if (o.device == "cpu") profile.sustain_ms = 0;  // no power cap
-    measure_model_costs(*b, c, po.constants, profile);
+    measure_model_costs(*b, c, po.constants);
     po.gpu_mem_gib = static_cast<double>(b->device_capacity_bytes()) / kBytesPerGib;
     source = "measured on " + b->device_name();
   }

@@ -184,6 +184,7 @@ TEST(PlanCli, MeasureOnTheCpuBackend) {
   for (const char* key : {"h2d_gbps", "d2h_gbps", "gemm_tflops", "mem_gbps"})
     EXPECT_GT(k[key].get<double>(), 0) << key;
   EXPECT_NE(k["source"].get<std::string>().find("measured"), std::string::npos);
+  EXPECT_EQ(k["sustained_slowdown"].get<double>(), 1);  // no power cap measured on the cpu
   // The measurement takes ~0.2 s; loose, since CI shares its cores.
   EXPECT_LT(s, 5.0);
 }

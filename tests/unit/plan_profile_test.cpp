@@ -61,9 +61,9 @@ class ClockedBackend final : public Backend {
   }
   // A power cap like an H100's: the compute stream's power is a moving average (50 ms time
   // constant, over the device's time) of what it ran: 1 for GEMMs of 60 GFLOP or more (0.1 ms
-  // at 600 TFLOP/s), 0.2 for anything else, 0 while idle (the host's 50 us turnaround after
-  // a wait, and a slow host's 200 ms before each upload from host memory). A GEMM that starts with
-  // the average at 0.8 or more runs at 85% of the rate.
+  // at 600 TFLOP/s), 0.2 for anything else, 0 while idle (the host's 50 us turnaround after a
+  // wait, and a slow host's 200 ms before each upload from host memory). A GEMM that starts
+  // with the average at 0.8 or more runs at 85% of the rate.
   bool power_cap = false;
   void embed(void*, const void*, const int32_t*, int64_t, int64_t) override {}
   void add_rows(void*, const void*, const int32_t*, int64_t, int64_t) override {}
@@ -184,19 +184,21 @@ TEST(Profile, ModelCostsFollowTheDevice) {
 // On a device whose power cap slows GEMMs by 15% once they have run back to back for a while,
 // and with a host slow enough that the device cools between one curve point and the next (so
 // every point is timed at the uncapped rate, as on an H100), the profile measures the
-// slowdown (1 / 0.85) and the curves' GEMM-bound points come out at the capped rate; the
-// short points and the prefill attention below capped_from_ms keep their burst times. With
-// sustain_ms = 0 everything stays at the burst rate.
+// slowdown (1 / 0.85) and the curves' GEMM-bound points come out at the capped rate, as does
+// the prefill attention (0.4 ms a run at 4 TFLOP/s); the short points keep their burst times.
+// With sustain_ms = 0 everything stays at the burst rate.
 TEST(Profile, GemmBoundPointsAreScaledToTheCappedRate) {
   for (const bool sustain : {true, false}) {
     ClockedBackend b(h100(), 0);
     b.power_cap = true;
+    b.attention_tflops = 4;
     CostConstants m;
     ProfileOptions o;
     if (!sustain) o.sustain_ms = 0;
     measure_model_costs(b, model_shape("opt-1.3b"), m, o);
     const double slowdown = sustain ? 1 / 0.85 : 1;
     EXPECT_NEAR(m.sustained_slowdown, slowdown, 1e-9);
+    EXPECT_NEAR(m.attention_tflops, 4 / slowdown, 4e-6);
     int scaled = 0, kept = 0;
     for (const GemmCurve& g : m.gemms)
       for (size_t i = 0; i < g.rows.size(); ++i) {
