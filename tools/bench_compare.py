@@ -141,6 +141,18 @@ def shorter_gen_wall_s(records, gen, scales=True):
     return min(walls) if walls else None
 
 
+def same_prompt_records(workloads, results, i, budget, key):
+    """The records under `key` ("ours": a dict by policy; "fg_all_cpu": one record or None) of
+    the other workloads with workload i's model, batch and prompt, under the same budget."""
+    w = workloads[i]
+    out = []
+    for j, v in enumerate(workloads):
+        if j != i and all(v[k] == w[k] for k in ("model", "batch", "prompt")):
+            r = results[(j, budget)][key]
+            out += list(r.values()) if key == "ours" else [r]  # a record is a dict too
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 class Runner:
     """Runs subprocesses under a global time budget; records every run."""
@@ -478,14 +490,7 @@ def main():
             results[(i, bl)] = {"ours": {}, "fg_all_cpu": None, "fg_cands": []}
 
     def shorter(i, bl, key):
-        """Records of `key` from the workloads of i's model, batch and prompt under budget bl."""
-        w = workloads[i]
-        out = []
-        for j, v in enumerate(workloads):
-            if j != i and all(v[k] == w[k] for k in ("model", "batch", "prompt")):
-                r = results[(j, bl)][key]
-                out += list(r.values()) if isinstance(r, dict) else [r]
-        return out
+        return same_prompt_records(workloads, results, i, bl, key)
 
     def step_ours(i, w, pol, bl, bg):
         def f(runner):

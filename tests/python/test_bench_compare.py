@@ -60,6 +60,25 @@ class ShorterGenWallTest(unittest.TestCase):
         self.assertIsNone(bc.shorter_gen_wall_s([self.rec(128, 10.0)], 128))
 
 
+class SamePromptRecordsTest(unittest.TestCase):
+    def test_other_generation_lengths_of_the_same_model_batch_and_prompt(self):
+        def w(model, prompt, gen, batch=16):
+            return {"model": model, "batch": batch, "prompt": prompt, "gen": gen}
+        workloads = [w("opt-30b", 1024, 32), w("opt-30b", 1024, 128), w("opt-30b", 512, 32),
+                     w("opt-13b", 1024, 32), w("opt-30b", 1024, 32, batch=8)]
+        ok = {"status": "ok", "wall_s": 90.0, "workload": workloads[0]}
+        results = {(j, "24 GiB"): {"ours": {}, "fg_all_cpu": None} for j in range(5)}
+        for j in (0, 2, 3, 4):
+            results[(j, "24 GiB")]["ours"]["auto"] = dict(ok, workload=workloads[j])
+        results[(0, "24 GiB")]["fg_all_cpu"] = ok
+        ours = bc.same_prompt_records(workloads, results, 1, "24 GiB", "ours")
+        self.assertEqual([r["workload"] for r in ours], [workloads[0]])
+        self.assertEqual(bc.same_prompt_records(workloads, results, 1, "24 GiB", "fg_all_cpu"),
+                         [ok])
+        # Call W: g32 took 90 s, so g128 is expected to take 360 s.
+        self.assertEqual(bc.shorter_gen_wall_s(ours, 128), 360.0)
+
+
 class PlanOnlyTest(unittest.TestCase):
     def test_plan_lowers_the_batch_to_fit_host_memory_and_lists_every_run(self):
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_compare.py"), "--plan-only",
