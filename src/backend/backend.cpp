@@ -24,6 +24,8 @@ const char* stream_name(Stream s) {
       return "cache_in";
     case Stream::cache_out:
       return "cache_out";
+    case Stream::cache_dev:
+      return "cache_dev";
   }
   return "?";
 }

@@ -29,9 +29,10 @@ enum class Stream : int {
   weights = 1,    // host-to-device weight uploads
   cache_in = 2,   // host-to-device cache blocks (K/V and activation checkpoints)
   cache_out = 3,  // device-to-host write-back of new cache entries
+  cache_dev = 4,  // device-resident cache blocks copied into the working set (a kernel)
 };
-constexpr int kNumStreams = 4;
-const char* stream_name(Stream s);  // "compute", "weights", "cache_in", "cache_out"
+constexpr int kNumStreams = 5;
+const char* stream_name(Stream s);  // "compute", "weights", "cache_in", "cache_out", "cache_dev"
 
 // One contiguous piece of a gathered copy: units [src, src + count) to [dst, dst + count).
 struct CopyRun {

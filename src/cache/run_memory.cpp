@@ -123,7 +123,9 @@ RunMemory::RunMemory(const RunShape& s)
 
   const std::string ws = "working set";
   x = device.reserve(bytes(x_rows * H), ws);
-  for (Parity& p : parity) {
+  const int64_t host_cache_layers = L - s.gpu_cache_layers;
+  sets.resize(2 * static_cast<size_t>((host_cache_layers > 0) + (s.gpu_cache_layers > 0)));
+  for (WorkingSet& p : sets) {
     p.k = device.reserve(bytes(item.blocks * bt * KV), ws);
     p.v = device.reserve(bytes(item.blocks * bt * KV), ws);
     p.act = device.reserve(bytes(item.act_blocks * bt * H), ws);

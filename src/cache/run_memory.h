@@ -13,9 +13,11 @@
 //   weight buffers  two layer-sized buffers for streamed layers (double buffering)
 //   cache           blocks of the GPU-resident cache layers (gpu_cache_layers of them; the
 //                   host holds the other L - gpu_cache_layers, spread over the depth)
-//   working set     hidden states of every mini-batch (they stay between layers); per parity
-//                   (two items in flight) the working K/V blocks, loaded checkpoints and the
-//                   layer input kept for write-back; one set of compute temporaries; the head's
+//   working set     hidden states of every mini-batch (they stay between layers); working
+//                   sets (two items in flight of each cache home: two for host-cache layers,
+//                   two for device-cache layers, where the plan has them; plan.h:
+//                   working_set_turns) of working K/V blocks, loaded checkpoints and the layer
+//                   input kept for write-back; one set of compute temporaries; the head's
 //   indices         each mini-batch's index arrays (engine/mini_batch.h), uploaded each step
 #pragma once
 
@@ -89,11 +91,12 @@ struct RunMemory {
   std::vector<int> weight_buffer_parts[2];           // empty when every layer is resident
   CacheStore device_cache;                           // device-cache layers, in order
   int x = -1;                                        // [x_rows, hidden]
-  struct Parity {
+  struct WorkingSet {
     int k = -1, v = -1;  // [blocks, block_tokens, kv_dim]: working K/V
     int act = -1;        // [act_blocks, block_tokens, hidden]: loaded checkpoints
     int x_in = -1;       // [tokens, hidden]: the layer's input, written back as checkpoints
-  } parity[2];
+  };
+  std::vector<WorkingSet> sets;   // host-cache layers' two, then device-cache layers' two
   int h = -1;                     // [max(tokens, act_blocks * block_tokens), hidden]
   int q = -1, att = -1;           // [tokens, q_dim]
   int k_new = -1, v_new = -1;     // [tokens, kv_dim]

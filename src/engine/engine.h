@@ -79,6 +79,7 @@ class HybridEngine final : public Generator {
     Event indices_ready;
     std::vector<Event> weights_ready, layer_done;      // per layer
     std::vector<Event> cache_ready, computed, stored;  // per item (layer * mbs + mb)
+    std::vector<WorkingSetTurn> turns;                 // per item: its working set
     std::vector<int32_t> sampled;                      // by batch index
     const SamplingParams* sampling = nullptr;
     std::vector<uint64_t> keys;                  // request_key(id), by batch index
@@ -108,6 +109,7 @@ class HybridEngine final : public Generator {
   // Streamed layers before `layer`: its buffer is the parity of that.
   int weight_buffer(int layer) const;
   const SlotArray& cache_array(int layer, CacheArray a) const;
+  const RunMemory::WorkingSet& working_set(const Step& s, int item) const;
   void norm(int layer, Part w, Part b, void* out, const void* x, int64_t rows);
   void* dev(int region) const { return mem_->device.ptr(region); }
   template <typename T>

@@ -1,28 +1,32 @@
 // The schedule: one step (prefill or decode) of the whole batch, layer-major. Each streamed
 // layer's weights cross PCIe once per step; the mini-batches run through the layer one after
 // another while the next mini-batch's cache blocks and a slice of the next streamed layer's
-// weights are in flight. Four streams (compute, weights, cache_in, cache_out) are ordered by
-// events only:
+// weights are in flight. Five streams (compute, weights, cache_in, cache_dev, cache_out) are
+// ordered by events only:
 //
 //   weights   load_weights(slice) ...... a slice of the next streamed layer's bytes, enqueued
 //                                        beside each item of its window (plan.h:
-//                                        weight_slices); each waits for the cache load
+//                                        weight_slices); each waits for the host cache load
 //                                        enqueued before it, the first also for layer_done of
 //                                        the streamed layer two back (its buffer's last reader)
-//   cache_in  load_cache(item) ......... waits computed(item-2), stored(item-2): the working
-//                                        set it fills (one of two, by item parity) was theirs
+//   cache_in  load_cache(item) ......... a host-cache item's blocks, by the copy engines
+//   cache_dev load_cache(item) ......... a device-cache item's blocks, by a kernel; both wait
+//                                        computed(prev), stored(prev) of the item before it on
+//                                        its working set (plan.h: working_set_turns)
 //   compute   recompute, compute(item) . waits weights_ready(l), cache_ready(item), and
-//                                        stored(item-2) (same parity buffers)
+//                                        stored(prev) (same working set)
 //   cache_out store_cache(item) ........ waits computed(item)
 //
 // where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
 // Host-to-device copies of both streams share the copy engines first come, first served, and
-// an item's compute overlaps only the next item's copies (two working sets). So the copies
-// are spread as evenly as the bytes allow: streamed and host-cache layers spread over the
-// depth (plan.h), and each streamed layer's upload cut into slices that fill the items of its
-// window up to a common level, cache load plus slice. A whole layer's weights enqueued at once
-// held every cache load behind them (11 ms a layer for opt-13b on an H100, the GPU idle
-// meanwhile); resident layers at the front left the copy engines idle for most of a step.
+// an item's compute overlaps only the copies of the next two items of its cache home (host or
+// device: two working sets each). So the copies are spread as evenly as the bytes allow:
+// streamed and host-cache layers spread over the depth (plan.h), and each streamed layer's
+// upload cut into slices that fill the items of its window up to a common level, cache load
+// plus slice. A whole layer's weights enqueued at once held every cache load behind them
+// (11 ms a layer for opt-13b on an H100, the GPU idle meanwhile); resident layers at the front
+// left the copy engines idle for most of a step; device-cache copies queued on the host loads'
+// stream held them until compute reached them, and PCIe idled through resident stretches.
 #include <algorithm>
 #include <cmath>
 
@@ -42,18 +46,19 @@ void HybridEngine::run_step(Step& s) {
       cache_bytes[static_cast<size_t>(l * M + mb)] = item_cache_h2d_bytes(s.mbs[mb]);
   }
   const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
+  s.turns = working_set_turns(M, host_cache_);
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
 
   if (streams_weights(0)) load_weights(s, {0, 0, layer_bytes}, Event{});  // no window: first
   load_cache(s, 0, 0);
-  Event last_load = s.cache_ready[0];  // the latest cache load enqueued
+  Event last_load = host_cache(0) ? s.cache_ready[0] : Event{};  // the latest host load enqueued
   for (int l = 0; l < L; ++l) {
     for (int mb = 0; mb < M; ++mb) {
       const int next = l * M + mb + 1;
       if (next < L * M) {
-        load_cache(s, next / M, next % M);  // cache_in stream: the next item's blocks
-        if (s.cache_ready[next].id >= 0) last_load = s.cache_ready[next];
+        load_cache(s, next / M, next % M);  // cache_in or cache_dev: the next item's blocks
+        if (host_cache(next / M) && s.cache_ready[next].id >= 0) last_load = s.cache_ready[next];
       }
       // weights stream: a slice of a later layer, after that load
       load_weights(s, slices[static_cast<size_t>(l * M + mb)], last_load);
@@ -74,13 +79,18 @@ void wait_if(Backend& b, Stream s, Event e) {
 }
 }  // namespace
 
-// What an item's compute reads: its layer's weights, its loaded blocks, and working buffers
-// (by parity) that item - 2's write-back has finished reading.
+// What an item's compute reads: its layer's weights, its loaded blocks, and a working set that
+// the write-back of the set's previous item has finished reading.
 void HybridEngine::wait_item_inputs(Step& s, int l, int mb) {
   const int item = l * static_cast<int>(s.mbs.size()) + mb;
   wait_if(b_, Stream::compute, s.weights_ready[l]);
   wait_if(b_, Stream::compute, s.cache_ready[item]);
-  if (item >= 2) wait_if(b_, Stream::compute, s.stored[item - 2]);
+  const int64_t prev = s.turns[static_cast<size_t>(item)].previous;
+  if (prev >= 0) wait_if(b_, Stream::compute, s.stored[static_cast<size_t>(prev)]);
+}
+
+const RunMemory::WorkingSet& HybridEngine::working_set(const Step& s, int item) const {
+  return mem_->sets[static_cast<size_t>(s.turns[static_cast<size_t>(item)].set)];
 }
 
 // Every mini-batch's index arrays, once per step: block tables are the same for every layer.
@@ -156,18 +166,21 @@ int64_t HybridEngine::item_cache_h2d_bytes(const MiniBatch& m) const {
          elem_;
 }
 
-// Copies the blocks holding this item's cached tokens into working set (item % 2): K/V blocks
-// into its working K/V, checkpoint blocks into its checkpoint rows. Whole blocks, as the plan
-// counts them. Only host-cache layers cross PCIe (and are traced).
+// Copies the blocks holding this item's cached tokens into its working set: K/V blocks into
+// its working K/V, checkpoint blocks into its checkpoint rows. Whole blocks, as the plan
+// counts them. Only host-cache layers cross PCIe (and are traced); device-cache layers copy on
+// their own stream, so a host load never queues behind one that waits for compute.
 void HybridEngine::load_cache(Step& s, int l, int mb) {
   const MiniBatch& m = s.mbs[mb];
   if (!keep_cache_ || (m.loaded_kv == 0 && m.loaded_act == 0)) return;
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
-  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const RunMemory::WorkingSet& p = working_set(s, item);
   const int64_t bt = plan_.block_tokens, KV = cfg_.kv_dim(), H = cfg_.hidden;
-  if (item >= 2) {
-    wait_if(b_, Stream::cache_in, s.computed[item - 2]);
-    wait_if(b_, Stream::cache_in, s.stored[item - 2]);
+  const Stream in = host_cache(l) ? Stream::cache_in : Stream::cache_dev;
+  const int64_t prev = s.turns[static_cast<size_t>(item)].previous;
+  if (prev >= 0) {
+    wait_if(b_, in, s.computed[static_cast<size_t>(prev)]);
+    wait_if(b_, in, s.stored[static_cast<size_t>(prev)]);
   }
   // Whole blocks. From the host by the copy engines (Backend::copy_runs), which leave the
   // multiprocessors to compute; within the device by the copy_rows kernel, since the copy
@@ -178,32 +191,30 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
                   int64_t dst_at, int64_t block_elems) {
     if (host_cache(l))
       b_.copy_runs(dst, src.segment_base(r.segment), r.runs,
-                   static_cast<size_t>(block_elems * elem_), Stream::cache_in);
+                   static_cast<size_t>(block_elems * elem_), in);
     else
       b_.copy_rows(dst, ix + dst_at + r.begin, src.segment_base(r.segment), ix + src_at + r.begin,
-                   r.count, block_elems, Stream::cache_in);
+                   r.count, block_elems, in);
   };
-  if (!host_cache(l)) wait_if(b_, Stream::cache_in, s.indices_ready);
+  if (!host_cache(l)) wait_if(b_, in, s.indices_ready);
   if (m.loaded_kv > 0) {
-    const Event t = tracer_.begin(Stream::cache_in);
+    const Event t = tracer_.begin(in);
     for (const SegmentRange& r : m.load_kv)
       for (CacheArray a : {CacheArray::k, CacheArray::v})
         load(dev(a == CacheArray::k ? p.k : p.v), cache_array(l, a), r, m.at.load_kv_src,
              m.at.load_kv_dst, bt * KV);
     if (host_cache(l))
-      tracer_.end(t, Stream::cache_in, TraceKind::kv, s.index, l, mb,
-                  m.loaded_kv * 2 * bt * KV * elem_);
+      tracer_.end(t, in, TraceKind::kv, s.index, l, mb, m.loaded_kv * 2 * bt * KV * elem_);
   }
   if (m.loaded_act > 0) {
-    const Event t = tracer_.begin(Stream::cache_in);
+    const Event t = tracer_.begin(in);
     for (const SegmentRange& r : m.load_act)
       load(dev(p.act), cache_array(l, CacheArray::act), r, m.at.load_act_src, m.at.load_act_dst,
            bt * H);
     if (host_cache(l))
-      tracer_.end(t, Stream::cache_in, TraceKind::act, s.index, l, mb,
-                  m.loaded_act * bt * H * elem_);
+      tracer_.end(t, in, TraceKind::act, s.index, l, mb, m.loaded_act * bt * H * elem_);
   }
-  s.cache_ready[item] = b_.record(Stream::cache_in);
+  s.cache_ready[item] = b_.record(in);
 }
 
 // K/V of the loaded checkpoint blocks, with this layer's norm and K/V projections (and RoPE at
@@ -215,7 +226,7 @@ void HybridEngine::recompute(Step& s, int l, int mb) {
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
   wait_item_inputs(s, l, mb);
   if (m.loaded_act == 0) return;
-  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const RunMemory::WorkingSet& p = working_set(s, item);
   const LayerWeights& w = weights_of(l);
   auto W = [&](Part part) { return w[static_cast<size_t>(part)]; };
   const int64_t rows = m.loaded_act * plan_.block_tokens, H = cfg_.hidden, KV = cfg_.kv_dim();
@@ -243,7 +254,7 @@ void HybridEngine::recompute(Step& s, int l, int mb) {
 void HybridEngine::compute(Step& s, int l, int mb) {
   const MiniBatch& m = s.mbs[mb];
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
-  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const RunMemory::WorkingSet& p = working_set(s, item);
   const LayerWeights& w = weights_of(l);
   auto W = [&](Part part) { return w[static_cast<size_t>(part)]; };
   const int32_t* ix = s.idx[mb];
@@ -324,7 +335,7 @@ void HybridEngine::store_cache(Step& s, int l, int mb) {
   const MiniBatch& m = s.mbs[mb];
   if (!keep_cache_ || (m.stored_kv == 0 && m.stored_act == 0)) return;
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
-  const RunMemory::Parity& p = mem_->parity[item % 2];
+  const RunMemory::WorkingSet& p = working_set(s, item);
   const int32_t* ix = s.idx[mb];
   const int64_t KV = cfg_.kv_dim(), H = cfg_.hidden;
   wait_if(b_, Stream::cache_out, s.indices_ready);

@@ -116,23 +116,34 @@ struct PipeItem {
 
 // The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
 // channel in the order the engine enqueues them (the first streamed layer, when it is layer 0,
-// whole; item 0's load; then per item the next item's load and this item's slice); an item's
-// load waits for item - 2's compute and write-back (its working set), a slice for its buffer's
-// last reader (WeightSlice::buffer_reader); an item's compute waits for its load, its
-// layer's last slice and item - 2's write-back. After the last item, the heads.
+// whole; item 0's load; then per item the next item's load and this item's slice); a
+// host-cache item's load waits for the compute and write-back of the item before it on its
+// working set (plan.h: working_set_turns), a slice for its buffer's last reader
+// (WeightSlice::buffer_reader); an item's compute waits for its load, its layer's last slice
+// and that write-back. A device-cache item's copy is a kernel on its own stream, charged to
+// the item's compute (PipeItem::gpu), so it takes no H2D time and holds no host load back.
+// After the last item, the heads.
 double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
                  const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
-                 double first_layer_ms, double heads_ms) {
+                 const std::vector<bool>& host, double first_layer_ms, double heads_ms) {
   const size_t n = items.size();
+  const std::vector<WorkingSetTurn> turns = working_set_turns(passes, host);
   std::vector<double> loaded(n, 0), computed(n, 0), stored(n, 0);
   std::vector<double> layer_done(static_cast<size_t>(layers), 0),
       weights_ready(static_cast<size_t>(layers), 0);
   double h2d = first_layer_ms, gpu = 0, d2h = 0;
   weights_ready[0] = first_layer_ms;
+  auto set_free = [&](size_t i) {  // the working set's previous item is done with it
+    const int64_t prev = turns[i].previous;
+    return prev < 0
+               ? 0.0
+               : std::max(computed[static_cast<size_t>(prev)], stored[static_cast<size_t>(prev)]);
+  };
   auto load = [&](size_t i) {
-    double start = h2d;
-    if (i >= 2) start = std::max({start, computed[i - 2], stored[i - 2]});
-    loaded[i] = h2d = start + items[i].load;
+    if (host[i / static_cast<size_t>(passes)])
+      loaded[i] = h2d = std::max(h2d, set_free(i)) + items[i].load;
+    else
+      loaded[i] = set_free(i);
   };
   if (n > 0) load(0);
   for (size_t i = 0; i < n; ++i) {
@@ -146,10 +157,9 @@ double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t pas
       h2d = start + items[i].weights;
       weights_ready[static_cast<size_t>(w.layer)] = h2d;
     }
-    double start = std::max(gpu, loaded[i]);
+    double start = std::max({gpu, loaded[i], set_free(i)});
     if (streamed[static_cast<size_t>(l)])
       start = std::max(start, weights_ready[static_cast<size_t>(l)]);
-    if (i >= 2) start = std::max(start, stored[i - 2]);
     computed[i] = gpu = start + items[i].gpu;
     layer_done[static_cast<size_t>(l)] = gpu;
     stored[i] = d2h = std::max(d2h, computed[i]) + items[i].store;
@@ -204,7 +214,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const double first_layer_ms =
       streamed[0] ? transfer_ms(static_cast<double>(layer_bytes), k.h2d_gbps) : 0;
   pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + heads;
-  pc.total_ms = replay_ms(items, L, M, slices, streamed, first_layer_ms, heads);
+  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, first_layer_ms, heads);
 }
 
 void pcie_ms(PhaseCost& pc, const CostConstants& k) {

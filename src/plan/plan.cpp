@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "plan/cost_model.h"
@@ -141,6 +142,26 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
     back1 = l;
   }
   return slices;
+}
+
+std::vector<WorkingSetTurn> working_set_turns(int64_t mini_batches,
+                                              const std::vector<bool>& host_cache) {
+  const bool any_host = std::find(host_cache.begin(), host_cache.end(), true) != host_cache.end();
+  const int first_device_set = any_host ? 2 : 0;
+  std::vector<WorkingSetTurn> turns;
+  turns.reserve(host_cache.size() * static_cast<size_t>(mini_batches));
+  std::array<int64_t, 2> last[2] = {{-1, -1}, {-1, -1}};  // [host?][set parity]: its last item
+  int64_t uses[2] = {0, 0};                               // items so far, by host?
+  for (const bool host : host_cache) {
+    for (int64_t mb = 0; mb < mini_batches; ++mb) {
+      const int parity = static_cast<int>(uses[host] % 2);
+      const int64_t item = static_cast<int64_t>(turns.size());
+      turns.push_back({(host ? 0 : first_device_set) + parity, last[host][parity]});
+      last[host][parity] = item;
+      ++uses[host];
+    }
+  }
+  return turns;
 }
 
 }  // namespace hs

@@ -101,24 +101,25 @@ TEST(CostModel, DecodeStepAllActivations) {
   EXPECT_LT(rel(s.total_ms, (W + 128 * 1024 * act_row) / 25e6 + gpu), 1e-12);
 }
 
-// Two working sets: an item's compute overlaps only the next item's load. With host-cache
-// layers between resident ones and one mini-batch, each host layer's load waits for the
-// previous host layer's compute and write-back (same working set), so the step costs a load
-// plus a compute per host layer, well over max(PCIe, GPU).
-TEST(CostModel, AWorkingSetPairHidesOnlyTheNextLoad) {
+// Host-cache items take turns on two working sets of their own (plan.h: working_set_turns), so a
+// host layer's load waits only for the host layer two back, not for the resident layer between:
+// with host caches on the odd layers and one mini-batch, the loads run back to back and the step
+// is PCIe time plus the last host layer's compute and the head. When the resident layers shared
+// the host layers' pair, every load waited for the compute before it and the step cost a load
+// plus a compute per host layer (20 (load + host_item) + 19 store + head).
+TEST(CostModel, HostLoadsRunAheadThroughResidentLayers) {
   const ModelConfig c = model_shape("opt-13b");
   Plan p = opt13b_plan(Policy::kv, 0);
   p.gpu_weight_layers = 40;
   p.gpu_cache_layers = 20;  // host caches: the odd layers
   const PhaseCost s = decode_step_cost(c, p, std::vector<int64_t>(128, 1024));
-  const double load = 128 * 1024 * kv_row / 25e6, store = 128 * kv_row / 25e6;
+  const double load = 128 * 1024 * kv_row / 25e6;
   const double attention = 128 * 1025 * kv_row / 2000e6;
   const double host_item = item_ms(128, attention);
   const double resident_item = host_item + 2 * 128 * 1024 * kv_row / 2000e6;  // working-set copy
   EXPECT_LT(rel(s.gpu_ms, 20 * (host_item + resident_item) + head_item_ms(128)), 1e-12);
   EXPECT_LT(rel(s.pcie_ms, 20 * load), 1e-12);
-  EXPECT_LT(rel(s.total_ms, 20 * (load + host_item) + 19 * store + head_item_ms(128)), 1e-12);
-  EXPECT_GT(s.total_ms, std::max(s.pcie_ms, s.gpu_ms) + 19 * host_item);
+  EXPECT_LT(rel(s.total_ms, 20 * load + host_item + head_item_ms(128)), 1e-12);
 }
 
 TEST(CostModel, DecodeMatchesStepTrafficOnMixedLengths) {

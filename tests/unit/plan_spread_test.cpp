@@ -106,5 +106,27 @@ TEST(WeightSlices, EachStreamedLayerFillsItsWindow) {
   for (const WeightSlice& w : s) EXPECT_EQ(w.buffer_reader, -1);  // two streamed layers
 }
 
+TEST(WorkingSetTurns, HostAndDeviceCacheItemsTakeTurnsOnTheirOwnPairs) {
+  // 4 layers of 2 mini-batches; host caches on layers 1 and 3. Host items 2, 3, 6, 7 use sets
+  // 0, 1, 0, 1; device items 0, 1, 4, 5 sets 2, 3, 2, 3. Each waits for the item two back in its
+  // own turn, never for one of the other home.
+  const std::vector<WorkingSetTurn> t = working_set_turns(2, {false, true, false, true});
+  ASSERT_EQ(t.size(), 8u);
+  const int want_set[] = {2, 3, 0, 1, 2, 3, 0, 1};
+  const int64_t want_previous[] = {-1, -1, -1, -1, 0, 1, 2, 3};
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(t[i].set, want_set[i]) << "item " << i;
+    EXPECT_EQ(t[i].previous, want_previous[i]) << "item " << i;
+  }
+  // One home only: one pair, item i after item i - 2 (as before device caches had their own).
+  for (const bool host : {false, true}) {
+    const std::vector<WorkingSetTurn> one = working_set_turns(3, std::vector<bool>(2, host));
+    for (size_t i = 0; i < one.size(); ++i) {
+      EXPECT_EQ(one[i].set, static_cast<int>(i % 2));
+      EXPECT_EQ(one[i].previous, static_cast<int64_t>(i) - 2 >= 0 ? int64_t(i) - 2 : -1);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hs
