@@ -47,8 +47,10 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o = {});
 
 // What the cost model needs to know of one model on b, into k: the time curve of each of its
 // linears (plan/gemm_time.h), the rate of its causal prefill attention, and the fixed cost of
-// a kernel, and the sustained slowdown of GEMMs (ProfileOptions::sustain_ms). Takes 4.5-5 s
-// on an H100 (2-2.5 s without the slowdown).
+// a kernel, and the sustained slowdown of GEMMs (ProfileOptions::sustain_ms). Then times the
+// H2D and D2H copies again and keeps the higher of each against k's (a link can run slow for
+// a while after a process starts, never fast). Takes 4.5-5 s on an H100 (2-2.5 s without the
+// slowdown).
 void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
                          const ProfileOptions& o = {});
 

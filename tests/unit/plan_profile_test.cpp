@@ -19,6 +19,7 @@ class ClockedBackend final : public Backend {
 
   double busy_ms = 0;  // all simulated work, warm-ups and fills included
   int64_t ops = 0;
+  double slow_link_until_ms = 0;  // H2D copies run at half rate until busy_ms reaches it
 
   std::string name() const override { return "clocked"; }
   std::string device_name() const override { return "clocked fake"; }
@@ -31,7 +32,8 @@ class ClockedBackend final : public Backend {
 
   void copy_h2d(void*, const void*, size_t n, Stream s) override {
     if (power_cap) idle(200);
-    run(s, n / (k_.h2d_gbps * 1e6));
+    const bool slow = busy_ms < slow_link_until_ms;
+    run(s, n / (k_.h2d_gbps * (slow ? 0.5 : 1.0) * 1e6));
   }
   void copy_d2h(void*, const void*, size_t n, Stream s) override {
     run(s, n / (k_.d2h_gbps * 1e6));
@@ -156,6 +158,28 @@ TEST(Profile, SlowDeviceStopsAtTheTargetNotTheCaps) {
   EXPECT_NEAR(m.gemm_tflops, 0.02, 0.02e-9);
   EXPECT_NEAR(m.mem_gbps, 10, 10e-9);
   EXPECT_LT(b.busy_ms, 200);
+}
+
+// A link at half rate for the first 100 ms of the profile (as one process in four measured on
+// an H100, right after another's exit): measure_constants sees it, and measure_model_costs,
+// timing the copies again seconds later, restores the link's rate.
+TEST(Profile, ASlowStartOfTheLinkIsMeasuredAgain) {
+  ClockedBackend b(h100(), 0);
+  b.slow_link_until_ms = 100;
+  CostConstants m = measure_constants(b);
+  EXPECT_NEAR(m.h2d_gbps, 27.5, 27.5 * 1e-9);  // the fake is slow when it should be
+  EXPECT_NEAR(m.d2h_gbps, 52, 52 * 1e-9);
+  ProfileOptions o;
+  o.sustain_ms = 0;  // no power cap here
+  measure_model_costs(b, model_shape("opt-125m"), m, o);
+  EXPECT_NEAR(m.h2d_gbps, 55, 55 * 1e-9);
+  EXPECT_NEAR(m.d2h_gbps, 52, 52 * 1e-9);
+  // A constant the second round measures slower (a fast first round) stays.
+  ClockedBackend fast(h100(), 0);
+  CostConstants f = measure_constants(fast);
+  f.h2d_gbps = 60;
+  measure_model_costs(fast, model_shape("opt-125m"), f, o);
+  EXPECT_EQ(f.h2d_gbps, 60);
 }
 
 // The model's linears get curves equal to their simulated times (a 2 us launch on top), the
