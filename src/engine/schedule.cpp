@@ -32,6 +32,7 @@
 
 #include "engine/engine.h"
 #include "plan/cost_model.h"
+#include "util/error.h"
 
 namespace hs {
 
@@ -47,6 +48,9 @@ void HybridEngine::run_step(Step& s) {
   }
   const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
   s.turns = working_set_turns(M, host_cache_);
+  for (const WorkingSetTurn& t : s.turns)  // the plan's turns and the laid-out sets agree
+    HS_CHECK(t.set < static_cast<int>(mem_->sets.size()), "item uses working set ", t.set, " of ",
+             mem_->sets.size());
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
 
