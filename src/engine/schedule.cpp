@@ -32,7 +32,6 @@
 
 #include "engine/engine.h"
 #include "plan/cost_model.h"
-#include "util/error.h"
 
 namespace hs {
 
@@ -48,9 +47,6 @@ void HybridEngine::run_step(Step& s) {
   }
   const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
   s.turns = working_set_turns(M, host_cache_);
-  for (const WorkingSetTurn& t : s.turns)  // the plan's turns and the laid-out sets agree
-    HS_CHECK(t.set < static_cast<int>(mem_->sets.size()), "item uses working set ", t.set, " of ",
-             mem_->sets.size());
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
 
@@ -180,7 +176,9 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
   const int M = static_cast<int>(s.mbs.size()), item = l * M + mb;
   const RunMemory::WorkingSet& p = working_set(s, item);
   const int64_t bt = plan_.block_tokens, KV = cfg_.kv_dim(), H = cfg_.hidden;
-  const Stream in = host_cache(l) ? Stream::cache_in : Stream::cache_dev;
+  // Only host loads cross the link, and only they are traced (device copies record no events).
+  const bool from_host = host_cache(l);
+  const Stream in = from_host ? Stream::cache_in : Stream::cache_dev;
   const int64_t prev = s.turns[static_cast<size_t>(item)].previous;
   if (prev >= 0) {
     wait_if(b_, in, s.computed[static_cast<size_t>(prev)]);
@@ -193,29 +191,29 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
   const int32_t* ix = s.idx[mb];
   auto load = [&](void* dst, const SlotArray& src, const SegmentRange& r, int64_t src_at,
                   int64_t dst_at, int64_t block_elems) {
-    if (host_cache(l))
+    if (from_host)
       b_.copy_runs(dst, src.segment_base(r.segment), r.runs,
                    static_cast<size_t>(block_elems * elem_), in);
     else
       b_.copy_rows(dst, ix + dst_at + r.begin, src.segment_base(r.segment), ix + src_at + r.begin,
                    r.count, block_elems, in);
   };
-  if (!host_cache(l)) wait_if(b_, in, s.indices_ready);
+  if (!from_host) wait_if(b_, in, s.indices_ready);
   if (m.loaded_kv > 0) {
-    const Event t = tracer_.begin(in);
+    const Event t = from_host ? tracer_.begin(in) : Event{};
     for (const SegmentRange& r : m.load_kv)
       for (CacheArray a : {CacheArray::k, CacheArray::v})
         load(dev(a == CacheArray::k ? p.k : p.v), cache_array(l, a), r, m.at.load_kv_src,
              m.at.load_kv_dst, bt * KV);
-    if (host_cache(l))
+    if (from_host)
       tracer_.end(t, in, TraceKind::kv, s.index, l, mb, m.loaded_kv * 2 * bt * KV * elem_);
   }
   if (m.loaded_act > 0) {
-    const Event t = tracer_.begin(in);
+    const Event t = from_host ? tracer_.begin(in) : Event{};
     for (const SegmentRange& r : m.load_act)
       load(dev(p.act), cache_array(l, CacheArray::act), r, m.at.load_act_src, m.at.load_act_dst,
            bt * H);
-    if (host_cache(l))
+    if (from_host)
       tracer_.end(t, in, TraceKind::act, s.index, l, mb, m.loaded_act * bt * H * elem_);
   }
   s.cache_ready[item] = b_.record(in);
