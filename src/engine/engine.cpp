@@ -320,6 +320,7 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
       }
     }
   }
+  tracer_.resolve();  // the last step's times (every stream is done)
 }
 
 }  // namespace hs

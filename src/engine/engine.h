@@ -54,7 +54,10 @@ class HybridEngine final : public Generator {
 
   const Plan& plan() const { return plan_; }
   const std::vector<TraceEvent>& trace() const { return tracer_.events(); }
-  void clear_trace() { tracer_.clear(); }
+  void clear_trace() {
+    tracer_.clear();
+    trace_done_ = 0;
+  }
   Backend& backend() const { return b_; }
   // Cache write-backs whose runs average at least this many bytes go by the copy engines
   // (Backend::copy_runs), shorter ones by the copy_rows kernel. Both give the same bytes; tests
@@ -138,6 +141,10 @@ class HybridEngine final : public Generator {
   LayerWeights buffer_[2] = {};              // streamed layers, double buffered
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
+  size_t trace_done_ = 0;  // trace events of finished steps (run_step reads their times late)
+  // A step filing more trace events than this reads their times at once, so the backend's
+  // ring of events (65536 on CUDA) never has to hold two steps of them.
+  static constexpr size_t kDeferredTraceEvents = 8192;
   int64_t min_dma_run_bytes_ = kDefaultMinDmaRunBytes;
   LogitsFn observe_;
 };

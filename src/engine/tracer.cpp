@@ -1,5 +1,7 @@
 #include "engine/tracer.h"
 
+#include <algorithm>
+
 namespace hs {
 
 Event Tracer::end(Event start, Stream s, TraceKind kind, int64_t step, int layer, int mini_batch,
@@ -18,14 +20,17 @@ Event Tracer::end(Event start, Stream s, TraceKind kind, int64_t step, int layer
   return stop;
 }
 
-void Tracer::resolve() {
-  for (size_t i = resolved_; i < events_.size(); ++i) {
+void Tracer::resolve(size_t upto) {
+  upto = std::min(upto, events_.size());
+  if (upto <= resolved_) return;
+  for (size_t i = resolved_; i < upto; ++i) {
     const size_t p = 2 * (i - resolved_);
     events_[i].start_ms = backend_.event_ms(pending_[p]);
     events_[i].end_ms = backend_.event_ms(pending_[p + 1]);
   }
-  resolved_ = events_.size();
-  pending_.clear();
+  pending_.erase(pending_.begin(),
+                 pending_.begin() + static_cast<std::ptrdiff_t>(2 * (upto - resolved_)));
+  resolved_ = upto;
 }
 
 void Tracer::clear() {

@@ -3,6 +3,7 @@
 // has completed, so tracing never makes the host wait inside a step.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "backend/backend.h"
@@ -20,8 +21,10 @@ class Tracer {
   // other streams wait on). `bytes`: bytes moved, 0 for compute.
   Event end(Event start, Stream s, TraceKind kind, int64_t step, int layer, int mini_batch,
             int64_t bytes = 0);
-  // Fills in the times of the events filed since the last call; every stream must be done.
-  void resolve();
+  // Fills in the times of the events filed before `upto` (events() index; default: all) that
+  // are not yet filled in; the streams must be done with them.
+  void resolve(size_t upto = SIZE_MAX);
+  size_t filed() const { return events_.size(); }
 
   const std::vector<TraceEvent>& events() const { return events_; }
   void clear();

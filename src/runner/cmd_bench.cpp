@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -192,6 +193,8 @@ void bench(const BenchOptions& o) {
   if (!o.trace_out.empty()) {
     std::ofstream f(o.trace_out);
     HS_CHECK(f.good(), "cannot write --trace-out file '", o.trace_out, "'");
+    // Microseconds: the default six digits round times an hour into a run to 0.1 ms.
+    f << std::fixed << std::setprecision(3);
     f << "step,layer,mini_batch,kind,bytes,start_ms,end_ms,stream\n";
     for (const TraceEvent& e : engine.trace())
       f << e.step << ',' << e.layer << ',' << e.mini_batch << ',' << trace_kind_name(e.kind) << ','

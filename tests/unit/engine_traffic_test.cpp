@@ -118,9 +118,14 @@ TEST_P(EngineTraffic, EventsAreWellFormed) {
   const EngineRun r =
       run(tc.model, tc.policy, tc.f, tc.gpu_weight_layers, tc.gpu_cache_layers, tc.prompts);
   std::map<std::pair<int64_t, int>, int64_t> weight_bytes;  // by (step, layer)
+  // The cpu backend runs each call as it is made, so times never go back in filing order: an
+  // event whose times were never read (left 0) would.
+  double last_end = 0;
   for (const TraceEvent& e : r.trace) {
     EXPECT_LE(e.start_ms, e.end_ms);
     EXPECT_GE(e.start_ms, 0);
+    EXPECT_GE(e.end_ms, last_end) << "step " << e.step << " layer " << e.layer;
+    last_end = e.end_ms;
     switch (e.kind) {
       case TraceKind::weights:
         EXPECT_EQ(e.stream, static_cast<int>(Stream::weights));
