@@ -67,6 +67,8 @@ RunMemory::RunMemory(const RunShape& s)
            "gpu_weight_layers must be in [0, ", c.n_layers, "], got ", s.gpu_weight_layers);
   HS_CHECK(s.gpu_cache_layers >= 0 && s.gpu_cache_layers <= c.n_layers,
            "gpu_cache_layers must be in [0, ", c.n_layers, "], got ", s.gpu_cache_layers);
+  HS_CHECK(s.host_sets >= 2 && s.host_sets <= kMaxHostSets, "host_sets must be in [2, ",
+           kMaxHostSets, "], got ", s.host_sets);
   const size_t elem = dtype_bytes(s.dtype);
   auto bytes = [&](int64_t elems) { return static_cast<size_t>(elems) * elem; };
 
@@ -124,7 +126,8 @@ RunMemory::RunMemory(const RunShape& s)
   const std::string ws = "working set";
   x = device.reserve(bytes(x_rows * H), ws);
   const int64_t host_cache_layers = L - s.gpu_cache_layers;
-  sets.resize(2 * static_cast<size_t>((host_cache_layers > 0) + (s.gpu_cache_layers > 0)));
+  sets.resize(static_cast<size_t>((host_cache_layers > 0 ? s.host_sets : 0) +
+                                  (s.gpu_cache_layers > 0 ? 2 : 0)));
   for (WorkingSet& p : sets) {
     p.k = device.reserve(bytes(item.blocks * bt * KV), ws);
     p.v = device.reserve(bytes(item.blocks * bt * KV), ws);

@@ -14,8 +14,8 @@
 //   cache           blocks of the GPU-resident cache layers (gpu_cache_layers of them; the
 //                   host holds the other L - gpu_cache_layers, spread over the depth)
 //   working set     hidden states of every mini-batch (they stay between layers); working
-//                   sets (two items in flight of each cache home: two for host-cache layers,
-//                   two for device-cache layers, where the plan has them; plan.h:
+//                   sets (items in flight of each cache home: host_sets for host-cache
+//                   layers, two for device-cache layers, where the plan has them; plan.h:
 //                   working_set_turns) of working K/V blocks, loaded checkpoints and the layer
 //                   input kept for write-back; one set of compute temporaries; the head's
 //   indices         each mini-batch's index arrays (engine/mini_batch.h), uploaded each step
@@ -31,6 +31,9 @@
 
 namespace hs {
 
+// The most working sets host-cache items may take turns on (RunShape::host_sets).
+constexpr int64_t kMaxHostSets = 4;
+
 // What a run holds: the model, the cache policy's shape and the largest batch it will run.
 struct RunShape {
   ModelConfig config;
@@ -40,8 +43,9 @@ struct RunShape {
   bool keep_cache = true;   // false: recompute-tokens (no cache; every step reruns all tokens)
   int64_t gpu_weight_layers = 0;
   int64_t gpu_cache_layers = 0;
-  std::vector<int64_t> prompt_lens;                // per request
-  std::vector<int64_t> gen_lens;                   // per request: tokens to generate
+  int64_t host_sets = 2;             // working sets of the host-cache layers' items (plan.h)
+  std::vector<int64_t> prompt_lens;  // per request
+  std::vector<int64_t> gen_lens;     // per request: tokens to generate
   std::vector<std::vector<int32_t>> mini_batches;  // request indices
   int64_t host_pool_bytes = 0;  // the plan's pool; 0: exactly what the regions need
   size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes;
@@ -96,7 +100,7 @@ struct RunMemory {
     int act = -1;        // [act_blocks, block_tokens, hidden]: loaded checkpoints
     int x_in = -1;       // [tokens, hidden]: the layer's input, written back as checkpoints
   };
-  std::vector<WorkingSet> sets;   // host-cache layers' two, then device-cache layers' two
+  std::vector<WorkingSet> sets;   // host-cache layers' host_sets, then device-cache layers' two
   int h = -1;                     // [max(tokens, act_blocks * block_tokens), hidden]
   int q = -1, att = -1;           // [tokens, q_dim]
   int k_new = -1, v_new = -1;     // [tokens, kv_dim]

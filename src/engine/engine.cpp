@@ -64,10 +64,12 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
 
   const RunShape shape = run_shape(cfg_, plan_, capacity_, b_.dtype(), limits.max_chunk_bytes);
   mem_ = std::make_unique<RunMemory>(shape);
-  // The turns of any step use the sets two mini-batches use (both of each pair the plan has):
-  // exactly the sets laid out, or an item would index past them.
+  // The turns of any step use the sets host_sets (at least two) mini-batches use, every set
+  // of each cache home the plan has: exactly the sets laid out, or an item would index past
+  // them.
   int sets_used = 0;
-  for (const WorkingSetTurn& t : working_set_turns(2, host_cache_))
+  for (const WorkingSetTurn& t :
+       working_set_turns(std::max<int64_t>(2, plan_.host_sets), host_cache_, plan_.host_sets))
     sets_used = std::max(sets_used, t.set + 1);
   HS_CHECK(sets_used == static_cast<int>(mem_->sets.size()), "the plan's items take turns on ",
            sets_used, " working sets but ", mem_->sets.size(), " are laid out");

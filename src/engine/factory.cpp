@@ -50,6 +50,7 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.dtype = backend.dtype();
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
+  po.host_sets = o.host_sets;
   // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
   // the budget as built; the budget is what the engine may allocate, the backend's workspaces
   // being already taken off device_capacity_bytes(). A disagreement is a bug, not bad input.
@@ -128,6 +129,7 @@ std::string plan_json(const Plan& p) {
                             {"num_mini_batches", p.num_mini_batches},
                             {"gpu_weight_layers", p.gpu_weight_layers},
                             {"gpu_cache_layers", p.gpu_cache_layers},
+                            {"host_sets", p.host_sets},
                             {"dtype", dtype_name(p.dtype)},
                             {"kv_bytes_per_token", p.kv_bytes_per_token},
                             {"act_bytes_per_token", p.act_bytes_per_token},

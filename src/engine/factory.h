@@ -23,6 +23,7 @@ struct EngineOptions {
   std::optional<double> act_fraction;  // hybrid (and auto): fixes the checkpoint share
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
+  std::optional<int64_t> host_sets;        // fixes Plan::host_sets
   double gpu_mem_gib = 0;   // device memory the plan may use; 0: what the backend has
   double host_mem_gib = 0;  // host pool budget; 0: 80% of the machine's memory
   Workload workload;        // the largest batch generate() will be given

@@ -19,8 +19,8 @@
 //
 // where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
 // Host-to-device copies of both streams share the copy engines first come, first served, and
-// an item's compute overlaps only the copies of the next two items of its cache home (host or
-// device: two working sets each). So the copies are spread as evenly as the bytes allow:
+// an item's compute overlaps only the copies of the next few items of its cache home (the
+// plan's host_sets working sets for host-cache items, two for device-cache ones). So the copies are spread as evenly as the bytes allow:
 // streamed and host-cache layers spread over the depth (plan.h), and each streamed layer's
 // upload cut into slices that fill the items of its window up to a common level, cache load
 // plus slice. A whole layer's weights enqueued at once held every cache load behind them
@@ -47,7 +47,7 @@ void HybridEngine::run_step(Step& s) {
       cache_bytes[static_cast<size_t>(l * M + mb)] = item_cache_h2d_bytes(s.mbs[mb]);
   }
   const std::vector<WeightSlice> slices = weight_slices(L, M, streamed_, layer_bytes, cache_bytes);
-  s.turns = working_set_turns(M, host_cache_);
+  s.turns = working_set_turns(M, host_cache_, plan_.host_sets);
 
   if (streams_weights(0)) load_weights(s, {0, 0, layer_bytes}, Event{});  // no window: first
   // The host-cache items that start their working sets' turns wait for nothing in this step

@@ -116,18 +116,20 @@ struct PipeItem {
 
 // The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
 // channel in the order the engine enqueues them (the first streamed layer, when it is layer 0,
-// whole; item 0's load; then per item the next item's load and this item's slice); a
-// host-cache item's load waits for the compute and write-back of the item before it on its
-// working set (plan.h: working_set_turns), a slice for its buffer's last reader
+// whole; the loads of the host-cache items that start their working sets' turns; item 0's
+// load; then per item the next item's load and this item's slice); a host-cache item's load
+// waits for the compute and write-back of the item before it on its working set (plan.h:
+// working_set_turns, host_sets of them), a slice for its buffer's last reader
 // (WeightSlice::buffer_reader); an item's compute waits for its load, its layer's last slice
 // and that write-back. A device-cache item's copy is a kernel on its own stream, charged to
 // the item's compute (PipeItem::gpu), so it takes no H2D time and holds no host load back.
 // After the last item, the heads.
 double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
                  const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
-                 const std::vector<bool>& host, double first_layer_ms, double heads_ms) {
+                 const std::vector<bool>& host, int64_t host_sets, double first_layer_ms,
+                 double heads_ms) {
   const size_t n = items.size();
-  const std::vector<WorkingSetTurn> turns = working_set_turns(passes, host);
+  const std::vector<WorkingSetTurn> turns = working_set_turns(passes, host, host_sets);
   std::vector<double> loaded(n, 0), computed(n, 0), stored(n, 0);
   std::vector<double> layer_done(static_cast<size_t>(layers), 0),
       weights_ready(static_cast<size_t>(layers), 0);
@@ -139,12 +141,17 @@ double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t pas
                ? 0.0
                : std::max(computed[static_cast<size_t>(prev)], stored[static_cast<size_t>(prev)]);
   };
+  std::vector<bool> enqueued(n, false);
   auto load = [&](size_t i) {
+    if (enqueued[i]) return;
+    enqueued[i] = true;
     if (host[i / static_cast<size_t>(passes)])
       loaded[i] = h2d = std::max(h2d, set_free(i)) + items[i].load;
     else
       loaded[i] = set_free(i);
   };
+  for (size_t i = 0; i < n; ++i)
+    if (host[i / static_cast<size_t>(passes)] && turns[i].previous < 0) load(i);
   if (n > 0) load(0);
   for (size_t i = 0; i < n; ++i) {
     const int64_t l = static_cast<int64_t>(i) / passes;
@@ -214,7 +221,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const double first_layer_ms =
       streamed[0] ? transfer_ms(static_cast<double>(layer_bytes), k.h2d_gbps) : 0;
   pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + heads;
-  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, first_layer_ms, heads);
+  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, p.host_sets, first_layer_ms, heads);
 }
 
 void pcie_ms(PhaseCost& pc, const CostConstants& k) {

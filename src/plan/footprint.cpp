@@ -18,6 +18,7 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.act_fraction = s.keep_cache ? p.act_fraction : 0;
   s.gpu_weight_layers = p.gpu_weight_layers;
   s.gpu_cache_layers = p.gpu_cache_layers;
+  s.host_sets = p.host_sets;
   s.prompt_lens = w.prompt_lens;
   s.gen_lens = w.gen_lens;
   s.mini_batches =

@@ -145,19 +145,25 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
 }
 
 std::vector<WorkingSetTurn> working_set_turns(int64_t mini_batches,
-                                              const std::vector<bool>& host_cache) {
+                                              const std::vector<bool>& host_cache,
+                                              int64_t host_sets) {
+  HS_CHECK(host_sets >= 2, "host-cache items need at least two working sets, got ", host_sets);
   const bool any_host = std::find(host_cache.begin(), host_cache.end(), true) != host_cache.end();
-  const int first_device_set = any_host ? 2 : 0;
+  const int64_t sets[2] = {2, host_sets};  // by host?
+  const int64_t first_set[2] = {any_host ? host_sets : 0, 0};
+  std::vector<std::vector<int64_t>> last(2);  // [host?][set]: its last item
+  last[0].assign(2, -1);
+  last[1].assign(static_cast<size_t>(host_sets), -1);
+  int64_t uses[2] = {0, 0};  // items so far, by host?
   std::vector<WorkingSetTurn> turns;
   turns.reserve(host_cache.size() * static_cast<size_t>(mini_batches));
-  std::array<int64_t, 2> last[2] = {{-1, -1}, {-1, -1}};  // [host?][set parity]: its last item
-  int64_t uses[2] = {0, 0};                               // items so far, by host?
   for (const bool host : host_cache) {
     for (int64_t mb = 0; mb < mini_batches; ++mb) {
-      const int parity = static_cast<int>(uses[host] % 2);
+      const size_t turn = static_cast<size_t>(uses[host] % sets[host]);
       const int64_t item = static_cast<int64_t>(turns.size());
-      turns.push_back({(host ? 0 : first_device_set) + parity, last[host][parity]});
-      last[host][parity] = item;
+      turns.push_back(
+          {static_cast<int>(first_set[host] + static_cast<int64_t>(turn)), last[host][turn]});
+      last[host][turn] = item;
       ++uses[host];
     }
   }

@@ -86,7 +86,10 @@ struct Plan {
   std::vector<std::vector<int32_t>> mini_batches;  // request indices of each mini-batch
   int64_t gpu_weight_layers = 0;                   // layers whose weights stay on the device
   int64_t gpu_cache_layers = 0;                    // layers whose caches stay on the device
-  DType dtype = DType::f16;                        // element type of weights and caches
+  // Working sets host-cache items take turns on (working_set_turns): a host load can run this
+  // many items ahead of compute. More than two only pay where device-cache layers come between.
+  int64_t host_sets = 2;
+  DType dtype = DType::f16;  // element type of weights and caches
 
   // Per layer, per token.
   int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem
@@ -143,18 +146,22 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
                                        const std::vector<bool>& streamed, int64_t layer_bytes,
                                        const std::vector<int64_t>& item_cache_bytes);
 // The working sets (cache/run_memory.h) the items of a step take turns on: host-cache items on
-// two (sets 0 and 1), device-cache items on two of their own (the next two), so a load from the
-// host waits only for the host-cache item two before it, never for a stretch of device-cache
-// layers between. Sharing one pair, a host load could run at most two items ahead and PCIe
-// idled through every resident stretch (opt-6.7b, kv, 18 of 32 cache layers resident: 80% of
-// the measured H2D bandwidth). Per item (layer * mini_batches + mb): its set, and the item
-// before it on that set (-1: none), whose compute and write-back must be done first.
+// host_sets of them (sets 0 .. host_sets - 1, in turn), device-cache items on two of their own
+// (the next two), so a load from the host waits only for the host-cache item host_sets before
+// it, never for a stretch of device-cache layers between. Sharing one pair, a host load could
+// run at most two items ahead and PCIe idled through every resident stretch (opt-6.7b, kv, 18 of
+// 32 cache layers resident: 80% of the measured H2D bandwidth); with a pair of their own, it
+// still idled where a stretch's compute outlasted two host loads (~1.8 ms at each of 3 double
+// stretches a step in that run), which a third set hides. Per item (layer * mini_batches + mb):
+// its set, and the item before it on that set (-1: none), whose compute and write-back must be
+// done first.
 struct WorkingSetTurn {
   int set = 0;
   int64_t previous = -1;
 };
 std::vector<WorkingSetTurn> working_set_turns(int64_t mini_batches,
-                                              const std::vector<bool>& host_cache);
+                                              const std::vector<bool>& host_cache,
+                                              int64_t host_sets = 2);
 // Cut points 0 = c_0 <= .. <= c_n = total of n slices of `total` bytes by water-filling over
 // `base` (slice_i = c_{i+1} - c_i ~ max(0, level - base_i)); equal slices when base is even.
 std::vector<int64_t> water_fill(int64_t total, const std::vector<int64_t>& base);

@@ -26,6 +26,9 @@ struct PlanOptions {
   DType dtype = DType::f16;   // element type of weights and caches
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
+  // Fixes the working sets host-cache items take turns on (Plan::host_sets) instead of
+  // letting the replay choose between 2 and 3.
+  std::optional<int64_t> host_sets;
 };
 
 // The activation shares searched for hybrid and auto: k / kActShareSteps, k = 0 .. steps.

@@ -35,6 +35,7 @@ struct BenchOptions {
   std::string device = "cuda";
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;
+  std::optional<int64_t> host_sets;
   uint64_t seed = 1;
   bool json_out = false;
   std::string trace_out;
@@ -111,6 +112,7 @@ void bench(const BenchOptions& o) {
   eo.act_fraction = o.act_fraction;
   eo.block_tokens = o.block_tokens;
   eo.mini_batch_size = o.mini_batch_size;
+  eo.host_sets = o.host_sets;
   eo.gpu_mem_gib = o.gpu_mem_gib;
   eo.host_mem_gib = o.host_mem_gib;
   eo.workload = Workload::uniform(o.batch, o.prompt_len, o.gen_len);
@@ -161,6 +163,7 @@ void bench(const BenchOptions& o) {
       {"num_mini_batches", plan.num_mini_batches},
       {"gpu_weight_layers", plan.gpu_weight_layers},
       {"gpu_cache_layers", plan.gpu_cache_layers},
+      {"host_sets", plan.host_sets},
       {"gpu_mem_gib", o.gpu_mem_gib},
       {"prefill_s", prefill_s},
       {"decode_s", decode_s},
@@ -254,6 +257,11 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--mini-batch-size", o->mini_batch_size,
                   "Requests per mini-batch (default: planned)");
+  cmd->add_option("--host-sets", o->host_sets,
+                  "Fix the working sets host-cache loads take turns on (2-4; the planner picks 2 "
+                  "or 3: more let loads run further ahead of compute through GPU-resident cache "
+                  "layers, for one more mini-batch's working memory each)")
+      ->check(CLI::Range(2, 4));
   cmd->add_option("--seed", o->seed, "Seed of the dummy weights and prompts")
       ->capture_default_str();
   cmd->add_flag("--burst-profile", o->burst_profile,

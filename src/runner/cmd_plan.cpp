@@ -36,6 +36,7 @@ struct PlanCommandOptions {
   std::string dtype = "fp16";
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;
+  std::optional<int64_t> host_sets;
   bool json = false;
   bool measure = false;
   std::string device = "cpu";
@@ -86,6 +87,7 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
       cat("K/V ", p.kv_bytes_per_token, ", activation ", p.act_bytes_per_token));
   row("layer weights", fmt("%.1f MiB", W / (1 << 20)));
   row("mini-batches", cat(p.num_mini_batches, " of up to ", p.mini_batch_size, " requests"));
+  row("working sets", cat(p.host_sets, " for host-cache loads in flight"));
   row("GPU-resident", cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights, ",
                           p.gpu_cache_layers, " / ", c.n_layers, " layers' caches"));
   row("host pool", cat(fmt("%.2f GiB", to_gib(fp.host_pool_bytes)), " (weights ",
@@ -128,6 +130,7 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
       {"mini_batches", p.mini_batches},
       {"gpu_weight_layers", p.gpu_weight_layers},
       {"gpu_cache_layers", p.gpu_cache_layers},
+      {"host_sets", p.host_sets},
       {"host_pool_bytes", p.host_pool_bytes},
       {"device_bytes", p.device_bytes},
       {"host_pool",
@@ -168,6 +171,7 @@ void plan_command(const PlanCommandOptions& o) {
            o.dtype);
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
+  po.host_sets = o.host_sets;
   po.gpu_mem_gib = 24;
   po.host_mem_gib = o.host_mem_gib.value_or(default_host_mem_gib());
 
@@ -248,6 +252,11 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--mini-batch-size", o->mini_batch_size,
                   "Fix the requests per mini-batch instead of letting the planner choose")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--host-sets", o->host_sets,
+                  "Fix the working sets host-cache loads take turns on (2-4; the planner picks 2 "
+                  "or 3: more let loads run further ahead of compute through GPU-resident cache "
+                  "layers, for one more mini-batch's working memory each)")
+      ->check(CLI::Range(2, 4));
   cmd->add_option("--h2d-gbps", o->h2d_gbps,
                   "Host-to-device bandwidth, pinned, GB/s (default 25: PCIe 4.0 x16 as measured "
                   "on an RTX 4090, the paper's GPU)")

@@ -28,6 +28,7 @@ struct Case {
   // Write-backs by copy_runs, the copy engines (0: always), or else by the copy_rows kernel
   // (the tiny models' runs are far below the default).
   int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
+  int64_t host_sets = 2;  // working sets host-cache items take turns on (3, 4: loads further ahead)
 };
 
 const std::vector<Case>& cases() {
@@ -38,6 +39,9 @@ const std::vector<Case>& cases() {
       {"hybrid_resident", Policy::hybrid, 0.7, 1, 1},
       {"recompute_tokens", Policy::recompute_tokens, 0.0},
       {"hybrid_resident_dma_stores", Policy::hybrid, 0.5, 1, 1, 0},
+      {"kv_resident_three_host_sets", Policy::kv, 0.0, 0, 1, HybridEngine::kDefaultMinDmaRunBytes,
+       3},
+      {"hybrid_four_host_sets", Policy::hybrid, 0.5, 1, 0, HybridEngine::kDefaultMinDmaRunBytes, 4},
   };
   return c;
 }
@@ -57,6 +61,7 @@ struct CudaRun {
     p.mini_batch_size = 3;
     p.gpu_weight_layers = pc.gpu_weight_layers;
     p.gpu_cache_layers = pc.gpu_cache_layers;
+    p.host_sets = pc.host_sets;
     p.dtype = backend->dtype();
     engine = std::make_unique<HybridEngine>(*weights, *backend, p, test::workload_of(batch));
     engine->set_min_dma_run_bytes(pc.min_dma_run_bytes);

@@ -24,6 +24,7 @@ struct PolicyCase {
   // Write-backs by copy_runs (0: always) or by the copy_rows kernel (tiny models' runs are far
   // below the default, so the default takes the kernel).
   int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
+  int64_t host_sets = 2;  // working sets host-cache items take turns on
 };
 
 const std::vector<PolicyCase>& policy_cases() {
@@ -37,12 +38,18 @@ const std::vector<PolicyCase>& policy_cases() {
       {"recompute_tokens", Policy::recompute_tokens, 0.0},
       {"kv_dma_stores", Policy::kv, 0.0, 0, 0, 0},
       {"hybrid_half_resident_dma_stores", Policy::hybrid, 0.5, 1, 1, 0},
+      {"kv_resident_three_host_sets", Policy::kv, 0.0, 0, 1, HybridEngine::kDefaultMinDmaRunBytes,
+       3},
+      {"hybrid_half_four_host_sets", Policy::hybrid, 0.5, 1, 0,
+       HybridEngine::kDefaultMinDmaRunBytes, 4},
   };
   return cases;
 }
 
 Plan hand_plan(const PolicyCase& pc) {
-  return test::hand_plan(pc.policy, pc.act_fraction, pc.gpu_weight_layers, pc.gpu_cache_layers);
+  Plan p = test::hand_plan(pc.policy, pc.act_fraction, pc.gpu_weight_layers, pc.gpu_cache_layers);
+  p.host_sets = pc.host_sets;
+  return p;
 }
 
 using Param = std::tuple<std::string, PolicyCase>;
@@ -111,23 +118,25 @@ TEST(EngineSpread, InterleavedLayersGiveTheReferenceTokens) {
       {0, 2, {true, true, true, true}, {false, true, false, true}},
   };
   for (const PolicyCase& pc : {policy_cases()[0], policy_cases()[1], policy_cases()[2]})
-    for (const auto& a : arrangements) {
-      PolicyCase c = pc;
-      c.gpu_weight_layers = a.gpu_weight_layers;
-      c.gpu_cache_layers = a.gpu_cache_layers;
-      const Plan plan = hand_plan(c);
-      for (int64_t l = 0; l < 4; ++l) {
-        EXPECT_EQ(streams_weights(plan, 4, l), a.streamed[static_cast<size_t>(l)]) << l;
-        EXPECT_EQ(host_cache_layer(plan, 4, l), a.host[static_cast<size_t>(l)]) << l;
+    for (const auto& a : arrangements)
+      for (const int64_t host_sets : {2, 3}) {
+        PolicyCase c = pc;
+        c.gpu_weight_layers = a.gpu_weight_layers;
+        c.gpu_cache_layers = a.gpu_cache_layers;
+        c.host_sets = host_sets;
+        const Plan plan = hand_plan(c);
+        for (int64_t l = 0; l < 4; ++l) {
+          EXPECT_EQ(streams_weights(plan, 4, l), a.streamed[static_cast<size_t>(l)]) << l;
+          EXPECT_EQ(host_cache_layer(plan, 4, l), a.host[static_cast<size_t>(l)]) << l;
+        }
+        HybridEngine engine(*weights, *backend, plan, test::workload_of(batch));
+        const auto got = engine.generate(batch, SamplingParams{});
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          EXPECT_EQ(got[i].output, want[i].output)
+              << pc.name << " weights " << a.gpu_weight_layers << " caches " << a.gpu_cache_layers
+              << " host sets " << host_sets << " case " << i;
       }
-      HybridEngine engine(*weights, *backend, plan, test::workload_of(batch));
-      const auto got = engine.generate(batch, SamplingParams{});
-      ASSERT_EQ(got.size(), want.size());
-      for (size_t i = 0; i < got.size(); ++i)
-        EXPECT_EQ(got[i].output, want[i].output)
-            << pc.name << " weights " << a.gpu_weight_layers << " caches " << a.gpu_cache_layers
-            << " case " << i;
-    }
 }
 
 std::string param_name(const ::testing::TestParamInfo<Param>& info) {

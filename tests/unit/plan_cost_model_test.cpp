@@ -122,6 +122,42 @@ TEST(CostModel, HostLoadsRunAheadThroughResidentLayers) {
   EXPECT_LT(rel(s.total_ms, 20 * load + host_item + head_item_ms(128)), 1e-12);
 }
 
+// A third working set (Plan::host_sets) lets host loads run through longer resident stretches.
+// opt-13b, kv, host caches on layers 3, 7, .., 39 (three resident layers between), 6
+// mini-batches, and a link at which a host load takes a = 6.5 r + h (r, h: a resident and a host
+// item's compute): PCIe-bound (a layer's six loads outlast its stretch of 18 resident items), yet
+// two loads (2a = 13 r + 2h) do not outlast the stretch before the next host layer's first
+// compute, which the third load of that layer waits for with two sets. Three loads do (19.5 r +
+// 3h), so with three sets the loads run back to back from the step's start.
+TEST(CostModel, AThirdHostSetRunsLoadsThroughLongerResidentStretches) {
+  const ModelConfig c = model_shape("opt-13b");
+  Plan p = opt13b_plan(Policy::kv, 0);
+  p.gpu_weight_layers = 40;
+  p.gpu_cache_layers = 30;
+  p.num_mini_batches = 6;
+  const double m = 6, rows = 128 / m;
+  const double h = item_ms(rows, 128 * 1025 * kv_row / 2000e6 / m);
+  const double r = h + 2 * 128 * 1024 * kv_row / 2000e6 / m;  // plus the working-set copy
+  const double a = 6.5 * r + h, load_bytes = 128 * 1024 * kv_row / m;
+  p.constants.h2d_gbps = load_bytes / a / 1e6;
+  const double store = rows * kv_row / 25e6;  // an item's write-back, which a load also waits for
+  const std::vector<int64_t> lens(128, 1024);
+
+  p.host_sets = 3;
+  const PhaseCost three = decode_step_cost(c, p, lens);
+  const double heads = m * head_item_ms(rows);
+  EXPECT_LT(rel(three.pcie_ms, 60 * a), 1e-12);
+  EXPECT_LT(rel(three.total_ms, 60 * a + h + heads), 1e-12);
+
+  // Two sets: the third load of each host layer waits for the layer's first compute, behind
+  // the 18 resident items (from the step's start for the first host layer).
+  p.host_sets = 2;
+  const PhaseCost two = decode_step_cost(c, p, lens);
+  const double first_wait = 18 * r + h + store - 2 * a, wait = 18 * r + 2 * h + store - 2 * a;
+  ASSERT_GT(first_wait, 0);
+  EXPECT_LT(rel(two.total_ms, 60 * a + first_wait + 9 * wait + h + heads), 1e-12);
+}
+
 TEST(CostModel, DecodeMatchesStepTrafficOnMixedLengths) {
   const ModelConfig c = model_shape("llama-2-13b");
   Plan p = opt13b_plan(Policy::hybrid, 0.375);

@@ -7,6 +7,7 @@
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
 #include "plan/mini_batches.h"
+#include "util/error.h"
 
 namespace hs {
 namespace {
@@ -69,6 +70,30 @@ TEST(Footprint, HandComputed) {
   EXPECT_EQ(f.device_bytes, static_cast<int64_t>(m.device.bytes()));
   EXPECT_EQ(f.working_set_bytes, f.device_bytes - 896 - 3600 - 1664);
   EXPECT_GT(f.working_set_bytes, static_cast<int64_t>(m.device.category_bytes("working set")));
+}
+
+// A third working set for host-cache items (Plan::host_sets) is one more widest item's working
+// K, V, loaded checkpoints and layer input on the device, and nothing on the host.
+TEST(Footprint, AThirdHostSetIsOneMoreWorkingSet) {
+  const ModelConfig c = tiny_opt();
+  Plan p = tiny_plan();
+  const Footprint two = plan_footprint(c, p, tiny_workload());
+  p.host_sets = 3;
+  const Footprint three = plan_footprint(c, p, tiny_workload());
+  const RunMemory m(run_shape(c, p, tiny_workload(), DType::f16));
+  EXPECT_EQ(m.sets.size(), 5u);  // three for host-cache items, two for device-cache ones
+  auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  const int64_t bt = 4, kv = 8, hidden = 8;
+  const int64_t one_set = 2 * aligned(m.item.blocks * bt * kv * 2) +
+                          aligned(m.item.act_blocks * bt * hidden * 2) +
+                          aligned(m.item.tokens * hidden * 2);
+  EXPECT_EQ(three.device_bytes - two.device_bytes, one_set);
+  EXPECT_EQ(three.host_pool_bytes, two.host_pool_bytes);
+  // Every cache on the device: no host-cache item, no host set laid out.
+  p.gpu_cache_layers = 4;
+  EXPECT_EQ(RunMemory(run_shape(c, p, tiny_workload(), DType::f16)).sets.size(), 2u);
+  p.host_sets = 1;
+  EXPECT_THROW(plan_footprint(c, p, tiny_workload()), Error);
 }
 
 TEST(Footprint, UnformedMiniBatchesAreTheEngines) {

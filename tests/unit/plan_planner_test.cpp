@@ -273,5 +273,38 @@ TEST(Planner, FixedChoicesAreKept) {
   EXPECT_NE(error_of(c, Workload::uniform(1, 2040, 10), o).find("2048"), std::string::npos);
 }
 
+// The planner weighs a third working set for host-cache items (Plan::host_sets) by the
+// replay: opt-6.7b p256 kv at 24 GiB on an H100-like link keeps about half the caches
+// resident, in stretches whose compute outlasts two host loads, and the third set shortens the
+// predicted step by more than the caches it displaces cost. Where every cache is resident, no
+// host set is laid out and the plan keeps two (the same plan). A fixed --host-sets is kept.
+TEST(Planner, AThirdHostSetIsChosenWhereTheReplaySaysItPays) {
+  const ModelConfig c = model_shape("opt-6.7b");
+  const Workload w = Workload::uniform(128, 256, 32);
+  PlanOptions o = paper_machine(Policy::kv);
+  o.constants.h2d_gbps = o.constants.d2h_gbps = 55;
+  o.constants.gemm_tflops = 700;
+  o.constants.mem_gbps = 3000;
+  o.constants.launch_us = 3;
+  const Plan chosen = make_plan(c, w, o);
+  o.host_sets = 2;
+  const Plan two = make_plan(c, w, o);
+  EXPECT_EQ(two.host_sets, 2);
+  ASSERT_GT(two.gpu_cache_layers, 0);
+  ASSERT_LT(two.gpu_cache_layers, c.n_layers);
+  EXPECT_EQ(chosen.host_sets, 3);
+  EXPECT_GT(chosen.predicted_tokens_per_s, two.predicted_tokens_per_s);
+  o.host_sets = 3;
+  EXPECT_EQ(make_plan(c, w, o).host_sets, 3);
+
+  o.host_sets.reset();
+  o.gpu_mem_gib = 80;  // every cache fits on the device
+  const Plan resident = make_plan(c, w, o);
+  EXPECT_EQ(resident.gpu_cache_layers, c.n_layers);
+  EXPECT_EQ(resident.host_sets, 2);
+  o.host_sets = 5;
+  EXPECT_NE(error_of(c, w, o).find("--host-sets"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hs

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "plan/plan.h"
+#include "util/error.h"
 
 namespace hs {
 namespace {
@@ -126,6 +127,26 @@ TEST(WorkingSetTurns, HostAndDeviceCacheItemsTakeTurnsOnTheirOwnPairs) {
       EXPECT_EQ(one[i].previous, static_cast<int64_t>(i) - 2 >= 0 ? int64_t(i) - 2 : -1);
     }
   }
+}
+
+TEST(WorkingSetTurns, HostItemsTakeTurnsOnHostSetsOfTheirOwn) {
+  // The same step with three host sets: host items 2, 3, 6, 7 use sets 0, 1, 2, 0, item 7 after
+  // item 2 (three back in the host turn); device items keep their pair, now sets 3 and 4.
+  const std::vector<WorkingSetTurn> t = working_set_turns(2, {false, true, false, true}, 3);
+  ASSERT_EQ(t.size(), 8u);
+  const int want_set[] = {3, 4, 0, 1, 3, 4, 2, 0};
+  const int64_t want_previous[] = {-1, -1, -1, -1, 0, 1, -1, 2};
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(t[i].set, want_set[i]) << "item " << i;
+    EXPECT_EQ(t[i].previous, want_previous[i]) << "item " << i;
+  }
+  // Host items only, four sets: item i after item i - 4.
+  const std::vector<WorkingSetTurn> host = working_set_turns(3, std::vector<bool>(3, true), 4);
+  for (size_t i = 0; i < host.size(); ++i) {
+    EXPECT_EQ(host[i].set, static_cast<int>(i % 4));
+    EXPECT_EQ(host[i].previous, static_cast<int64_t>(i) - 4 >= 0 ? int64_t(i) - 4 : -1);
+  }
+  EXPECT_THROW(working_set_turns(2, {true}, 1), Error);
 }
 
 }  // namespace
