@@ -59,9 +59,10 @@ class HybridEngine final : public Generator {
     trace_done_ = 0;
   }
   Backend& backend() const { return b_; }
-  // Cache write-backs whose runs average at least this many bytes go by the copy engines
-  // (Backend::copy_runs), shorter ones by the copy_rows kernel. Both give the same bytes; tests
-  // set 0 (always copy_runs) or a huge value (always copy_rows) to run each path.
+  // Write-backs into a device-resident cache whose runs average at least this many bytes go by
+  // the copy engines (Backend::copy_runs), shorter ones by the copy_rows kernel; into the host
+  // cache always by the copy engines (schedule.cpp: store_cache). Both give the same bytes;
+  // tests set 0 (always copy_runs) or a huge value to run each path.
   static constexpr int64_t kDefaultMinDmaRunBytes = 64 << 10;
   void set_min_dma_run_bytes(int64_t bytes) { min_dma_run_bytes_ = bytes; }
   // Each step's logits go to fn as well (copied to the host: for tests, not for speed).

@@ -20,13 +20,14 @@
 // where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
 // Host-to-device copies of both streams share the copy engines first come, first served, and
 // an item's compute overlaps only the copies of the next few items of its cache home (the
-// plan's host_sets working sets for host-cache items, two for device-cache ones). So the copies are spread as evenly as the bytes allow:
-// streamed and host-cache layers spread over the depth (plan.h), and each streamed layer's
-// upload cut into slices that fill the items of its window up to a common level, cache load
-// plus slice. A whole layer's weights enqueued at once held every cache load behind them
-// (11 ms a layer for opt-13b on an H100, the GPU idle meanwhile); resident layers at the front
-// left the copy engines idle for most of a step; device-cache copies queued on the host loads'
-// stream held them until compute reached them, and PCIe idled through resident stretches.
+// plan's host_sets working sets for host-cache items, two for device-cache ones). So the copies are
+// spread as evenly as the bytes allow: streamed and host-cache layers spread over the depth
+// (plan.h), and each streamed layer's upload cut into slices that fill the items of its window up
+// to a common level, cache load plus slice. A whole layer's weights enqueued at once held every
+// cache load behind them (11 ms a layer for opt-13b on an H100, the GPU idle meanwhile); resident
+// layers at the front left the copy engines idle for most of a step; device-cache copies queued on
+// the host loads' stream held them until compute reached them, and PCIe idled through resident
+// stretches.
 #include <algorithm>
 #include <cmath>
 
@@ -366,12 +367,17 @@ void HybridEngine::store_cache(Step& s, int l, int mb) {
   wait_if(b_, Stream::cache_out, s.indices_ready);
   wait_if(b_, Stream::cache_out, s.computed[item]);
   const Event t = tracer_.begin(Stream::cache_out);
-  // Long runs (prefill: a request's prompt rows) by the copy engines; a decode step's one row
-  // per request by the copy_rows kernel, which holds multiprocessors only for a moment.
+  // Into host memory always by the copy engines: multiprocessors writing mapped host memory
+  // stall the copy engines' reads of it, the cache loads (H100: 55 -> 5.5 GB/s H2D while a
+  // kernel writes host memory; the decode steps' one-row write-backs by the copy_rows kernel
+  // held the loads to ~51.5 GB/s). Into device memory (a resident cache) by the copy_rows
+  // kernel unless the runs are long (prefill: a request's prompt rows), since the copy engines
+  // move device memory at a fraction of its bandwidth and serve the host loads too.
+  const bool to_host = host_cache(l);
   auto store = [&](void* dst, const void* src, const SegmentRange& r, int64_t src_at,
                    int64_t dst_at, int64_t row_elems) {
     const int64_t row_bytes = row_elems * elem_;
-    if (r.count * row_bytes >= min_dma_run_bytes_ * static_cast<int64_t>(r.runs.size()))
+    if (to_host || r.count * row_bytes >= min_dma_run_bytes_ * static_cast<int64_t>(r.runs.size()))
       b_.copy_runs(dst, src, r.runs, static_cast<size_t>(row_bytes), Stream::cache_out);
     else
       b_.copy_rows(dst, ix + dst_at + r.begin, src, ix + src_at + r.begin, r.count, row_elems,

@@ -25,8 +25,9 @@ struct Case {
   Policy policy;
   double act_fraction;
   int64_t gpu_weight_layers = 0, gpu_cache_layers = 0;
-  // Write-backs by copy_runs, the copy engines (0: always), or else by the copy_rows kernel
-  // (the tiny models' runs are far below the default).
+  // Write-backs into resident caches by copy_runs, the copy engines (0: always), or else by
+  // the copy_rows kernel (the tiny models' runs are far below the default); into the host
+  // cache always by copy_runs.
   int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
   int64_t host_sets = 2;  // working sets host-cache items take turns on (3, 4: loads further ahead)
 };

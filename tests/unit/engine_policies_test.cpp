@@ -21,8 +21,9 @@ struct PolicyCase {
   double act_fraction;
   int64_t gpu_weight_layers = 0;
   int64_t gpu_cache_layers = 0;
-  // Write-backs by copy_runs (0: always) or by the copy_rows kernel (tiny models' runs are far
-  // below the default, so the default takes the kernel).
+  // Write-backs into resident caches by copy_runs (0: always) or by the copy_rows kernel (tiny
+  // models' runs are far below the default, so the default takes the kernel); into the host
+  // cache always by copy_runs.
   int64_t min_dma_run_bytes = HybridEngine::kDefaultMinDmaRunBytes;
   int64_t host_sets = 2;  // working sets host-cache items take turns on
 };
