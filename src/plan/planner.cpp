@@ -28,9 +28,20 @@ struct Candidate {
 // Throughputs within this relative distance count as equal, so ties resolve by search order
 // (smaller activation share first, larger mini-batches first) instead of by rounding noise.
 constexpr double kTie = 1e-9;
+// A host set beyond two must be predicted this much faster to be taken: it trades resident
+// caches for lookahead, and within the replay's error (measured / predicted step 0.93-1.13) a
+// smaller gain is noise. Measured on one H100 (opt-6.7b g32, 24 GiB, docs/BENCHMARKS.md call
+// 13J): p256 kv, predicted 3.5% faster with three sets, ran 6.1% faster; p256 act and p1024
+// auto, predicted within 1%, ran 1.5% slower and the same.
+constexpr double kExtraSetMargin = 0.02;
 
-bool better(const RunCost& a, const RunCost& b) {
-  return a.tokens_per_s > b.tokens_per_s * (1 + kTie);
+// Predicted throughput, less the margin for host sets beyond two: what candidates are ranked by.
+double score(const Candidate& c) {
+  return c.cost.tokens_per_s / (1 + kExtraSetMargin * static_cast<double>(c.plan.host_sets - 2));
+}
+
+bool better(const Candidate& a, const Candidate& b) {
+  return score(a) > score(b) * (1 + kTie);
 }
 
 std::string gib(int64_t bytes) {
@@ -286,14 +297,17 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   std::map<Policy, Candidate> best_of;                // per policy, for the explanation of auto
   std::optional<Footprint> least_device, least_host;  // for the error when nothing fits
   // A third working set for host-cache items lets their loads run further ahead of compute
-  // through stretches of device-cache layers, for one more item's working memory (plan.h:
-  // working_set_turns); the cost model's replay weighs the two.
+  // through stretches of device-cache layers (plan.h: working_set_turns), for one more item's
+  // working memory; the replay weighs the two (score). It is tried only where the plan with two
+  // keeps some caches on the GPU and some on the host: elsewhere there is no such stretch, and
+  // trying it everywhere doubled the planning time of large models.
   for (const Choice& ch : choices_for(o)) {
     for (int64_t size : mini_batch_sizes(batch, o)) {
+      int64_t two_resident = -1;  // caches the two-set plan keeps on the GPU (-1: does not fit)
       for (int64_t host_sets :
            o.host_sets ? std::vector<int64_t>{*o.host_sets} : std::vector<int64_t>{2, 3}) {
-        const bool same_as_two = !o.host_sets && host_sets > 2;  // unless it turns out to differ
-        if (same_as_two && ch.policy == Policy::recompute_tokens) continue;  // no cache loads
+        if (!o.host_sets && host_sets > 2 && (two_resident <= 0 || two_resident >= c.n_layers))
+          continue;
         Plan p = base;
         p.host_sets = host_sets;
         p.policy = ch.policy;
@@ -311,12 +325,11 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
           if (!least_host || fp.host_pool_bytes < least_host->host_pool_bytes) least_host = fp;
           continue;
         }
-        // Sets nothing takes turns on (every cache resident) are not laid out: the same plan.
-        if (same_as_two && p.gpu_cache_layers == c.n_layers) continue;
+        if (host_sets == 2) two_resident = p.gpu_cache_layers;
         Candidate cand{p, predict_run(c, p, w), fp};
         auto it = best_of.find(p.policy);
-        if (it == best_of.end() || better(cand.cost, it->second.cost)) best_of[p.policy] = cand;
-        if (!best || better(cand.cost, best->cost)) best = cand;
+        if (it == best_of.end() || better(cand, it->second)) best_of[p.policy] = cand;
+        if (!best || better(cand, *best)) best = cand;
       }
     }
   }

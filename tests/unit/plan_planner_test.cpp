@@ -274,17 +274,18 @@ TEST(Planner, FixedChoicesAreKept) {
 }
 
 // The planner weighs a third working set for host-cache items (Plan::host_sets) by the
-// replay: opt-6.7b p256 kv at 24 GiB on an H100-like link keeps about half the caches
-// resident, in stretches whose compute outlasts two host loads, and the third set shortens the
-// predicted step by more than the caches it displaces cost. Where every cache is resident, no
-// host set is laid out and the plan keeps two (the same plan). A fixed --host-sets is kept.
+// replay: opt-6.7b p256 kv at 24 GiB on an H100-like link (55 GB/s, device memory at 2000 GB/s)
+// keeps about half the caches resident, in stretches whose compute outlasts two host loads, and
+// the third set shortens the predicted step by more than the caches it displaces cost, and by
+// more than the 2% a third set must win by. Where every cache is resident, no host set is laid
+// out and the plan keeps two (the same plan). A fixed --host-sets is kept.
 TEST(Planner, AThirdHostSetIsChosenWhereTheReplaySaysItPays) {
   const ModelConfig c = model_shape("opt-6.7b");
   const Workload w = Workload::uniform(128, 256, 32);
   PlanOptions o = paper_machine(Policy::kv);
   o.constants.h2d_gbps = o.constants.d2h_gbps = 55;
   o.constants.gemm_tflops = 700;
-  o.constants.mem_gbps = 3000;
+  o.constants.mem_gbps = 2000;
   o.constants.launch_us = 3;
   const Plan chosen = make_plan(c, w, o);
   o.host_sets = 2;
@@ -293,9 +294,20 @@ TEST(Planner, AThirdHostSetIsChosenWhereTheReplaySaysItPays) {
   ASSERT_GT(two.gpu_cache_layers, 0);
   ASSERT_LT(two.gpu_cache_layers, c.n_layers);
   EXPECT_EQ(chosen.host_sets, 3);
-  EXPECT_GT(chosen.predicted_tokens_per_s, two.predicted_tokens_per_s);
+  EXPECT_GT(chosen.predicted_tokens_per_s, 1.02 * two.predicted_tokens_per_s);
   o.host_sets = 3;
   EXPECT_EQ(make_plan(c, w, o).host_sets, 3);
+
+  // Device memory at 3000 GB/s: the resident stretches are shorter and a third set gains under
+  // 2% (predicted), within the replay's error: two are kept.
+  o.constants.mem_gbps = 3000;
+  const Plan three_fixed = make_plan(c, w, o);
+  o.host_sets.reset();
+  const Plan kept = make_plan(c, w, o);
+  EXPECT_EQ(kept.host_sets, 2);
+  EXPECT_GT(three_fixed.predicted_tokens_per_s, kept.predicted_tokens_per_s);
+  EXPECT_LT(three_fixed.predicted_tokens_per_s, 1.02 * kept.predicted_tokens_per_s);
+  o.constants.mem_gbps = 2000;
 
   o.host_sets.reset();
   o.gpu_mem_gib = 80;  // every cache fits on the device
