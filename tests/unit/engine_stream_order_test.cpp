@@ -110,27 +110,36 @@ class LoggingBackend final : public Backend {
   Backend& b_;
 };
 
-// demo-opt (4 layers): layers 1, 2, 3 streamed, every cache on the host, 3 mini-batches.
-TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
+// Runs opt-tiny's golden prompts on demo-opt (4 layers) under `plan`, through a backend that
+// logs its calls to the cpu backend; checks the tokens against the reference engine's and
+// returns the calls generate() made.
+std::vector<LoggingBackend::Call> logged_run(const Plan& plan) {
   const test::Golden g = test::load_golden("opt-tiny");
   auto weights = open_model_dir(test::data_path("models/demo-opt"));
   auto cpu = make_backend("cpu");
   LoggingBackend log(*cpu);
   const std::vector<GenRequest> batch = test::golden_batch(g);
-  HybridEngine engine(*weights, log, test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2),
-                      test::workload_of(batch));
+  EXPECT_GE(batch.size(), 3u);  // more requests than a mini-batch of two
+  HybridEngine engine(*weights, log, plan, test::workload_of(batch));
   log.calls.clear();  // the weights' upload at construction
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
   const auto want = ref.generate(batch, SamplingParams{});
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, want[i].output) << i;
+  return log.calls;
+}
+
+// demo-opt (4 layers): layers 1, 2, 3 streamed, every cache on the host, 3 mini-batches.
+TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
+  const std::vector<LoggingBackend::Call> calls =
+      logged_run(test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2));
 
   // Walk the log: the latest event recorded on cache_in, whether the weights stream has waited
   // for it, and every weights copy once a cache load has been recorded in the step.
   std::map<int64_t, Stream> recorded_on;
   int64_t latest_load = -1, weight_copies = 0, checked = 0;
   bool waited_for_latest = false;
-  for (const auto& c : log.calls) {
+  for (const auto& c : calls) {
     if (c.kind == LoggingBackend::Call::record) {
       recorded_on[c.event] = c.stream;
       if (c.stream == Stream::cache_in) {
@@ -157,26 +166,15 @@ TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
 // the copy engines first, before the index upload and the device-cache copies of layer 0
 // (enqueued behind them, PCIe idled ~2 ms a step on an H100).
 TEST(EngineStreamOrder, TheFirstHostLoadsOfAStepComeFirst) {
-  const test::Golden g = test::load_golden("opt-tiny");
-  auto weights = open_model_dir(test::data_path("models/demo-opt"));
-  auto cpu = make_backend("cpu");
-  LoggingBackend log(*cpu);
-  const std::vector<GenRequest> batch = test::golden_batch(g);
-  ASSERT_GE(batch.size(), 3u);
-  HybridEngine engine(*weights, log, test::hand_plan(Policy::kv, 0, 4, 2, 2),
-                      test::workload_of(batch));
-  log.calls.clear();
-  const auto got = engine.generate(batch, SamplingParams{});
-  ReferenceGenerator ref(*weights);
-  const auto want = ref.generate(batch, SamplingParams{});
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, want[i].output) << i;
+  const std::vector<LoggingBackend::Call> calls =
+      logged_run(test::hand_plan(Policy::kv, 0, 4, 2, 2));
 
   // Per step (the calls up to a synchronize): the position of the first copy on each stream.
   int steps_with_loads = 0;
-  std::map<Stream, size_t> first;  // index in log.calls
+  std::map<Stream, size_t> first;  // index in calls
   size_t step_start = 0;
-  for (size_t at = 0; at < log.calls.size(); ++at) {
-    const auto& c = log.calls[at];
+  for (size_t at = 0; at < calls.size(); ++at) {
+    const auto& c = calls[at];
     if (c.kind == LoggingBackend::Call::copy && !first.count(c.stream)) first[c.stream] = at;
     if (c.kind != LoggingBackend::Call::synchronize) continue;
     if (first.count(Stream::cache_in)) {
@@ -187,8 +185,8 @@ TEST(EngineStreamOrder, TheFirstHostLoadsOfAStepComeFirst) {
       // Both mini-batches of layer 1 (one working set each) before the index upload.
       int loads_before = 0;
       for (size_t i = step_start; i < first[Stream::compute]; ++i)
-        loads_before += log.calls[i].kind == LoggingBackend::Call::copy &&
-                        log.calls[i].stream == Stream::cache_in;
+        loads_before +=
+            calls[i].kind == LoggingBackend::Call::copy && calls[i].stream == Stream::cache_in;
       EXPECT_GE(loads_before, 2) << "step " << steps_with_loads;
     }
     first.clear();
@@ -202,21 +200,11 @@ TEST(EngineStreamOrder, TheFirstHostLoadsOfAStepComeFirst) {
 // from it (H100: 55 -> 5.5 GB/s H2D beside such a kernel). Write-backs into a device-resident
 // cache keep the copy_rows kernel. demo-opt, caches of layers 1 and 3 on the host.
 TEST(EngineStreamOrder, HostCacheWriteBacksGoByTheCopyEngines) {
-  const test::Golden g = test::load_golden("opt-tiny");
-  auto weights = open_model_dir(test::data_path("models/demo-opt"));
-  auto cpu = make_backend("cpu");
-  const std::vector<GenRequest> batch = test::golden_batch(g);
-  ReferenceGenerator ref(*weights);
-  const auto want = ref.generate(batch, SamplingParams{});
   for (const int64_t resident : {0, 2}) {
-    LoggingBackend log(*cpu);
-    HybridEngine engine(*weights, log, test::hand_plan(Policy::kv, 0, 4, resident, 2),
-                        test::workload_of(batch));
-    log.calls.clear();
-    const auto got = engine.generate(batch, SamplingParams{});
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, want[i].output) << i;
+    const std::vector<LoggingBackend::Call> calls =
+        logged_run(test::hand_plan(Policy::kv, 0, 4, resident, 2));
     int by_engines = 0, by_kernel = 0;
-    for (const auto& c : log.calls)
+    for (const auto& c : calls)
       if (c.kind == LoggingBackend::Call::copy && c.stream == Stream::cache_out)
         ++(c.by_kernel ? by_kernel : by_engines);
     // Every step writes back each host-cache layer by the engines; the kernel only ever writes
