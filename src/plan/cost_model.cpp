@@ -109,9 +109,11 @@ double head_ms(const ModelConfig& c, const Plan& p, double rows) {
 }
 
 // A phase's items (layer, mini-batch), as the engine schedules them (engine/schedule.cpp), in
-// ms: each one's cache load and weight slice over H2D, its compute, its write-back over D2H.
+// ms: each one's cache load and weight slice over H2D, its compute, its write-back over D2H,
+// and on the last layer its mini-batch's head (compute after the item's, not waited for by its
+// write-back).
 struct PipeItem {
-  double load = 0, weights = 0, gpu = 0, store = 0;
+  double load = 0, weights = 0, gpu = 0, store = 0, head = 0;
 };
 
 // The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
@@ -123,11 +125,10 @@ struct PipeItem {
 // (WeightSlice::buffer_reader); an item's compute waits for its load, its layer's last slice
 // and that write-back. A device-cache item's copy is a kernel on its own stream, charged to
 // the item's compute (PipeItem::gpu), so it takes no H2D time and holds no host load back.
-// After the last item, the heads.
+// Each mini-batch's head follows its last-layer item on the compute stream.
 double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
                  const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
-                 const std::vector<bool>& host, int64_t host_sets, double first_layer_ms,
-                 double heads_ms) {
+                 const std::vector<bool>& host, int64_t host_sets, double first_layer_ms) {
   const size_t n = items.size();
   const std::vector<WorkingSetTurn> turns = working_set_turns(passes, host, host_sets);
   std::vector<double> loaded(n, 0), computed(n, 0), stored(n, 0);
@@ -170,8 +171,9 @@ double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t pas
     computed[i] = gpu = start + items[i].gpu;
     layer_done[static_cast<size_t>(l)] = gpu;
     stored[i] = d2h = std::max(d2h, computed[i]) + items[i].store;
+    gpu += items[i].head;
   }
-  return gpu + heads_ms;
+  return gpu;
 }
 
 // The items of one phase: every layer runs `passes` balanced mini-batches (each with 1 /
@@ -188,7 +190,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   double rc = 0;
   const double item_ms = layer_item_ms(c, p, item, rc);
   pc.recompute_ms = static_cast<double>(L) * m * rc;
-  const double heads = m * head_ms(c, p, head_rows / m);
+  const double head = head_ms(c, p, head_rows / m), heads = m * head;
 
   const int64_t host_layers = L - p.gpu_cache_layers;
   const double cache_bytes = host_layers > 0
@@ -205,6 +207,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
     for (int64_t mb = 0; mb < M; ++mb) {
       PipeItem& it = items[static_cast<size_t>(l * M + mb)];
       it.gpu = item_ms + (host[static_cast<size_t>(l)] ? 0 : resident_copy_ms / m);
+      if (l == L - 1) it.head = head;
       if (host[static_cast<size_t>(l)]) {
         item_cache[static_cast<size_t>(l * M + mb)] = static_cast<int64_t>(cache_bytes);
         it.load = transfer_ms(cache_bytes, k.h2d_gbps);
@@ -221,7 +224,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const double first_layer_ms =
       streamed[0] ? transfer_ms(static_cast<double>(layer_bytes), k.h2d_gbps) : 0;
   pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + heads;
-  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, p.host_sets, first_layer_ms, heads);
+  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, p.host_sets, first_layer_ms);
 }
 
 void pcie_ms(PhaseCost& pc, const CostConstants& k) {
