@@ -68,8 +68,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   // of each cache home the plan has: exactly the sets laid out, or an item would index past
   // them.
   int sets_used = 0;
-  for (const WorkingSetTurn& t :
-       working_set_turns(std::max<int64_t>(2, plan_.host_sets), host_cache_, plan_.host_sets))
+  for (const WorkingSetTurn& t : working_set_turns(plan_.host_sets, host_cache_, plan_.host_sets))
     sets_used = std::max(sets_used, t.set + 1);
   HS_CHECK(sets_used == static_cast<int>(mem_->sets.size()), "the plan's items take turns on ",
            sets_used, " working sets but ", mem_->sets.size(), " are laid out");

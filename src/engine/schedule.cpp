@@ -57,20 +57,17 @@ void HybridEngine::run_step(Step& s) {
   // engines only after the host had enqueued those layers' compute, and PCIe idled for the
   // first ~2 ms of every step (opt-6.7b, kv, 18 of 32 caches resident).
   std::vector<bool> loaded(static_cast<size_t>(L * M), false);
+  auto load = [&](int item) {  // cache_in or cache_dev: the item's blocks, once
+    if (!loaded[static_cast<size_t>(item)]) load_cache(s, item / M, item % M);
+    loaded[static_cast<size_t>(item)] = true;
+  };
   for (int item = 0; item < L * M; ++item)
-    if (host_cache(item / M) && s.turns[static_cast<size_t>(item)].previous < 0) {
-      load_cache(s, item / M, item % M);
-      loaded[static_cast<size_t>(item)] = true;
-    }
+    if (host_cache(item / M) && s.turns[static_cast<size_t>(item)].previous < 0) load(item);
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
   // The previous step's trace times, now that this step's first copies are under way.
   tracer_.resolve(trace_done_);
 
-  auto load = [&](int item) {  // cache_in or cache_dev: the item's blocks, once
-    if (!loaded[static_cast<size_t>(item)]) load_cache(s, item / M, item % M);
-    loaded[static_cast<size_t>(item)] = true;
-  };
   load(0);
   Event last_load = host_cache(0) ? s.cache_ready[0] : Event{};  // the latest host load enqueued
   for (int l = 0; l < L; ++l) {

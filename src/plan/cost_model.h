@@ -9,15 +9,17 @@
 //   pcie_ms = max(h2d_ms, d2h_ms)         (the two directions overlap)
 //   gpu_ms  = layers * passes * item_ms + passes * head_ms (+ resident-cache copies, below)
 //   total_ms = the engine's schedule replayed item by item (engine/schedule.cpp): H2D copies
-//              in the order the engine enqueues them on one channel (an item's cache load, a
+//              in the order the engine enqueues them on one channel (the loads that start
+//              their working sets' turns, then per item the next item's cache load and a
 //              slice of the next streamed layer's weights, plan.h: weight_slices), an item's
 //              compute once its load, its layer's weights and the write-back of the item
 //              before it on its working set are done, a host load once that item has finished
-//              with the set (plan.h: working_set_turns; two sets for host-cache items, two for
-//              device-cache ones). With every item alike this is max(pcie_ms, gpu_ms) +
-//              min(pcie_ms, gpu_ms) / items (the first load and the last compute stick out);
-//              host loads run at most two host-cache items ahead of compute, so a stretch of
-//              resident layers longer than two loads leaves PCIe idle.
+//              with the set (plan.h: working_set_turns; Plan::host_sets sets for host-cache
+//              items, two for device-cache ones), each mini-batch's head after its last-layer
+//              item. With every item alike this is max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms)
+//              / items (the first load and the last compute stick out); host loads run at most
+//              host_sets host-cache items ahead of compute, so a stretch of resident layers
+//              longer than that many loads leaves PCIe idle.
 //   item_ms = the item's linears, each at gemm_ms(rows, k, n) (plan/gemm_time.h: measured
 //               curves; small mini-batches pay for reading the weights once each)
 //           + K/V recompute: 2 gemm_ms(R, h, kv) for the R rows of checkpoint blocks loaded

@@ -13,10 +13,10 @@
 //
 // Device    = the engine's device pool (regions aligned to 256 bytes): model-wide weights,
 //             resident layers and the double buffer, resident caches, and the working set
-//             (hidden states of every mini-batch; per working set, two or four of them
-//             (cache/run_memory.h), the working K/V, loaded checkpoints and the layer input kept
-//             for write-back; compute temporaries sized for the widest step, at least the longest
-//             prompt the context admits; and the head).
+//             (hidden states of every mini-batch; per working set, host_sets of them for
+//             host-cache items and two for device-cache ones (cache/run_memory.h), the working K/V,
+//             loaded checkpoints and the layer input kept for write-back; compute temporaries sized
+//             for the widest step, at least the longest prompt the context admits; and the head).
 // It does not include the backend's own workspaces (cuBLAS, sampling buffers): a budget is what
 // the engine may allocate beyond them (the CUDA backend's device_capacity_bytes() already
 // subtracts them, and plan_run caps the budget at it).

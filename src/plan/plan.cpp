@@ -1,7 +1,6 @@
 #include "plan/plan.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 
 #include "plan/cost_model.h"

@@ -303,18 +303,19 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   // trying it everywhere doubled the planning time of large models.
   for (const Choice& ch : choices_for(o)) {
     for (int64_t size : mini_batch_sizes(batch, o)) {
+      Plan shared = base;  // what the host-set counts below have in common
+      shared.policy = ch.policy;
+      shared.act_fraction = ch.act_fraction;
+      shared.num_mini_batches = (batch + size - 1) / size;
+      shared.mini_batch_size = (batch + shared.num_mini_batches - 1) / shared.num_mini_batches;
+      shared.mini_batches = balanced_mini_batches(c, shared, w);
       int64_t two_resident = -1;  // caches the two-set plan keeps on the GPU (-1: does not fit)
       for (int64_t host_sets :
            o.host_sets ? std::vector<int64_t>{*o.host_sets} : std::vector<int64_t>{2, 3}) {
         if (!o.host_sets && host_sets > 2 && (two_resident <= 0 || two_resident >= c.n_layers))
           continue;
-        Plan p = base;
+        Plan p = shared;
         p.host_sets = host_sets;
-        p.policy = ch.policy;
-        p.act_fraction = ch.act_fraction;
-        p.num_mini_batches = (batch + size - 1) / size;
-        p.mini_batch_size = (batch + p.num_mini_batches - 1) / p.num_mini_batches;
-        p.mini_batches = balanced_mini_batches(c, p, w);
         const Footprint bare = plan_footprint(c, p, w);
         if (bare.device_bytes > gpu_budget) {
           if (!least_device || bare.device_bytes < least_device->device_bytes) least_device = bare;
