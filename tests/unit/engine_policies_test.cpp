@@ -37,7 +37,6 @@ const std::vector<PolicyCase>& policy_cases() {
       {"hybrid_0_7_resident", Policy::hybrid, 0.7, 1, 1},
       {"act_resident_cache", Policy::act, 1.0, 0, 1},
       {"recompute_tokens", Policy::recompute_tokens, 0.0},
-      {"kv_dma_stores", Policy::kv, 0.0, 0, 0, 0},
       {"hybrid_half_resident_dma_stores", Policy::hybrid, 0.5, 1, 1, 0},
       {"kv_resident_three_host_sets", Policy::kv, 0.0, 0, 1, HybridEngine::kDefaultMinDmaRunBytes,
        3},
