@@ -39,6 +39,36 @@ std::vector<std::string> plan_args(const std::string& shape) {
           "2048",         "--gpu-mem-gib", "80",        "--json"};
 }
 
+// --host-sets fixes the working sets host-cache loads take turns on: kept in the plan, and
+// what the footprint lays out (a third set is one more working set of device memory); outside
+// 2-4 it is refused with the option named.
+TEST(PlanCli, HostSetsAreKeptAndChecked) {
+  // opt-6.7b, 128 requests of 256 + 32 tokens in 24 GiB: some caches resident, some not.
+  std::vector<std::string> args = {
+      "plan", "--model-shape", "opt-6.7b", "--batch",           "128",  "--prompt-len",
+      "256",  "--gen-len",     "32",       "--host-mem-gib",    "2048", "--gpu-mem-gib",
+      "24",   "--policy",      "kv",       "--mini-batch-size", "22",   "--json"};
+  std::vector<json> plans;
+  for (const char* n : {"2", "3"}) {
+    auto a = args;
+    a.insert(a.end(), {"--host-sets", n});
+    const auto r = run_cli(a);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    plans.push_back(json::parse(r.out));
+    EXPECT_EQ(plans.back()["host_sets"].get<int64_t>(), std::stoll(n));
+  }
+  // Some caches on each side, so both plans lay host sets out; the third set's memory leaves
+  // no more room for resident caches than two did.
+  const int64_t resident = plans[0]["gpu_cache_layers"].get<int64_t>();
+  EXPECT_GT(resident, 0);
+  EXPECT_LT(resident, 32);
+  EXPECT_LE(plans[1]["gpu_cache_layers"].get<int64_t>(), resident);
+  args.insert(args.end(), {"--host-sets", "5"});
+  const auto bad = run_cli(args);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--host-sets"), std::string::npos) << bad.err;
+}
+
 TEST(PlanCli, JsonForEveryNamedShape) {
   for (const auto& [name, s] : published()) {
     const auto r = run_cli(plan_args(name));
@@ -47,7 +77,7 @@ TEST(PlanCli, JsonForEveryNamedShape) {
     for (const char* key :
          {"act_fraction", "kv_bytes_per_token", "act_bytes_per_token", "mini_batch_size",
           "num_mini_batches", "predicted_tokens_per_s", "policy", "gpu_weight_layers",
-          "gpu_cache_layers", "host_pool_bytes", "device_bytes", "predicted_pcie_ms",
+          "gpu_cache_layers", "host_sets", "host_pool_bytes", "device_bytes", "predicted_pcie_ms",
           "predicted_gpu_ms", "predicted_step_ms", "constants", "explanation"})
       EXPECT_TRUE(j.contains(key)) << name << " lacks " << key;
     // fp16, per layer: K/V 2 * kv_heads * head_dim * 2 B, checkpoint hidden * 2 B.
