@@ -49,47 +49,67 @@ MiniBatch::MiniBatch(const std::vector<MiniBatchRequest>& reqs, int64_t bt,
     nb[i] = blocks_for(r.cached + r.new_tokens, bt);
     max_blocks = std::max(max_blocks, nb[i]);
     blocks += nb[i];
-    for (int64_t b = 0; b < nb[i]; ++b) {
-      const bool act = r.table && r.table->is_act(b);
-      if (!act) ++kv_blocks;
-      if (act && b * bt < r.cached) ++loaded_act;
-    }
+    for (int64_t b = 0; b < nb[i]; ++b)
+      if (!(r.table && r.table->is_act(b))) ++kv_blocks;
   }
 
-  // Pass 2: working block of every block; loads of the blocks holding cached tokens.
-  std::vector<int32_t> table(static_cast<size_t>(R * max_blocks), 0);
+  // Pass 2: working block of every block. Loaded blocks come first, numbered in the order of
+  // their slots, so blocks that sit side by side in the cache sit side by side in the working
+  // set and a load is a few long runs: a step's requests took their prompt blocks one request
+  // after another and take each later block in request order, so numbering request by request
+  // would break every run at each request's end (in decode, runs of one 128 KiB block beside
+  // runs of one request's prompt). Attention reads every block
+  // through the block table, so the numbering is free.
+  struct Loaded {
+    int32_t slot;
+    size_t request;
+    int64_t block;
+  };
+  std::vector<Loaded> kv_loaded, act_loaded;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const MiniBatchRequest& r = reqs[i];
+    for (int64_t b = 0; r.table && b < nb[i] && b * bt < r.cached; ++b)
+      (r.table->is_act(b) ? act_loaded : kv_loaded).push_back({r.table->slot(b), i, b});
+  }
+  auto by_slot = [](const Loaded& a, const Loaded& b) { return a.slot < b.slot; };
+  std::sort(kv_loaded.begin(), kv_loaded.end(), by_slot);
+  std::sort(act_loaded.begin(), act_loaded.end(), by_slot);
+  loaded_act = static_cast<int64_t>(act_loaded.size());
+
+  std::vector<int32_t> table(static_cast<size_t>(R * max_blocks), -1);
+  auto cell = [&](size_t i, int64_t b) -> int32_t& {
+    return table[static_cast<size_t>(static_cast<int64_t>(i) * max_blocks + b)];
+  };
   std::vector<Entry> load_kv_e, load_act_e, store_kv_e, store_act_e;
   std::vector<int32_t> rc_pos;
-  int64_t next_kv = 0, next_loaded_act = 0, next_new_act = kv_blocks + loaded_act;
+  for (size_t j = 0; j < kv_loaded.size(); ++j) {
+    const Loaded& e = kv_loaded[j];
+    cell(e.request, e.block) = static_cast<int32_t>(j);
+    load_kv_e.push_back({e.slot / layout.kv_slots_per_segment,
+                         static_cast<int32_t>(e.slot % layout.kv_slots_per_segment),
+                         static_cast<int32_t>(j)});
+  }
+  for (size_t j = 0; j < act_loaded.size(); ++j) {
+    const Loaded& e = act_loaded[j];
+    cell(e.request, e.block) = static_cast<int32_t>(kv_blocks + static_cast<int64_t>(j));
+    load_act_e.push_back({e.slot / layout.act_slots_per_segment,
+                          static_cast<int32_t>(e.slot % layout.act_slots_per_segment),
+                          static_cast<int32_t>(j)});
+    for (int64_t row = 0; row < bt; ++row)
+      rc_pos.push_back(static_cast<int32_t>(e.block * bt + row));
+  }
+  // New blocks after the loaded ones of their kind, request by request.
+  int64_t next_kv = static_cast<int64_t>(kv_loaded.size()), next_new_act = kv_blocks + loaded_act;
   for (size_t i = 0; i < reqs.size(); ++i) {
     const MiniBatchRequest& r = reqs[i];
     for (int64_t b = 0; b < nb[i]; ++b) {
+      if (cell(i, b) >= 0) continue;
       const bool act = r.table && r.table->is_act(b);
-      const bool loaded = r.table && b * bt < r.cached;
-      int64_t w;
-      if (!act) {
-        w = next_kv++;
-        if (loaded) {
-          const int32_t s = r.table->slot(b);
-          load_kv_e.push_back({s / layout.kv_slots_per_segment,
-                               static_cast<int32_t>(s % layout.kv_slots_per_segment),
-                               static_cast<int32_t>(w)});
-        }
-      } else if (loaded) {
-        const int64_t j = next_loaded_act++;
-        w = kv_blocks + j;
-        const int32_t s = r.table->slot(b);
-        load_act_e.push_back({s / layout.act_slots_per_segment,
-                              static_cast<int32_t>(s % layout.act_slots_per_segment),
-                              static_cast<int32_t>(j)});
-        for (int64_t row = 0; row < bt; ++row) rc_pos.push_back(static_cast<int32_t>(b * bt + row));
-      } else {
-        w = next_new_act++;
-      }
-      table[static_cast<size_t>(static_cast<int64_t>(i) * max_blocks + b)] =
-          static_cast<int32_t>(w);
+      cell(i, b) = static_cast<int32_t>(act ? next_new_act++ : next_kv++);
     }
   }
+  // Columns past a request's blocks are never read; 0 keeps them in range.
+  for (int32_t& w : table) w = std::max(w, 0);
   loaded_kv = static_cast<int64_t>(load_kv_e.size());
 
   // Per new token: its ids, position, working row, and where its cache row is written back.

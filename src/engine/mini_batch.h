@@ -3,8 +3,9 @@
 // (block tables are the same for all layers).
 //
 // The working K/V blocks of a mini-batch (device, [blocks, block_tokens, kv_dim]) are numbered
-// K/V-kind blocks first, then checkpoint-kind blocks, loaded ones before new ones: so the K/V
-// recomputed from the loaded checkpoints [loaded_act * block_tokens, hidden] land, in one GEMM,
+// K/V-kind blocks first, then checkpoint-kind blocks, loaded ones before new ones and in the
+// order of their cache slots (so a load is a few long runs), new ones request by request: so the
+// K/V recomputed from the loaded checkpoints [loaded_act * block_tokens, hidden] land, in one GEMM,
 // in working blocks kv_blocks .. kv_blocks + loaded_act - 1, and attention reads every block
 // through the block table wherever it sits.
 #pragma once
@@ -28,8 +29,8 @@ struct MiniBatchRequest {
 
 // Rows of one copy_rows call: entries [begin, begin + count) of an index pair, all in one
 // segment of a slot array; and the same entries as runs of consecutive units on both sides
-// (Backend::copy_runs, src: the index pair's first array, dst: its second). Blocks are taken
-// in order and tokens arrive in order, so a load is a handful of long runs.
+// (Backend::copy_runs, src: the index pair's first array, dst: its second). Loaded blocks are
+// numbered in slot order, so a load is as few runs as the slots allow.
 struct SegmentRange {
   int64_t segment = 0, begin = 0, count = 0;
   std::vector<CopyRun> runs;
