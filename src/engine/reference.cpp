@@ -7,10 +7,12 @@
 
 namespace hs {
 
-ReferenceModel::ReferenceModel(const WeightSource& w) : cfg_(w.config()) {
+ReferenceModel::ReferenceModel(const WeightSource& w, DType storage)
+    : cfg_(w.config()), storage_(storage) {
   for (const PartSpec& s : global_parts(cfg_)) {
     Tensor t(s.numel());
     w.read(s, DType::f32, t.data());
+    store(t);
     globals_[s.part] = std::move(t);
   }
   layers_.resize(cfg_.n_layers);
@@ -18,6 +20,7 @@ ReferenceModel::ReferenceModel(const WeightSource& w) : cfg_(w.config()) {
     for (const PartSpec& s : layer_parts(cfg_, l)) {
       Tensor t(s.numel());
       w.read(s, DType::f32, t.data());
+      store(t);
       layers_[l][s.part] = std::move(t);
     }
   }
@@ -52,22 +55,26 @@ std::vector<float> ReferenceModel::forward(Cache& cache, const std::vector<int32
   // Embedding: x = E[tokens] (projected to hidden for OPT's word_embed_proj_dim) + positions.
   std::vector<float> x(T * H), e(T * E);
   cpu::embed(e.data(), global(Part::tok_embed).data(), tokens.data(), T, E);
-  if (c.has_projections())
+  if (c.has_projections()) {
     cpu::linear(x.data(), e.data(), global(Part::project_in).data(), nullptr, T, E, H);
-  else
+    store(x);
+  } else {
     x = e;
+  }
   if (c.family == Family::opt) {
     std::vector<int32_t> pos_rows(T);
     for (int64_t t = 0; t < T; ++t) pos_rows[t] = pos[t] + static_cast<int32_t>(c.position_offset);
     cpu::add_rows(x.data(), global(Part::pos_embed).data(), pos_rows.data(), T, H);
+    store(x);
   }
 
   // The norm before attention / FFN: LayerNorm (OPT) or RMSNorm (LLaMA).
-  auto norm = [&](int l, Part w, Part b, float* out, const float* in) {
+  auto norm = [&](int l, Part w, Part b, Tensor& out, const Tensor& in) {
     if (c.norm == NormKind::layernorm)
-      cpu::layernorm(out, in, layer(l, w), layer(l, b), T, H, c.norm_eps);
+      cpu::layernorm(out.data(), in.data(), layer(l, w), layer(l, b), T, H, c.norm_eps);
     else
-      cpu::rmsnorm(out, in, layer(l, w), T, H, c.norm_eps);
+      cpu::rmsnorm(out.data(), in.data(), layer(l, w), T, H, c.norm_eps);
+    store(out);
   };
 
   // The cache as a block table of one block holding every position of this sequence.
@@ -86,41 +93,54 @@ std::vector<float> ReferenceModel::forward(Cache& cache, const std::vector<int32
   for (int l = 0; l < c.n_layers; ++l) {
     // Attention block: h = norm(x) (pre-norm) or x (OPT post-norm).
     if (c.pre_norm)
-      norm(l, Part::attn_norm_w, Part::attn_norm_b, h.data(), x.data());
+      norm(l, Part::attn_norm_w, Part::attn_norm_b, h, x);
     else
       h = x;
     cpu::linear(q.data(), h.data(), layer(l, Part::q_w), layer(l, Part::q_b), T, H, Q);
     cpu::linear(k.data(), h.data(), layer(l, Part::k_w), layer(l, Part::k_b), T, H, KV);
     cpu::linear(v.data(), h.data(), layer(l, Part::v_w), layer(l, Part::v_b), T, H, KV);
+    store(q);
+    store(k);
+    store(v);
     if (c.family == Family::opt) {
       cpu::scale(q.data(), 1.f / std::sqrt(float(c.head_dim)), T * Q);  // HF scales q, then 1.0
     } else {
       cpu::rope(q.data(), pos.data(), T, c.n_heads, c.head_dim, c.rope_theta);
       cpu::rope(k.data(), pos.data(), T, c.n_kv_heads, c.head_dim, c.rope_theta);
+      store(k);
     }
+    store(q);
     std::copy(k.begin(), k.end(), cache.k[l].begin() + cache.len * KV);
     std::copy(v.begin(), v.end(), cache.v[l].begin() + cache.len * KV);
     cpu::attention(att.data(), q.data(), cache.k[l].data(), cache.v[l].data(), &slot0, seq.data(),
                    pos.data(), shape);
+    store(att);
     cpu::linear(o.data(), att.data(), layer(l, Part::o_w), layer(l, Part::o_b), T, Q, H);
+    store(o);
     cpu::add(x.data(), x.data(), o.data(), T * H);
-    if (!c.pre_norm) norm(l, Part::attn_norm_w, Part::attn_norm_b, x.data(), x.data());
+    store(x);
+    if (!c.pre_norm) norm(l, Part::attn_norm_w, Part::attn_norm_b, x, x);
 
     // FFN block: OPT fc2(relu(fc1 h)) + b; LLaMA down(silu(gate h) * up h).
     if (c.pre_norm)
-      norm(l, Part::ffn_norm_w, Part::ffn_norm_b, h.data(), x.data());
+      norm(l, Part::ffn_norm_w, Part::ffn_norm_b, h, x);
     else
       h = x;
     cpu::linear(f1.data(), h.data(), layer(l, Part::ffn_in_w), layer(l, Part::ffn_in_b), T, H, F);
+    store(f1);
     if (c.ffn == FfnKind::relu) {
       cpu::relu(f1.data(), T * F);
     } else {
       cpu::linear(f3.data(), h.data(), layer(l, Part::ffn_up_w), nullptr, T, H, F);
+      store(f3);
       cpu::silu_mul(f1.data(), f1.data(), f3.data(), T * F);
+      store(f1);
     }
     cpu::linear(o.data(), f1.data(), layer(l, Part::ffn_out_w), layer(l, Part::ffn_out_b), T, F, H);
+    store(o);
     cpu::add(x.data(), x.data(), o.data(), T * H);
-    if (!c.pre_norm) norm(l, Part::ffn_norm_w, Part::ffn_norm_b, x.data(), x.data());
+    store(x);
+    if (!c.pre_norm) norm(l, Part::ffn_norm_w, Part::ffn_norm_b, x, x);
   }
   cache.len += T;
 
@@ -132,14 +152,17 @@ std::vector<float> ReferenceModel::forward(Cache& cache, const std::vector<int32
                      global(Part::final_norm_b).data(), 1, H, c.norm_eps);
     else
       cpu::rmsnorm(normed.data(), last.data(), global(Part::final_norm_w).data(), 1, H, c.norm_eps);
+    store(normed);
   } else {
     normed = last;
   }
   std::vector<float> out_e(E);
-  if (c.has_projections())
+  if (c.has_projections()) {
     cpu::linear(out_e.data(), normed.data(), global(Part::project_out).data(), nullptr, 1, H, E);
-  else
+    store(out_e);
+  } else {
     out_e = normed;
+  }
   const Tensor& head = c.tie_embeddings ? global(Part::tok_embed) : global(Part::lm_head);
   std::vector<float> logits(c.vocab_size);
   cpu::linear(logits.data(), out_e.data(), head.data(), nullptr, 1, E, c.vocab_size);

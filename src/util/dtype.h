@@ -39,4 +39,7 @@ uint16_t f32_to_f16(float f);
 // Converts n elements of type `from` at src into type `to` at dst (src and dst must not overlap).
 void convert(DType from, const void* src, DType to, void* dst, size_t n);
 
+// Rounds n floats in place to the nearest values of type t (nothing to do for f32).
+void round_to(DType t, float* x, size_t n);
+
 }  // namespace hs

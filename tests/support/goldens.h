@@ -52,9 +52,11 @@ double max_rel_error(const std::vector<float>& a, const std::vector<float>& b);
 // ||a - b||_2 / ||b||_2: the norm-wise relative error of a against the reference b.
 double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b);
 
-// The model of `w` with every weight rounded to `t` and back (read in any type): what a backend
-// storing weights in `t` computes with. `w` must outlive it.
-std::unique_ptr<WeightSource> rounded_weights(const WeightSource& w, DType t);
+// Hugging Face's worst logits row of `model` in bf16 against its fp32 (teacher-forced on the
+// fp32 greedy tokens, one forward pass, eager attention), norm-wise relative error:
+// `python3 tools/hf_dtype_logits.py` on an H100 (the GPU machine's torch and transformers),
+// 2026-11-23. Its fp16 rows were 1.3e-3 to 1.2e-2.
+double hf_bf16_worst(const std::string& model);
 
 // Logits a generator showed its observer (LogitsFn), by (batch index, generation step).
 using LogitsRows = std::map<std::pair<size_t, int64_t>, std::vector<float>>;
