@@ -4,7 +4,6 @@
 //   scale:    x *= s                             x: [n]
 //   silu_mul: out = gate / (1 + exp(-gate)) * up out, gate, up: [n]
 //   add:      out = a + b                        out, a, b: [n]
-//   broadcast_rows: out[r, :] = b                out: [rows, n], b: [n]
 // Grid-stride loops; 8 elements (16 bytes) a thread when every pointer is 16-byte aligned, the
 // scalar tail after n rounded down to 8. Each output element is read and written by the same
 // thread, so in-place calls (out aliasing an input) are safe. silu uses the precise expf.
@@ -65,15 +64,6 @@ void map(DType t, void* out, const void* a, const void* b, int64_t n, F f, cudaS
   });
 }
 
-template <typename T>
-__global__ void broadcast_rows_kernel(T* __restrict__ out, const T* __restrict__ b, int64_t rows,
-                                      int64_t n) {
-  const int64_t total = rows * n;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = b[i % n];
-}
-
 }  // namespace
 
 void relu(DType t, void* x, int64_t n, cudaStream_t stream) {
@@ -91,17 +81,6 @@ void silu_mul(DType t, void* out, const void* gate, const void* up, int64_t n,
 
 void add(DType t, void* out, const void* a, const void* b, int64_t n, cudaStream_t stream) {
   map(t, out, a, b, n, Add{}, stream);
-}
-
-void broadcast_rows(DType t, void* out, const void* b, int64_t rows, int64_t n,
-                    cudaStream_t stream) {
-  if (rows <= 0 || n <= 0) return;
-  dispatch(t, [&](auto tag) {
-    using T = decltype(tag);
-    broadcast_rows_kernel<T><<<grid_for(rows * n, kThreads), kThreads, 0, stream>>>(
-        static_cast<T*>(out), static_cast<const T*>(b), rows, n);
-    CUDA_CHECK_LAUNCH();
-  });
 }
 
 }  // namespace hs::kernels

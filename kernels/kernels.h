@@ -48,10 +48,6 @@ void scale(DType t, void* x, float s, int64_t n, cudaStream_t stream);  // x *= 
 void silu_mul(DType t, void* out, const void* gate, const void* up, int64_t n, cudaStream_t stream);
 // out = a + b; out may alias a or b.
 void add(DType t, void* out, const void* a, const void* b, int64_t n, cudaStream_t stream);
-// out[r, :] = b[:]   out: [rows, n], b: [n]. Fills a GEMM's C so that beta = 1 adds the bias
-// inside cuBLAS's fp32 epilogue (one rounding, as the cpu's dot + bias).
-void broadcast_rows(DType t, void* out, const void* b, int64_t rows, int64_t n,
-                    cudaStream_t stream);
 
 // ---- copy_rows.cu ---------------------------------------------------------------------------
 // dst row dst_rows[i] = src row src_rows[i] for i < n_rows; rows of row_bytes bytes. dst or src

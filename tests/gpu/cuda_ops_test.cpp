@@ -207,6 +207,53 @@ TEST_P(CudaOps, Linear) {
   }
 }
 
+// One rounding: with fp32 accumulation and the bias added before the result is stored, every
+// element is the cpu's fp32 dot + bias rounded to the dtype, or (where fp32 sums in another
+// order straddle a rounding boundary) a neighbour of it. At most 1% of elements may be
+// neighbours; a second rounding (the product stored, then the bias added) moves a good share
+// of them. Shapes of the tiny models' layers (k 48-256), where an fp32 sum in another order is
+// far inside a 16-bit unit: at k 4096 the outputs that cancel are not (96x4096x4096 on an
+// H100, 2026-11-23: 1.6% neighbours and 0.17% farther in fp16, bias or none).
+TEST_P(CudaOps, LinearRoundsOnce) {
+  struct Case {
+    int64_t rows, k, n;
+  };
+  for (const Case& c : {Case{1, 64, 64}, Case{5, 64, 192}, Case{24, 64, 256}, Case{24, 256, 64},
+                        Case{7, 48, 144}, Case{3, 60, 240}}) {
+    const std::string sz =
+        " " + std::to_string(c.rows) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n);
+    const auto x = random_values(rng, t(), c.rows * c.k);
+    const auto w = random_values(rng, t(), c.n * c.k, -0.1f, 0.1f);
+    const auto bias = random_values(rng, t(), c.n);
+    auto dx = upload(b(), x), dw = upload(b(), w), db = upload(b(), bias);
+    for (bool with_bias : {true, false}) {
+      std::vector<float> want(c.rows * c.n);
+      cpu::linear(want.data(), x.data(), w.data(), with_bias ? bias.data() : nullptr, c.rows, c.k,
+                  c.n);
+      round_to(t(), want.data(), want.size());
+      auto dout = poisoned(b(), c.rows * c.n);
+      b().linear(dout->get(), dx->get(), dw->get(), with_bias ? db->get() : nullptr, c.rows, c.k,
+                 c.n);
+      const auto got = download(b(), *dout, c.rows * c.n);
+      int64_t neighbours = 0, far = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (got[i] == want[i]) continue;
+        // The 16-bit patterns of values of one sign are ordered: neighbours differ by one.
+        uint16_t g = 0, h = 0;
+        convert(DType::f32, &got[i], t(), &g, 1);
+        convert(DType::f32, &want[i], t(), &h, 1);
+        const bool neighbour = (g >> 15) == (h >> 15) && std::abs(int(g) - int(h)) == 1;
+        ++(neighbour ? neighbours : far);
+      }
+      const std::string what = tag((with_bias ? "linear+bias" : "linear") + sz);
+      std::printf("[round] %-40s %lld of %zu elements a neighbour, %lld farther\n", what.c_str(),
+                  static_cast<long long>(neighbours), want.size(), static_cast<long long>(far));
+      EXPECT_EQ(far, 0) << what;
+      EXPECT_LE(double(neighbours), 0.01 * double(want.size())) << what;
+    }
+  }
+}
+
 TEST_P(CudaOps, GreedySampling) {
   // Argmax per row, lowest id on ties (planted), rows of very different vocabularies.
   for (int64_t vocab : {1, 50, 50272, 152064}) {

@@ -2,12 +2,15 @@
 // may rely on). GEMMs go to cuBLAS with fp32 accumulation; everything else to kernels/.
 #include "backend/cuda/cuda_backend.h"
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/sampling.h"
@@ -62,8 +65,14 @@ class CudaBackend final : public Backend {
       CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream(Stream::compute)));
+    // Split-K partial sums in fp32 too, never in the 16-bit output type (cuBLAS's default
+    // allows that): the fp32 accumulation, as the cpu twin sums.
+    CUBLAS_CHECK(cublasSetMathMode(
+        cublas_, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                           CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
     CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+    CUBLAS_CHECK(cublasLtCreate(&lt_));
     CUDA_CHECK(cudaMalloc(&attention_workspace_, kAttentionWorkspaceBytes));
     CUDA_CHECK(cudaHostAlloc(&sample_staging_, kSampleStagingBytes,
                              cudaHostAllocPortable | cudaHostAllocMapped));
@@ -90,6 +99,13 @@ class CudaBackend final : public Backend {
     for (cudaEvent_t e : slots_)
       if (e) cudaEventDestroy(e);
     cudaEventDestroy(epoch_);
+    for (auto& [key, p] : lt_plans_) {
+      cublasLtMatrixLayoutDestroy(p.a);
+      cublasLtMatrixLayoutDestroy(p.b);
+      cublasLtMatrixLayoutDestroy(p.d);
+      cublasLtMatmulDescDestroy(p.desc);
+    }
+    cublasLtDestroy(lt_);
     cublasDestroy(cublas_);
     cudaFree(cublas_workspace_);
     cudaFree(attention_workspace_);
@@ -265,10 +281,10 @@ class CudaBackend final : public Backend {
               int64_t n) override {
     use_device();
     if (rows <= 0 || n <= 0) return;
-    // The bias goes in as C with beta = 1, so cuBLAS adds it to the fp32 accumulator and
-    // rounds once, as the cpu's dot + bias.
-    if (b) kernels::broadcast_rows(dtype_, out, b, rows, n, compute());
-    gemm(out, cuda_type(dtype_), x, w, rows, k, n, b ? 1.f : 0.f);
+    if (b)
+      gemm_bias(out, x, w, b, rows, k, n);
+    else
+      gemm(out, cuda_type(dtype_), x, w, rows, k, n, 0.f);
   }
 
   void linear_f32(float* out, const void* x, const void* w, int64_t rows, int64_t k,
@@ -382,13 +398,88 @@ class CudaBackend final : public Backend {
                               CUBLAS_GEMM_DEFAULT));
   }
 
+  // gemm with the bias added to the fp32 accumulator and one rounding, as the cpu's dot + bias:
+  // cuBLASLt's bias epilogue. (The bias as C with beta = 1 in cublasGemmEx rounded twice: 1.3x
+  // the single rounding's error in cuda_ops_test, 2026-11-23.) A plan (descriptors and the
+  // heuristic's algorithm) is kept per shape and pointer alignment; only the bias pointer
+  // changes between calls.
+  struct LtPlan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  void gemm_bias(void* out, const void* x, const void* w, const void* bias, int64_t rows, int64_t k,
+                 int64_t n) {
+    const int m_ = to_int(n, "n"), n_ = to_int(rows, "rows"), k_ = to_int(k, "k");
+    auto alignment = [](const void* p) {
+      const auto v = reinterpret_cast<uintptr_t>(p);
+      return static_cast<uint32_t>(std::min<uintptr_t>(256, v & (~v + 1)));
+    };
+    const uint32_t align[4] = {alignment(w), alignment(x), alignment(out), alignment(bias)};
+    const auto key = std::make_tuple(m_, n_, k_, align[0], align[1], align[2], align[3]);
+    auto it = lt_plans_.find(key);
+    if (it == lt_plans_.end()) {
+      LtPlan p;
+      const cudaDataType_t t = cuda_type(dtype_);
+      CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+      CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                                  sizeof(epilogue)));
+      // A = w as stored, [k, m] column-major (read transposed); B = x, [k, rows]; D = out^T.
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k_, m_, std::max(k_, 1)));
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k_, n_, std::max(k_, 1)));
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, m_, n_, m_));
+      cublasLtMatmulPreference_t pref = nullptr;
+      CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+      const size_t ws = kCublasWorkspaceBytes;
+      const uint32_t reductions = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;  // fp32 partials only
+      const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+          pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+          pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reductions, sizeof(reductions)));
+      for (int i = 0; i < 3; ++i)
+        CUBLAS_CHECK(
+            cublasLtMatmulPreferenceSetAttribute(pref, align_attr[i], &align[i], sizeof(align[i])));
+      CUBLAS_CHECK(
+          cublasLtMatmulPreferenceSetAttribute(pref, align_attr[3], &align[2], sizeof(align[2])));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                  sizeof(bias)));
+      const cublasStatus_t st =
+          cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      HS_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt has no bias GEMM for rows ",
+               rows, ", k ", k, ", n ", n, " in ", dtype_name(dtype_), ": ",
+               cublasGetStatusString(st));
+      p.algo = result.algo;
+      it = lt_plans_.emplace(key, p).first;
+    }
+    const LtPlan& p = it->second;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                sizeof(bias)));
+    const float alpha = 1.f, beta = 0.f;
+    CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d,
+                                &p.algo, cublas_workspace_, kCublasWorkspaceBytes, compute()));
+  }
+
   int device_;
   DType dtype_;
   std::string device_name_;
   int num_sms_ = 0;
   cudaStream_t streams_[kNumStreams] = {};
   cublasHandle_t cublas_ = nullptr;
-  void* cublas_workspace_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  std::map<std::tuple<int, int, int, uint32_t, uint32_t, uint32_t, uint32_t>, LtPlan> lt_plans_;
+  void* cublas_workspace_ = nullptr;  // cuBLAS's and cuBLASLt's (both on the compute stream)
   void* attention_workspace_ = nullptr;
   void* sample_staging_ = nullptr;
   cudaEvent_t epoch_ = nullptr;
