@@ -25,6 +25,29 @@ class CudaOps : public ::testing::TestWithParam<DType> {
   DType t() { return GetParam(); }
   std::string tag(const std::string& what) { return what + " " + dtype_name(t()); }
   std::mt19937_64 rng{0x5eed0001};
+
+  // A linear's random inputs in the dtype, x [rows, k], w [n, k] (small, as trained weights
+  // are) and bias [n], with their device copies.
+  struct LinearInputs {
+    int64_t rows, k, n;
+    std::vector<float> x, w, bias;
+    std::unique_ptr<DeviceBuffer> dx, dw, db;
+    std::string size() const {
+      return " " + std::to_string(rows) + "x" + std::to_string(k) + "x" + std::to_string(n);
+    }
+  };
+  LinearInputs linear_inputs(int64_t rows, int64_t k, int64_t n) {
+    LinearInputs in{rows,
+                    k,
+                    n,
+                    random_values(rng, t(), rows * k),
+                    random_values(rng, t(), n * k, -0.1f, 0.1f),
+                    random_values(rng, t(), n)};
+    in.dx = upload(b(), in.x);
+    in.dw = upload(b(), in.w);
+    in.db = upload(b(), in.bias);
+    return in;
+  }
 };
 
 TEST_P(CudaOps, Elementwise) {
@@ -179,14 +202,12 @@ TEST_P(CudaOps, Linear) {
   struct Case {
     int64_t rows, k, n;
   };
-  for (const Case& c :
+  for (const Case& cs :
        {Case{1, 64, 96}, Case{3, 80, 200}, Case{67, 256, 1000}, Case{129, 1024, 768}}) {
-    const std::string sz =
-        " " + std::to_string(c.rows) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n);
-    const auto x = random_values(rng, t(), c.rows * c.k);
-    const auto w = random_values(rng, t(), c.n * c.k, -0.1f, 0.1f);
-    const auto bias = random_values(rng, t(), c.n);
-    auto dx = upload(b(), x), dw = upload(b(), w), db = upload(b(), bias);
+    const LinearInputs c = linear_inputs(cs.rows, cs.k, cs.n);
+    const std::string sz = c.size();
+    const auto &x = c.x, &w = c.w, &bias = c.bias;
+    const auto &dx = c.dx, &dw = c.dw, &db = c.db;
 
     std::vector<float> want(c.rows * c.n);
     cpu::linear(want.data(), x.data(), w.data(), bias.data(), c.rows, c.k, c.n);
@@ -218,14 +239,12 @@ TEST_P(CudaOps, LinearRoundsOnce) {
   struct Case {
     int64_t rows, k, n;
   };
-  for (const Case& c : {Case{1, 64, 64}, Case{5, 64, 192}, Case{24, 64, 256}, Case{24, 256, 64},
-                        Case{7, 48, 144}, Case{3, 60, 240}}) {
-    const std::string sz =
-        " " + std::to_string(c.rows) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n);
-    const auto x = random_values(rng, t(), c.rows * c.k);
-    const auto w = random_values(rng, t(), c.n * c.k, -0.1f, 0.1f);
-    const auto bias = random_values(rng, t(), c.n);
-    auto dx = upload(b(), x), dw = upload(b(), w), db = upload(b(), bias);
+  for (const Case& cs : {Case{1, 64, 64}, Case{5, 64, 192}, Case{24, 64, 256}, Case{24, 256, 64},
+                         Case{7, 48, 144}, Case{3, 60, 240}}) {
+    const LinearInputs c = linear_inputs(cs.rows, cs.k, cs.n);
+    const std::string sz = c.size();
+    const auto &x = c.x, &w = c.w, &bias = c.bias;
+    const auto &dx = c.dx, &dw = c.dw, &db = c.db;
     for (bool with_bias : {true, false}) {
       std::vector<float> want(c.rows * c.n);
       cpu::linear(want.data(), x.data(), w.data(), with_bias ? bias.data() : nullptr, c.rows, c.k,
