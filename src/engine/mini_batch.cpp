@@ -58,8 +58,8 @@ MiniBatch::MiniBatch(const std::vector<MiniBatchRequest>& reqs, int64_t bt,
   // set and a load is a few long runs: a step's requests took their prompt blocks one request
   // after another and take each later block in request order, so numbering request by request
   // would break every run at each request's end (in decode, runs of one 128 KiB block beside
-  // runs of one request's prompt). Attention reads every block
-  // through the block table, so the numbering is free.
+  // runs of one request's prompt). Attention reads every block through the block table, so the
+  // numbering is free.
   struct Loaded {
     int32_t slot;
     size_t request;
@@ -82,22 +82,22 @@ MiniBatch::MiniBatch(const std::vector<MiniBatchRequest>& reqs, int64_t bt,
   };
   std::vector<Entry> load_kv_e, load_act_e, store_kv_e, store_act_e;
   std::vector<int32_t> rc_pos;
-  for (size_t j = 0; j < kv_loaded.size(); ++j) {
-    const Loaded& e = kv_loaded[j];
-    cell(e.request, e.block) = static_cast<int32_t>(j);
-    load_kv_e.push_back({e.slot / layout.kv_slots_per_segment,
-                         static_cast<int32_t>(e.slot % layout.kv_slots_per_segment),
+  // Loaded blocks of one kind: working blocks first, first + 1, ... and their load entries
+  // (slot in segment -> index among the kind's loaded blocks).
+  auto number = [&](const std::vector<Loaded>& loaded, int64_t first, int64_t per_segment,
+                    std::vector<Entry>& entries) {
+    for (size_t j = 0; j < loaded.size(); ++j) {
+      const Loaded& e = loaded[j];
+      cell(e.request, e.block) = static_cast<int32_t>(first + static_cast<int64_t>(j));
+      entries.push_back({e.slot / per_segment, static_cast<int32_t>(e.slot % per_segment),
                          static_cast<int32_t>(j)});
-  }
-  for (size_t j = 0; j < act_loaded.size(); ++j) {
-    const Loaded& e = act_loaded[j];
-    cell(e.request, e.block) = static_cast<int32_t>(kv_blocks + static_cast<int64_t>(j));
-    load_act_e.push_back({e.slot / layout.act_slots_per_segment,
-                          static_cast<int32_t>(e.slot % layout.act_slots_per_segment),
-                          static_cast<int32_t>(j)});
+    }
+  };
+  number(kv_loaded, 0, layout.kv_slots_per_segment, load_kv_e);
+  number(act_loaded, kv_blocks, layout.act_slots_per_segment, load_act_e);
+  for (const Loaded& e : act_loaded)
     for (int64_t row = 0; row < bt; ++row)
       rc_pos.push_back(static_cast<int32_t>(e.block * bt + row));
-  }
   // New blocks after the loaded ones of their kind, request by request.
   int64_t next_kv = static_cast<int64_t>(kv_loaded.size()), next_new_act = kv_blocks + loaded_act;
   for (size_t i = 0; i < reqs.size(); ++i) {

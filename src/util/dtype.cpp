@@ -100,9 +100,10 @@ void convert(DType from, const void* src, DType to, void* dst, size_t n) {
 }
 
 void round_to(DType t, float* x, size_t n) {
-  if (t == DType::f32) return;
-  for (size_t i = 0; i < n; ++i)
-    x[i] = t == DType::f16 ? f16_to_f32(f32_to_f16(x[i])) : bf16_to_f32(f32_to_bf16(x[i]));
+  if (t == DType::f16)
+    for (size_t i = 0; i < n; ++i) x[i] = f16_to_f32(f32_to_f16(x[i]));
+  else if (t == DType::bf16)
+    for (size_t i = 0; i < n; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
 }
 
 }  // namespace hs

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/sampling.h"
@@ -99,12 +100,7 @@ class CudaBackend final : public Backend {
     for (cudaEvent_t e : slots_)
       if (e) cudaEventDestroy(e);
     cudaEventDestroy(epoch_);
-    for (auto& [key, p] : lt_plans_) {
-      cublasLtMatrixLayoutDestroy(p.a);
-      cublasLtMatrixLayoutDestroy(p.b);
-      cublasLtMatrixLayoutDestroy(p.d);
-      cublasLtMatmulDescDestroy(p.desc);
-    }
+    for (const auto& [key, p] : lt_plans_) destroy(p);
     cublasLtDestroy(lt_);
     cublasDestroy(cublas_);
     cudaFree(cublas_workspace_);
@@ -408,64 +404,82 @@ class CudaBackend final : public Backend {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
+  // A new plan for gemm_bias (bias pointer set): descriptors, then the heuristic's algorithm.
+  void make_lt_plan(LtPlan& p, int m_, int n_, int k_, const void* bias, uint32_t a_align,
+                    uint32_t b_align, uint32_t d_align) {
+    const cudaDataType_t t = cuda_type(dtype_);
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                                sizeof(epilogue)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                sizeof(bias)));
+    // A = w as stored, [k, m] column-major (read transposed); B = x, [k, rows]; C = D = out^T.
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k_, m_, std::max(k_, 1)));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k_, n_, std::max(k_, 1)));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, m_, n_, m_));
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const uint64_t ws = kCublasWorkspaceBytes;
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> u32_prefs[] = {
+        {CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+         CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE},  // split-K partial sums in fp32 only
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, a_align},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, b_align},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, d_align},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d_align}};
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    for (const auto& [attr, value] : u32_prefs)
+      if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof(value));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st =
+          cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    HS_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt has no bias GEMM for rows ", n_,
+             ", k ", k_, ", n ", m_, " in ", dtype_name(dtype_), ": ", cublasGetStatusString(st));
+    p.algo = result.algo;
+  }
+
+  static void destroy(const LtPlan& p) {
+    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
+    if (p.d) cublasLtMatrixLayoutDestroy(p.d);
+    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+  }
+
   void gemm_bias(void* out, const void* x, const void* w, const void* bias, int64_t rows, int64_t k,
                  int64_t n) {
     const int m_ = to_int(n, "n"), n_ = to_int(rows, "rows"), k_ = to_int(k, "k");
-    auto alignment = [](const void* p) {
+    auto alignment = [](const void* p) {  // the largest power of two dividing p, up to 256
       const auto v = reinterpret_cast<uintptr_t>(p);
       return static_cast<uint32_t>(std::min<uintptr_t>(256, v & (~v + 1)));
     };
-    const uint32_t align[4] = {alignment(w), alignment(x), alignment(out), alignment(bias)};
-    const auto key = std::make_tuple(m_, n_, k_, align[0], align[1], align[2], align[3]);
-    auto it = lt_plans_.find(key);
-    if (it == lt_plans_.end()) {
-      LtPlan p;
-      const cudaDataType_t t = cuda_type(dtype_);
-      CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-      CUBLAS_CHECK(
-          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-      CUBLAS_CHECK(
-          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                                  sizeof(epilogue)));
-      // A = w as stored, [k, m] column-major (read transposed); B = x, [k, rows]; D = out^T.
-      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k_, m_, std::max(k_, 1)));
-      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k_, n_, std::max(k_, 1)));
-      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, m_, n_, m_));
-      cublasLtMatmulPreference_t pref = nullptr;
-      CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-      const size_t ws = kCublasWorkspaceBytes;
-      const uint32_t reductions = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;  // fp32 partials only
-      const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
-      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-          pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-          pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reductions, sizeof(reductions)));
-      for (int i = 0; i < 3; ++i)
-        CUBLAS_CHECK(
-            cublasLtMatmulPreferenceSetAttribute(pref, align_attr[i], &align[i], sizeof(align[i])));
-      CUBLAS_CHECK(
-          cublasLtMatmulPreferenceSetAttribute(pref, align_attr[3], &align[2], sizeof(align[2])));
-      cublasLtMatmulHeuristicResult_t result{};
-      int found = 0;
+    const uint32_t a_align = alignment(w), b_align = alignment(x), d_align = alignment(out);
+    const auto key = std::make_tuple(m_, n_, k_, a_align, b_align, d_align, alignment(bias));
+    auto [it, made] = lt_plans_.try_emplace(key);
+    LtPlan& p = it->second;
+    if (!made) {
       CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                   sizeof(bias)));
-      const cublasStatus_t st =
-          cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
-      cublasLtMatmulPreferenceDestroy(pref);
-      HS_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, "cuBLASLt has no bias GEMM for rows ",
-               rows, ", k ", k, ", n ", n, " in ", dtype_name(dtype_), ": ",
-               cublasGetStatusString(st));
-      p.algo = result.algo;
-      it = lt_plans_.emplace(key, p).first;
+    } else {
+      try {
+        make_lt_plan(p, m_, n_, k_, bias, a_align, b_align, d_align);
+      } catch (...) {  // no half-made plan stays behind for the next call of this shape
+        destroy(p);
+        lt_plans_.erase(it);
+        throw;
+      }
     }
-    const LtPlan& p = it->second;
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                                sizeof(bias)));
     const float alpha = 1.f, beta = 0.f;
     CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d,
                                 &p.algo, cublas_workspace_, kCublasWorkspaceBytes, compute()));
