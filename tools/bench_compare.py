@@ -24,8 +24,8 @@ For each workload and budget:
                     --policy X --gpu-mem-gib BUDGET --json, for X in --policies.
 
 Order (so that a --time-limit-s cut keeps the headline numbers): phase 1, per workload:
-ours `auto` for each budget, FlexGen all-CPU, FlexGen best for each budget; phase 2: the
-other policies. A run that would start after the time limit is SKIPPED (time limit), and so
+ours `auto` for each budget, FlexGen all-CPU, FlexGen best for each budget (with
+--flexgen-splits splits-first: the splits before all-CPU); phase 2: the other policies. A run that would start after the time limit is SKIPPED (time limit), and so
 is one with less time left than 0.7x the wall time a similar run of the same workload took
 (FlexGen's all-CPU or an earlier split; our `auto`), rather than being started and killed;
 every subprocess has a timeout (the smaller of --run-timeout-s and the time left); a failure is
@@ -390,7 +390,12 @@ def main():
     ap.add_argument("--no-batch-auto", dest="batch_auto", action="store_false",
                     help="keep --batch even if FlexGen's host memory estimate exceeds --host-mem-gib")
     ap.add_argument("--gpu-batch-size", type=int, default=64, help="FlexGen's largest GPU batch")
-    ap.add_argument("--flexgen-splits", choices=["auto", "all-cpu"], default="auto")
+    ap.add_argument("--flexgen-splits", choices=["auto", "splits-first", "all-cpu"],
+                    default="auto",
+                    help="auto: all-CPU, then the candidate splits; splits-first: the splits "
+                         "before all-CPU, so that a time limit cuts all-CPU rather than the "
+                         "split that is FlexGen's best where its weights fit partly on the GPU "
+                         "(opt-13b p512, opt-6.7b p1024 at 24 GiB); all-cpu: all-CPU only")
     ap.add_argument("--flexgen-max-candidates", type=int, default=2)
     ap.add_argument("--flexgen-exhaustive", action="store_true",
                     help="run every candidate split instead of stopping at the first that runs")
@@ -561,10 +566,12 @@ def main():
             for bl, bg in budgets:
                 plan.append(step_ours(i, w, "auto", bl, bg))
         if not args.skip_flexgen:
-            plan.append(step_fg_all_cpu(i, w))
-            if args.flexgen_splits == "auto":
-                for bl, bg in budgets:
-                    plan.append(step_fg_best(i, w, bl, bg))
+            splits = [step_fg_best(i, w, bl, bg) for bl, bg in budgets] \
+                if args.flexgen_splits != "all-cpu" else []
+            if args.flexgen_splits == "splits-first":
+                plan += splits + [step_fg_all_cpu(i, w)]
+            else:
+                plan += [step_fg_all_cpu(i, w)] + splits
     if not args.skip_ours:
         for i, w in enumerate(workloads):
             for bl, bg in budgets:

@@ -97,6 +97,23 @@ class PlanOnlyTest(unittest.TestCase):
         self.assertIn("plan: flexgen all-CPU opt-13b b64 p1024 g32", out)
         self.assertIn("plan: ours kv opt-13b b64 p1024 g32 @24 GiB", out)
 
+    def test_splits_first_plans_the_split_before_all_cpu(self):
+        # opt-13b p512 at 24 GiB: FlexGen's best is a split (57.0 against all-CPU 44.8 tok/s,
+        # 2026-11-23); in a 10-minute call the split must run before all-CPU, not be cut.
+        r = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_compare.py"), "--plan-only",
+                            "--binary", "/nonexistent/hybridserve", "--models", "opt-13b",
+                            "--prompt-lens", "512", "--gen-lens", "32", "--budgets", "24",
+                            "--policies", "auto", "--host-mem-gib", "101",
+                            "--gpu-total-gib", "79.1", "--flexgen-splits", "splits-first"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        plan = [line.split("plan: ", 1)[1] for line in r.stdout.splitlines() if "plan: " in line]
+        self.assertEqual(len(plan), 3, plan)
+        self.assertTrue(plan[0].startswith("ours auto opt-13b b128 p512 g32"), plan)
+        self.assertTrue(plan[1].startswith("flexgen best opt-13b b128 p512 g32 @24 GiB"), plan)
+        self.assertNotIn("candidates [none]", plan[1])
+        self.assertTrue(plan[2].startswith("flexgen all-CPU opt-13b b128 p512 g32"), plan)
+
 
 if __name__ == "__main__":
     unittest.main()
