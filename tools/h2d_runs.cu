@@ -4,15 +4,23 @@
 // GPU machine, not part of the build:
 //   nvcc -O2 -std=c++17 -arch=sm_90 -o h2d_runs tools/h2d_runs.cu -lcublas && ./h2d_runs [MiB]
 //   ./h2d_runs footprint   (the rate against how much pinned memory the runs are spread over)
+//   ./h2d_runs sustained [seconds]   (the rate, second by second, before, during and after
+//                                     GEMMs that keep the GPU at its power limit)
+//   ./h2d_runs timeline SECONDS FILE (every load of 64 MiB, back to back, alone: its start in
+//                                     ms and its GB/s, into FILE; shows when the link is slow)
 // Prints one line per run size: GB/s of each way, the best of three rounds; then the 2 MiB
 // batched rate while other work runs beside the copies on another stream: kernels that stream
-// device memory, only compute, tensor-core GEMMs, write mapped host memory, or D2H copies.
+// device memory, only compute, tensor-core GEMMs, write mapped host memory, D2H copies, or a
+// second stream of H2D copies (as the engine's weight and cache loads; the two streams'
+// bytes over their span), or cudaMemcpyAsync device-to-device copies.
 // docs/BENCHMARKS.md (07:12 section) has what it measured on an H100.
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -80,17 +88,34 @@ struct Timer {
   }
   // The runs by cudaMemcpyBatchAsync, `per_call` at a time, as Backend::copy_runs issues them.
   double batched(const Runs& r, size_t per_call, unsigned flags) {
-    return gbps(r.bytes(), [&] {
-      cudaMemcpyAttributes attr{};
-      attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
-      attr.flags = flags;
-      size_t attr_index = 0;
-      for (size_t i = 0; i < r.sizes.size(); i += per_call)
-        CHECK(cudaMemcpyBatchAsync(
-            const_cast<void**>(r.dsts.data()) + i, const_cast<const void**>(r.srcs.data()) + i,
-            const_cast<size_t*>(r.sizes.data()) + i, std::min(per_call, r.sizes.size() - i), &attr,
-            &attr_index, 1, s));
+    return gbps(r.bytes(), [&] { enqueue_batched(r, per_call, flags, s); });
+  }
+  static void enqueue_batched(const Runs& r, size_t per_call, unsigned flags, cudaStream_t on) {
+    cudaMemcpyAttributes attr{};
+    attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+    attr.flags = flags;
+    size_t attr_index = 0;
+    for (size_t i = 0; i < r.sizes.size(); i += per_call)
+      CHECK(cudaMemcpyBatchAsync(
+          const_cast<void**>(r.dsts.data()) + i, const_cast<const void**>(r.srcs.data()) + i,
+          const_cast<size_t*>(r.sizes.data()) + i, std::min(per_call, r.sizes.size() - i), &attr,
+          &attr_index, 1, on));
+  }
+  // GB/s of two batched loads at once, `a` on this stream and `b` on `other`: both loads'
+  // bytes over the span from the first start to the last end.
+  double two_streams(const Runs& ra, const Runs& rb, cudaStream_t other, unsigned flags) {
+    cudaEvent_t joined;
+    CHECK(cudaEventCreateWithFlags(&joined, cudaEventDisableTiming));
+    const double rate = gbps(ra.bytes() + rb.bytes(), [&] {
+      CHECK(cudaEventRecord(joined, s));
+      CHECK(cudaStreamWaitEvent(other, joined, 0));
+      enqueue_batched(rb, 48, flags, other);
+      enqueue_batched(ra, 48, flags, s);
+      CHECK(cudaEventRecord(joined, other));
+      CHECK(cudaStreamWaitEvent(s, joined, 0));
     });
+    CHECK(cudaEventDestroy(joined));
+    return rate;
   }
 };
 
@@ -146,10 +171,112 @@ int footprints() {
   return 0;
 }
 
+// The batched 2 MiB rate, second by second: `phase` seconds alone, 3 x `phase` seconds beside
+// fp16 GEMMs that keep the multiprocessors busy (and the GPU at its power limit, as a long
+// decode does), `phase` seconds alone again. Prints each second's mean and slowest load of
+// 256 MiB; sample clocks and power beside it (nvidia-smi -lms) to see what the GPU did.
+int sustained(int phase) {
+  const size_t total = size_t(256) << 20, run = size_t(2) << 20, n = total / run;
+  char *host = nullptr, *dev = nullptr;
+  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * total,
+                      cudaHostAllocPortable | cudaHostAllocMapped));
+  CHECK(cudaMalloc(&dev, total));
+  for (size_t i = 0; i < 2 * total; i += 4096) host[i] = 1;
+  Runs r;
+  for (size_t i = 0; i < n; ++i) {
+    r.dsts.push_back(dev + i * run);
+    r.srcs.push_back(host + (2 * i + 1) % (2 * n) * run);
+    r.sizes.push_back(run);
+  }
+  const size_t dim = 8192, elems = dim * dim;
+  __half* m = nullptr;
+  CHECK(cudaMalloc(&m, 3 * elems * sizeof(__half)));
+  CHECK(cudaMemset(m, 0, 3 * elems * sizeof(__half)));
+  cudaStream_t k;
+  CHECK(cudaStreamCreateWithFlags(&k, cudaStreamNonBlocking));
+  cublasHandle_t blas;
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+  cublasSetStream(blas, k);
+  cudaEvent_t fed;
+  CHECK(cudaEventCreateWithFlags(&fed, cudaEventDisableTiming));
+  Timer t;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto now_s = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::printf("second phase mean_gbps slowest_gbps loads\n");
+  for (int sec = 0; sec < 5 * phase; ++sec) {
+    const bool gemms = sec >= phase && sec < 4 * phase;
+    double sum = 0, low = 1e9;
+    int loads = 0;
+    while (now_s() < sec + 1) {
+      // Keep GEMMs queued (~1.5 ms each): 10 more whenever the 5th of the last 10 has run, so
+      // ~8 ms of them are still queued while this loop waits ~5 ms for a load.
+      if (gemms && cudaEventQuery(fed) == cudaSuccess) {
+        const float one = 1.f, zero = 0.f;
+        for (int i = 0; i < 10; ++i) {
+          cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, dim, dim, dim, &one, m, CUDA_R_16F, dim,
+                       m + elems, CUDA_R_16F, dim, &zero, m + 2 * elems, CUDA_R_16F, dim,
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+          if (i == 4) CHECK(cudaEventRecord(fed, k));
+        }
+      }
+      const double g = t.batched(r, 48, kOverlap);
+      sum += g;
+      low = std::min(low, g);
+      ++loads;
+    }
+    std::printf("%d %s %.2f %.2f %d\n", sec, gemms ? "gemms" : "alone", sum / loads, low, loads);
+    std::fflush(stdout);
+  }
+  CHECK(cudaStreamSynchronize(k));
+  return 0;
+}
+
+// Loads of 64 MiB (2 MiB runs, batched), back to back for `seconds`, nothing else on the GPU:
+// each load's start (ms from the first) and GB/s, one line each, into `path`.
+int timeline(double seconds, const char* path) {
+  const size_t total = size_t(64) << 20, run = size_t(2) << 20, n = total / run;
+  char *host = nullptr, *dev = nullptr;
+  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * total,
+                      cudaHostAllocPortable | cudaHostAllocMapped));
+  CHECK(cudaMalloc(&dev, total));
+  for (size_t i = 0; i < 2 * total; i += 4096) host[i] = 1;
+  Runs r;
+  for (size_t i = 0; i < n; ++i) {
+    r.dsts.push_back(dev + i * run);
+    r.srcs.push_back(host + (2 * i + 1) % (2 * n) * run);
+    r.sizes.push_back(run);
+  }
+  FILE* f = std::fopen(path, "w");
+  if (!f) return 1;
+  std::fprintf(f, "start_ms,gbps\n");
+  Timer t;
+  t.batched(r, 48, kOverlap);  // untimed: first use
+  const auto t0 = std::chrono::steady_clock::now();
+  double ms = 0, sum = 0;
+  int loads = 0, slow = 0;
+  while (ms < seconds * 1e3) {
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double g = t.batched(r, 48, kOverlap);
+    std::fprintf(f, "%.3f,%.2f\n", ms, g);
+    sum += g;
+    slow += g < 40;
+    ++loads;
+  }
+  std::fclose(f);
+  std::printf("timeline: %d loads of 64 MiB in %.1f s, mean %.2f GB/s, %d below 40 GB/s\n", loads,
+              ms / 1e3, sum / loads, slow);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 3 && std::string(argv[1]) == "timeline") return timeline(std::atof(argv[2]), argv[3]);
   if (argc > 1 && std::string(argv[1]) == "footprint") return footprints();
+  if (argc > 1 && std::string(argv[1]) == "sustained")
+    return sustained(argc > 2 ? std::atoi(argv[2]) : 10);
   const size_t total = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1024) << 20;
   char *host = nullptr, *dev = nullptr;
   // As the engine's pool: pinned, portable, mapped; twice the bytes, so sources scatter.
@@ -208,10 +335,30 @@ int main(int argc, char** argv) {
   float* host_out = nullptr;  // zero-copy target: 64 MiB of mapped pinned memory
   CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host_out), size_t(64) << 20,
                       cudaHostAllocPortable | cudaHostAllocMapped));
-  const char* names[] = {"nothing", "hbm", "fma", "gemm", "host-writes", "d2h-copies"};
-  for (int mode = 0; mode < 6; ++mode) {
-    double best = 0;
+  const char* names[] = {"nothing",
+                         "hbm",
+                         "fma",
+                         "gemm",
+                         "host-writes",
+                         "d2h-copies",
+                         "h2d-copies (both streams' bytes)",
+                         "d2d-copies"};
+  // The second stream's H2D runs: the other half of the host buffer, into the upper half of y.
+  Runs r2;
+  for (size_t i = 0; i < n; ++i) {
+    r2.dsts.push_back(reinterpret_cast<char*>(y) + (size_t(1) << 30) + (i % 256) * run);
+    r2.srcs.push_back(host + (2 * i) % (2 * n) * run);
+    r2.sizes.push_back(run);
+  }
+  for (int mode = 0; mode < 8; ++mode) {
+    double best = 0, sum = 0;
     for (int round = 0; round < 3; ++round) {
+      if (mode == 6) {
+        const double g = t.two_streams(r, r2, k, kOverlap);
+        best = std::max(best, g);
+        sum += g;
+        continue;
+      }
       // Enough work beside to outlast the copies (~20 ms at 55 GB/s for 1 GiB).
       for (int i = 0; i < 40 && mode > 0; ++i) {
         if (mode == 1) stream_hbm<<<132 * 8, 256, 0, k>>>(x, y, floats);
@@ -225,12 +372,18 @@ int main(int argc, char** argv) {
         if (mode == 4) write_host<<<132, 256, 0, k>>>(host_out, size_t(16) << 20, 4);
         if (mode == 5)
           CHECK(cudaMemcpyAsync(host_out, y, size_t(64) << 20, cudaMemcpyDeviceToHost, k));
+        if (mode == 7)  // as the engine's x_in copies: 1 MiB, device to device
+          for (int j = 0; j < 16; ++j)
+            CHECK(cudaMemcpyAsync(x + j * (size_t(1) << 18), y, size_t(1) << 20,
+                                  cudaMemcpyDeviceToDevice, k));
       }
       CHECK(cudaGetLastError());
-      best = std::max(best, t.batched(r, 48, kOverlap));
+      const double g = t.batched(r, 48, kOverlap);
+      best = std::max(best, g);
+      sum += g;
       CHECK(cudaStreamSynchronize(k));
     }
-    std::printf("beside %s: %.2f GB/s\n", names[mode], best);
+    std::printf("beside %s: best %.2f mean %.2f GB/s\n", names[mode], best, sum / 3);
   }
   return 0;
 }
