@@ -237,6 +237,38 @@ double sustained_slowdown(Backend& b, double ms) {
 
 }  // namespace
 
+H2dSample sample_h2d(Backend& b, double ms, size_t copy_bytes) {
+  HS_CHECK(copy_bytes > 0, "sample_h2d: no bytes to copy");
+  Buffer host(b, true), dev(b, false);
+  host.reserve(copy_bytes);
+  dev.reserve(copy_bytes);
+  auto copy = [&] { b.copy_h2d(dev.get(), host.get(), copy_bytes, Stream::cache_in); };
+  time_ms(b, Stream::cache_in, 1, copy);  // untimed: first touch of both buffers
+  std::vector<double> gbps;
+  double total_ms = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  while (gbps.size() < 4 || elapsed_ms() < ms) {
+    const double t = time_ms(b, Stream::cache_in, 1, copy);
+    HS_CHECK(t > 0, "backend '", b.name(), "' reported no time for a copy of ", copy_bytes,
+             " bytes");
+    total_ms += t;
+    gbps.push_back(static_cast<double>(copy_bytes) / (t * 1e6));
+  }
+  H2dSample s;
+  s.copies = static_cast<int64_t>(gbps.size());
+  s.copy_bytes = static_cast<int64_t>(copy_bytes);
+  s.mean_gbps = static_cast<double>(copy_bytes) * static_cast<double>(s.copies) / (total_ms * 1e6);
+  s.best_gbps = *std::max_element(gbps.begin(), gbps.end());
+  s.slowest_gbps = *std::min_element(gbps.begin(), gbps.end());
+  s.half_rate_copies =
+      std::count_if(gbps.begin(), gbps.end(), [&](double g) { return g < 0.6 * s.best_gbps; });
+  return s;
+}
+
 CostConstants measure_constants(Backend& b, const ProfileOptions& o) {
   HS_CHECK(o.target_ms > 0 && o.max_copy_bytes >= 4096 && o.max_gemm_dim >= 64,
            "profile options out of range");

@@ -45,6 +45,22 @@ struct ProfileOptions {
 // 2980 GB/s device copies), about 0.1-0.2 s on the cpu backend.
 CostConstants measure_constants(Backend& b, const ProfileOptions& o = {});
 
+// The H2D rate as a long run of loads meets it: back-to-back copies of copy_bytes from
+// host_alloc() memory to the device on the cache-load stream for about `ms`, each timed by
+// events. A link's rate is not steady: on the H100s here, with nothing else on the GPU, some
+// 64-256 MiB copies run at half rate (~22 GB/s) in most seconds, and a loop of them averages
+// a few % under its fastest copy, the rate measure_constants reports (call 15A,
+// docs/BENCHMARKS.md). At least four copies, whatever `ms`.
+struct H2dSample {
+  double mean_gbps = 0;          // every copy's bytes over every copy's time
+  double best_gbps = 0;          // the fastest copy
+  double slowest_gbps = 0;       // the slowest copy
+  int64_t copies = 0;            // copies timed
+  int64_t copy_bytes = 0;        // bytes each
+  int64_t half_rate_copies = 0;  // copies at under 60% of the fastest
+};
+H2dSample sample_h2d(Backend& b, double ms, size_t copy_bytes = size_t(64) << 20);
+
 // What the cost model needs to know of one model on b, into k: the time curve of each of its
 // linears (plan/gemm_time.h), the rate of its causal prefill attention, and the fixed cost of
 // a kernel, and the sustained slowdown of GEMMs (ProfileOptions::sustain_ms). Then times the

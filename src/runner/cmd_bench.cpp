@@ -40,6 +40,7 @@ struct BenchOptions {
   bool json_out = false;
   std::string trace_out;
   bool burst_profile = false;
+  double h2d_sample_ms = 1000;
 };
 
 // Total length of the union of [start, end) intervals: time a stream was busy.
@@ -106,6 +107,8 @@ void bench(const BenchOptions& o) {
   measure_model_costs(*backend, cfg, measured, po);
   const double profile_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - profile_start).count();
+  // The link as a long run of loads meets it, next to the best rate the profile kept.
+  const H2dSample link = sample_h2d(*backend, o.h2d_sample_ms);
 
   EngineOptions eo;
   eo.policy = parse_policy(o.policy);
@@ -176,6 +179,15 @@ void bench(const BenchOptions& o) {
       {"h2d_gbps_achieved", h2d_gbps_achieved},
       {"h2d_gbps_measured", measured.h2d_gbps},
       {"h2d_fraction_of_measured", h2d_gbps_achieved / measured.h2d_gbps},
+      {"h2d_gbps_sustained", link.mean_gbps},
+      {"h2d_fraction_of_sustained", h2d_gbps_achieved / link.mean_gbps},
+      {"h2d_sample",
+       {{"copies", link.copies},
+        {"copy_bytes", link.copy_bytes},
+        {"mean_gbps", link.mean_gbps},
+        {"best_gbps", link.best_gbps},
+        {"slowest_gbps", link.slowest_gbps},
+        {"half_rate_copies", link.half_rate_copies}}},
       {"decode_h2d_busy_fraction",
        decode.span_ms() > 0 ? busy_ms(decode.h2d) / decode.span_ms() : 0},
       {"gpu_busy_fraction", total_s > 0 ? all_busy / (total_s * 1e3) : 0},
@@ -217,9 +229,9 @@ void bench(const BenchOptions& o) {
       policy_name(plan.policy), plan.act_fraction, (long long)plan.num_mini_batches,
       (long long)plan.mini_batch_size, (long long)plan.gpu_weight_layers,
       (long long)plan.gpu_cache_layers);
-  for (const char* k :
-       {"prefill_tokens_per_s", "decode_tokens_per_s", "total_tokens_per_s", "h2d_gbps_achieved",
-        "h2d_gbps_measured", "gpu_busy_fraction", "predicted_step_ms", "measured_step_ms"})
+  for (const char* k : {"prefill_tokens_per_s", "decode_tokens_per_s", "total_tokens_per_s",
+                        "h2d_gbps_achieved", "h2d_gbps_measured", "h2d_gbps_sustained",
+                        "gpu_busy_fraction", "predicted_step_ms", "measured_step_ms"})
     std::printf("  %-24s %.3f\n", k, j[k].get<double>());
   std::printf("  %-24s %lld / %lld\n", "bytes h2d / d2h", (long long)j["h2d_bytes"].get<int64_t>(),
               (long long)j["d2h_bytes"].get<int64_t>());
@@ -267,6 +279,12 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--burst-profile", o->burst_profile,
                 "Plan with the GEMM curves as timed in short bursts, not scaled by how much a\n"
                 "long run of GEMMs slows down under the GPU's power cap (measured each run)");
+  cmd->add_option("--h2d-sample-ms", o->h2d_sample_ms,
+                  "Before the run, copy 64 MiB host-to-device back to back for this long and\n"
+                  "report the mean rate (h2d_gbps_sustained) beside the profile's best\n"
+                  "(h2d_gbps_measured): a link can run some copies at half rate")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--trace-out", o->trace_out, "Write every trace event to this CSV file");
   cmd->add_flag("--json", o->json_out, "Print one JSON object instead of the report");
   cmd->callback([o] { bench(*o); });

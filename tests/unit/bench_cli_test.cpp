@@ -38,6 +38,28 @@ TEST(BenchCli, MatchesClosedForms) {
   const double busy = j["gpu_busy_fraction"];
   EXPECT_GT(busy, 0);
   EXPECT_LE(busy, 1.0 + 1e-9);
+
+  // The link sampled by back-to-back 64 MiB copies (default 1 s, at least four copies): a mean
+  // of copies' rates weighted by time lies between the slowest and the fastest copy, and the
+  // share reported is the achieved rate over that mean.
+  const auto& link = j["h2d_sample"];
+  EXPECT_GE(link["copies"].get<int64_t>(), 4);
+  EXPECT_EQ(link["copy_bytes"].get<int64_t>(), int64_t(64) << 20);
+  const double mean = link["mean_gbps"], best = link["best_gbps"], slowest = link["slowest_gbps"];
+  EXPECT_GT(slowest, 0);
+  EXPECT_LE(slowest, mean * (1 + 1e-9));
+  EXPECT_LE(mean, best * (1 + 1e-9));
+  EXPECT_LE(link["half_rate_copies"].get<int64_t>(), link["copies"].get<int64_t>() - 1);
+  EXPECT_DOUBLE_EQ(j["h2d_gbps_sustained"].get<double>(), mean);
+  EXPECT_NEAR(j["h2d_fraction_of_sustained"].get<double>(),
+              j["h2d_gbps_achieved"].get<double>() / mean, 1e-12);
+}
+
+TEST(BenchCli, RefusesANegativeH2dSample) {
+  auto r = test::run_cli({"bench", "--device", "cpu", "--model-shape", "opt-125m", "--batch", "1",
+                          "--prompt-len", "4", "--gen-len", "2", "--h2d-sample-ms", "-5"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--h2d-sample-ms"), std::string::npos) << r.err;
 }
 
 }  // namespace
