@@ -171,23 +171,30 @@ int footprints() {
   return 0;
 }
 
-// The batched 2 MiB rate, second by second: `phase` seconds alone, 3 x `phase` seconds beside
-// fp16 GEMMs that keep the multiprocessors busy (and the GPU at its power limit, as a long
-// decode does), `phase` seconds alone again. Prints each second's mean and slowest load of
-// 256 MiB; sample clocks and power beside it (nvidia-smi -lms) to see what the GPU did.
-int sustained(int phase) {
-  const size_t total = size_t(256) << 20, run = size_t(2) << 20, n = total / run;
+// One load of `bytes` in 2 MiB runs, from every other run-sized place of a pinned host buffer
+// twice its size into a device buffer of its size (both kept for the program's life).
+Runs one_load(size_t bytes) {
+  const size_t run = size_t(2) << 20, n = bytes / run;
   char *host = nullptr, *dev = nullptr;
-  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * total,
+  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * bytes,
                       cudaHostAllocPortable | cudaHostAllocMapped));
-  CHECK(cudaMalloc(&dev, total));
-  for (size_t i = 0; i < 2 * total; i += 4096) host[i] = 1;
+  CHECK(cudaMalloc(&dev, bytes));
+  for (size_t i = 0; i < 2 * bytes; i += 4096) host[i] = 1;
   Runs r;
   for (size_t i = 0; i < n; ++i) {
     r.dsts.push_back(dev + i * run);
     r.srcs.push_back(host + (2 * i + 1) % (2 * n) * run);
     r.sizes.push_back(run);
   }
+  return r;
+}
+
+// The batched 2 MiB rate, second by second: `phase` seconds alone, 3 x `phase` seconds beside
+// fp16 GEMMs that keep the multiprocessors busy (and the GPU at its power limit, as a long
+// decode does), `phase` seconds alone again. Prints each second's mean and slowest load of
+// 256 MiB; sample clocks and power beside it (nvidia-smi -lms) to see what the GPU did.
+int sustained(int phase) {
+  const Runs r = one_load(size_t(256) << 20);
   const size_t dim = 8192, elems = dim * dim;
   __half* m = nullptr;
   CHECK(cudaMalloc(&m, 3 * elems * sizeof(__half)));
@@ -236,18 +243,7 @@ int sustained(int phase) {
 // Loads of 64 MiB (2 MiB runs, batched), back to back for `seconds`, nothing else on the GPU:
 // each load's start (ms from the first) and GB/s, one line each, into `path`.
 int timeline(double seconds, const char* path) {
-  const size_t total = size_t(64) << 20, run = size_t(2) << 20, n = total / run;
-  char *host = nullptr, *dev = nullptr;
-  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * total,
-                      cudaHostAllocPortable | cudaHostAllocMapped));
-  CHECK(cudaMalloc(&dev, total));
-  for (size_t i = 0; i < 2 * total; i += 4096) host[i] = 1;
-  Runs r;
-  for (size_t i = 0; i < n; ++i) {
-    r.dsts.push_back(dev + i * run);
-    r.srcs.push_back(host + (2 * i + 1) % (2 * n) * run);
-    r.sizes.push_back(run);
-  }
+  const Runs r = one_load(size_t(64) << 20);
   FILE* f = std::fopen(path, "w");
   if (!f) return 1;
   std::fprintf(f, "start_ms,gbps\n");
