@@ -8,7 +8,7 @@ bash "$root/tools/setup.sh"
 cd "$root"
 mkdir -p out
 ./build/src/hybridserve run --config jobs/demo.toml --overwrite "$@"
-python3 - <<'PY'
+"$(bash tools/h5py_python.sh)" - <<'PY'
 import h5py
 with h5py.File("out/demo.h5", "r") as f:
     r = f["requests"]

@@ -66,7 +66,7 @@ $CHECK same ref.jsonl out.h5
 for k in 1 2 3; do $CHECK not-recomputed out.h5 "out.h5.done-$k.txt" "$k"; done
 h5dump out.h5 >/dev/null
 $CHECK h5check out.h5
-python3 -c "import h5py,sys; m=h5py.File('out.h5')['meta'].attrs; sys.exit(0 if (m['sessions'], m['complete']) == (4, 1) else 1)" ||
+"$PY" -c "import h5py,sys; m=h5py.File('out.h5')['meta'].attrs; sys.exit(0 if (m['sessions'], m['complete']) == (4, 1) else 1)" ||
   die "/meta should say 4 sessions, complete"
 
 step "jsonl: kill -9 mid-way, resume"
