@@ -182,6 +182,22 @@ TEST(Profile, ASlowStartOfTheLinkIsMeasuredAgain) {
   EXPECT_EQ(f.h2d_gbps, 60);
 }
 
+// sample_h2d against the fake's clock: with no time asked for, four timed copies after an
+// untimed one. The link runs at half rate for the untimed copy and the first timed one
+// (64 MiB at 27.5 GB/s: 2.44 ms of device time each), then at 55 GB/s: the mean is the bytes
+// over the copies' time, 4 / (2 + 3) x 55 = 44 GB/s, not the mean of the rates (48.1).
+TEST(Profile, H2dSampleIsBytesOverTimeWithTheHalfRateCopiesCounted) {
+  ClockedBackend b(h100(), 0);
+  b.slow_link_until_ms = 3;
+  const H2dSample s = sample_h2d(b, 0);
+  EXPECT_EQ(s.copies, 4);
+  EXPECT_EQ(s.copy_bytes, int64_t(64) << 20);
+  EXPECT_NEAR(s.mean_gbps, 44, 44 * 1e-9);
+  EXPECT_NEAR(s.best_gbps, 55, 55 * 1e-9);
+  EXPECT_NEAR(s.slowest_gbps, 27.5, 27.5 * 1e-9);
+  EXPECT_EQ(s.half_rate_copies, 1);
+}
+
 // The model's linears get curves equal to their simulated times (a 2 us launch on top), the
 // launch cost itself is recovered, and the prefill attention's rate.
 TEST(Profile, ModelCostsFollowTheDevice) {
