@@ -184,7 +184,6 @@ void bench(const BenchOptions& o) {
       {"h2d_sample",
        {{"copies", link.copies},
         {"copy_bytes", link.copy_bytes},
-        {"mean_gbps", link.mean_gbps},
         {"best_gbps", link.best_gbps},
         {"slowest_gbps", link.slowest_gbps},
         {"half_rate_copies", link.half_rate_copies}}},
