@@ -25,11 +25,12 @@ For each workload and budget:
 
 Order (so that a --time-limit-s cut keeps the headline numbers): phase 1, per workload:
 ours `auto` for each budget, FlexGen all-CPU, FlexGen best for each budget (with
---flexgen-splits splits-first: the splits before all-CPU); phase 2: the other policies. A run that would start after the time limit is SKIPPED (time limit), and so
-is one with less time left than 0.7x the wall time a similar run of the same workload took
-(FlexGen's all-CPU or an earlier split; our `auto`), rather than being started and killed;
-every subprocess has a timeout (the smaller of --run-timeout-s and the time left); a failure is
-recorded as FAILED (reason) and never stops the driver.
+--flexgen-splits splits-first: the splits before all-CPU); phase 2: the other policies. A run
+that would start after the time limit is SKIPPED (time limit), and so is one with less time
+left than 0.7x the wall time a similar run of the same workload took (FlexGen's all-CPU or an
+earlier split; our `auto`), rather than being started and killed; every subprocess has a
+timeout (the smaller of --run-timeout-s and the time left); a failure is recorded as FAILED
+(reason) and never stops the driver.
 
 Batch: --batch (default 128). With --batch-auto (default) it is lowered, for a workload, to
 the largest of 128/96/64/48/32/16/8 whose FlexGen all-CPU run fits --host-mem-gib (KV cache
@@ -669,8 +670,7 @@ def main():
     detail_table = md(["model", "prompt", "gen", "budget", "policy", "total tok/s",
                        "prefill tok/s", "decode tok/s", "act frac", "H2D GB", "D2H GB",
                        "H2D GB/s ach.", "H2D GB/s meas.", "H2D GB/s sust.", "pred. step ms",
-                       "meas. step ms",
-                       "GPU busy"], detail_rows) if detail_rows else ""
+                       "meas. step ms", "GPU busy"], detail_rows) if detail_rows else ""
     elapsed = time.time() - runner.t0
     skipped = sum(1 for r in runner.records if r["status"] == "skipped")
     notes = [f"GPU: {gpu['name'] if gpu else 'unknown'}; {meta['date']}; "
