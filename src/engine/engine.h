@@ -81,6 +81,7 @@ class HybridEngine final : public Generator {
     std::vector<int64_t> x_row;  // first row of each mini-batch's hidden states
     std::vector<int32_t*> idx;   // each mini-batch's index arrays on the device
     Event indices_ready;
+    Event last_slice;  // the end of the latest weight slice enqueued (schedule.cpp: load_cache)
     std::vector<Event> weights_ready, layer_done;      // per layer
     std::vector<Event> cache_ready, computed, stored;  // per item (layer * mbs + mb)
     std::vector<WorkingSetTurn> turns;                 // per item: its working set

@@ -9,7 +9,8 @@
 //                                        weight_slices); each waits for the host cache load
 //                                        enqueued before it, the first also for layer_done of
 //                                        the streamed layer two back (its buffer's last reader)
-//   cache_in  load_cache(item) ......... a host-cache item's blocks, by the copy engines
+//   cache_in  load_cache(item) ......... a host-cache item's blocks, by the copy engines;
+//                                        waits for the weight slice enqueued before it
 //   cache_dev load_cache(item) ......... a device-cache item's blocks, by a kernel; both wait
 //                                        computed(prev), stored(prev) of the item before it on
 //                                        its working set (plan.h: working_set_turns)
@@ -18,7 +19,13 @@
 //   cache_out store_cache(item) ........ waits computed(item)
 //
 // where item = layer * mini_batches + mb counts the (layer, mini-batch) pairs of the step.
-// Host-to-device copies of both streams share the copy engines first come, first served, and
+// Host-to-device copies of both streams share the copy engines first come, first served, so
+// each waits for the other stream's copy enqueued before it: they cross PCIe in the order
+// enqueued, as the cost model's replay has them (cost_model.cpp: replay_ms). Slices that waited
+// only for the load before them starved: the next load was already waiting on the copy engines
+// when the slice could go, and went first, until compute ran out of weights (opt-13b p512 act
+// on an H100: each window's slices ran at its end, and PCIe idled ~2.4 ms at each of the 8
+// streamed layers a step while the compute that frees a working set waited for them). And
 // an item's compute overlaps only the copies of the next few items of its cache home (the
 // plan's host_sets working sets for host-cache items, two for device-cache ones). So the copies are
 // spread as evenly as the bytes allow: streamed and host-cache layers spread over the depth
@@ -65,8 +72,6 @@ void HybridEngine::run_step(Step& s) {
     if (host_cache(item / M) && s.turns[static_cast<size_t>(item)].previous < 0) load(item);
   upload_indices(s);
   for (int mb = 0; mb < M; ++mb) embed(s, mb);
-  // The previous step's trace times, now that this step's first copies are under way.
-  tracer_.resolve(trace_done_);
 
   load(0);
   Event last_load = host_cache(0) ? s.cache_ready[0] : Event{};  // the latest host load enqueued
@@ -86,14 +91,21 @@ void HybridEngine::run_step(Step& s) {
       // the heads of every mini-batch ran while PCIe idled (~1.3 ms a step, opt-6.7b p256 kv).
       // sample() waits for its tokens, by which time the host has enqueued every load the
       // working sets allow before the head.
-      if (l == L - 1) sample(s, mb);
+      if (l == L - 1) {
+        // The previous step's trace times (a few thousand events), while the streams work
+        // through all that the host has enqueued before the first head makes it wait for
+        // tokens. Read after the step's synchronize, they held PCIe idle between steps; before
+        // its loop, they held the step's first compute and slice ~4 ms behind its first loads
+        // (opt-13b p512 on an H100).
+        if (mb == 0) tracer_.resolve(trace_done_);
+        sample(s, mb);
+      }
     }
   }
 
   b_.synchronize();
-  // Its events are read at the next step's start, beside its first copies (a step files a few
-  // thousand; reading them here held PCIe idle between steps), or now if they are so many that
-  // the backend's ring of events could not hold two steps of them.
+  // This step's events are read during the next one, or now if they are so many that the
+  // backend's ring of events could not hold two steps of them.
   trace_done_ = tracer_.filed();
   if (trace_done_ - first_event > kDeferredTraceEvents) tracer_.resolve();
 }
@@ -180,6 +192,7 @@ void HybridEngine::load_weights(Step& s, const WeightSlice& slice, Event after) 
     }
     const Event e = tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1,
                                 slice.end - slice.begin);
+    s.last_slice = e;
     if (slice.end == total) s.weights_ready[l] = e;
   } else if (slice.end == total) {
     s.weights_ready[l] = b_.record(Stream::weights);
@@ -209,6 +222,7 @@ void HybridEngine::load_cache(Step& s, int l, int mb) {
     wait_if(b_, in, s.computed[static_cast<size_t>(prev)]);
     wait_if(b_, in, s.stored[static_cast<size_t>(prev)]);
   }
+  if (from_host) wait_if(b_, in, s.last_slice);  // PCIe in the order enqueued (run_step)
   // Whole blocks. From the host by the copy engines (Backend::copy_runs), which leave the
   // multiprocessors to compute; within the device by the copy_rows kernel, since the copy
   // engines move device memory at a fraction of its bandwidth (~430 GB/s measured on an H100

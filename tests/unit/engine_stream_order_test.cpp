@@ -2,6 +2,8 @@
 // on a backend that logs them and forwards them to the cpu backend. On a GPU the weights
 // stream, left free, ran a layer ahead and starved the cache loads beside it (opt-30b: H2D
 // busy 76% of the step); each weight slice must wait for the cache load enqueued before it.
+// Then the cache loads starved the slices (opt-13b p512: PCIe idle 2.4 ms at each streamed
+// layer); each host cache load must wait for the slice enqueued before it.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -20,7 +22,7 @@ namespace {
 class LoggingBackend final : public Backend {
  public:
   struct Call {
-    enum Kind { copy, record, wait, synchronize, sample } kind;
+    enum Kind { copy, record, wait, synchronize, sample, read_time } kind;
     Stream stream;
     int64_t event = -1;
     bool by_kernel = false;  // copy_rows (multiprocessors), not the copy engines
@@ -66,7 +68,10 @@ class LoggingBackend final : public Backend {
     calls.push_back({Call::synchronize, Stream::compute});
     b_.synchronize();
   }
-  double event_ms(Event e) override { return b_.event_ms(e); }
+  double event_ms(Event e) override {
+    calls.push_back({Call::read_time, Stream::compute, e.id});
+    return b_.event_ms(e);
+  }
   void embed(void* o, const void* t, const int32_t* i, int64_t r, int64_t d) override {
     b_.embed(o, t, i, r, d);
   }
@@ -160,6 +165,73 @@ TEST(EngineStreamOrder, EveryWeightSliceWaitsForTheCacheLoadBeforeIt) {
   }
   EXPECT_GT(checked, 0);
   EXPECT_GT(weight_copies, checked);
+}
+
+// The other way round: every host cache load that follows a weight slice in the step waits
+// for the latest slice enqueued before it (the end event of the weights stream's last copy),
+// so the copy engines take loads and slices in the order the schedule enqueues them.
+// demo-opt (4 layers): layers 1, 2, 3 streamed, every cache on the host, 3 mini-batches.
+TEST(EngineStreamOrder, EveryHostLoadWaitsForTheWeightSliceBeforeIt) {
+  const std::vector<LoggingBackend::Call> calls =
+      logged_run(test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2));
+
+  int64_t latest_slice = -1, checked = 0;
+  bool slice_copied = false, waited_for_latest = false;
+  for (const auto& c : calls) {
+    if (c.kind == LoggingBackend::Call::synchronize) {  // a step's end: no slice before
+      latest_slice = -1;
+      slice_copied = false;
+    } else if (c.kind == LoggingBackend::Call::copy && c.stream == Stream::weights) {
+      slice_copied = true;
+    } else if (c.kind == LoggingBackend::Call::record && c.stream == Stream::weights &&
+               slice_copied) {
+      latest_slice = c.event;  // a slice's end (its start is recorded before its copies)
+      waited_for_latest = false;
+    } else if (c.kind == LoggingBackend::Call::wait && c.stream == Stream::cache_in &&
+               c.event == latest_slice) {
+      waited_for_latest = true;
+    } else if (c.kind == LoggingBackend::Call::copy && c.stream == Stream::cache_in) {
+      if (latest_slice < 0) continue;  // the step's first loads, before any slice
+      EXPECT_TRUE(waited_for_latest)
+          << "cache load does not wait for weight slice event " << latest_slice;
+      waited_for_latest = true;  // one wait covers the load's several copies
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// The previous step's trace times are read (Backend::event_ms) once the step has enqueued its
+// weight slices and before its first head blocks the host on tokens: read before the loop,
+// they held a step's first compute and slice ~4 ms behind its first loads on an H100; after
+// its last head, PCIe would idle through them. demo-opt: layers 1, 2, 3 streamed.
+TEST(EngineStreamOrder, TheLastStepsTimesAreReadWhileTheStepRuns) {
+  const std::vector<LoggingBackend::Call> calls =
+      logged_run(test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2));
+  int steps_with_reads = 0;
+  size_t step_start = 0;
+  for (size_t at = 0; at < calls.size(); ++at) {
+    if (calls[at].kind != LoggingBackend::Call::synchronize) continue;
+    size_t last_slice = 0, first_sample = at, first_read = at, last_read = 0;
+    bool reads = false;
+    for (size_t i = step_start; i < at; ++i) {
+      const auto& c = calls[i];
+      if (c.kind == LoggingBackend::Call::copy && c.stream == Stream::weights) last_slice = i;
+      if (c.kind == LoggingBackend::Call::sample) first_sample = std::min(first_sample, i);
+      if (c.kind == LoggingBackend::Call::read_time) {
+        reads = true;
+        first_read = std::min(first_read, i);
+        last_read = i;
+      }
+    }
+    if (reads) {
+      ++steps_with_reads;
+      EXPECT_GT(first_read, last_slice) << "step " << steps_with_reads;
+      EXPECT_LT(last_read, first_sample) << "step " << steps_with_reads;
+    }
+    step_start = at + 1;
+  }
+  EXPECT_GT(steps_with_reads, 1);
 }
 
 // demo-opt (4 layers), caches of layers 1 and 3 on the host, 0 and 2 on the device, two
