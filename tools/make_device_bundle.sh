@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs a CUDA build made here (Debian 12) for a GPU machine that lacks the project's libraries
 # (e.g. Ubuntu with serial HDF5 and no PCRE2/gtest dev packages): the hybridserve binary, the
-# test executables and the shared libraries they need that the GPU machine's base system may
+# GPU test executables and the shared libraries they need that the GPU machine's base system may
 # not have. The CUDA runtime, cuBLAS and the driver are NOT packed: the GPU machine has its own.
 # The build below needs Debian's serial HDF5 (apt-get install libhdf5-dev) beside setup.sh's
 # packages: with MPI off, the OpenMPI build of HDF5 fails on its own #include <mpi.h>.

@@ -23,9 +23,9 @@
 // each waits for the other stream's copy enqueued before it: they cross PCIe in the order
 // enqueued, as the cost model's replay has them (cost_model.cpp: replay_ms). Slices that waited
 // only for the load before them starved: the next load was already waiting on the copy engines
-// when the slice could go, and went first, until compute ran out of weights (opt-13b p512 act
-// on an H100: each window's slices ran at its end, and PCIe idled ~2.4 ms at each of the 8
-// streamed layers a step while the compute that frees a working set waited for them). And
+// when the slice could go, and went first, until compute ran out of weights and the compute
+// that frees a working set waited for them (opt-13b p512 act 4 x 32 on an H200, the same plan
+// before and after: PCIe idle 4.4% -> 1.5% of the decode step; BENCHMARKS.md, 2026-12-05). And
 // an item's compute overlaps only the copies of the next few items of its cache home (the
 // plan's host_sets working sets for host-cache items, two for device-cache ones). So the copies are
 // spread as evenly as the bytes allow: streamed and host-cache layers spread over the depth
@@ -95,8 +95,8 @@ void HybridEngine::run_step(Step& s) {
         // The previous step's trace times (a few thousand events), while the streams work
         // through all that the host has enqueued before the first head makes it wait for
         // tokens. Read after the step's synchronize, they held PCIe idle between steps; before
-        // its loop, they held the step's first compute and slice ~4 ms behind its first loads
-        // (opt-13b p512 on an H100).
+        // its loop, the host read them while the step's first compute and slices waited to be
+        // enqueued behind its first loads.
         if (mb == 0) tracer_.resolve(trace_done_);
         sample(s, mb);
       }
