@@ -58,8 +58,16 @@ class Backend {
   // cannot be had.
   virtual void* host_alloc(size_t bytes) = 0;
   virtual void host_free(void* p) = 0;
+  // Host memory the caller owns (a node's shared weight segment) made usable as host_alloc()'s
+  // is for copies: pinned for DMA on CUDA. Throws hs::Error if it cannot be. host_unregister
+  // undoes it; the memory itself stays the caller's.
+  virtual void host_register(void* p, size_t bytes) = 0;
+  virtual void host_unregister(void* p) = 0;
   virtual void* device_alloc(size_t bytes) = 0;  // throws hs::Error when out of memory
   virtual void device_free(void* p) = 0;
+  // True where device memory is host memory (the cpu backend): a rank's device pool then counts
+  // against the host budget too.
+  virtual bool device_memory_is_host() const = 0;
   // Device memory the engine may plan with (cpu: the budget it was created with).
   virtual size_t device_capacity_bytes() const = 0;
 

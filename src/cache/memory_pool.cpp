@@ -31,7 +31,8 @@ MemoryPool::MemoryPool(MemoryPool&& o) noexcept
       max_chunk_bytes_(o.max_chunk_bytes_),
       regions_(std::move(o.regions_)),
       chunks_(std::move(o.chunks_)),
-      backend_(o.backend_) {
+      backend_(o.backend_),
+      placed_(o.placed_) {
   o.backend_ = nullptr;
   o.chunks_.clear();
 }
@@ -44,13 +45,16 @@ void MemoryPool::release() {
   if (!backend_) return;
   for (Chunk& c : chunks_) {
     if (!c.base) continue;
-    if (kind_ == MemoryKind::host)
+    if (placed_)
+      backend_->host_unregister(c.base);
+    else if (kind_ == MemoryKind::host)
       backend_->host_free(c.base);
     else
       backend_->device_free(c.base);
     c.base = nullptr;
   }
   backend_ = nullptr;
+  placed_ = false;
 }
 
 int MemoryPool::reserve(size_t bytes, const std::string& category) {
@@ -108,6 +112,26 @@ void MemoryPool::allocate(Backend& backend) {
            kind_ == MemoryKind::host ? "host" : "device", " pool (", format_gib(double(bytes())),
            " in all): ", e.what());
     }
+  }
+}
+
+void MemoryPool::place(Backend& backend, void* base) {
+  HS_CHECK(!backend_, "memory pool allocated twice");
+  HS_CHECK(kind_ == MemoryKind::host, "only a host pool can be placed over given memory");
+  backend_ = &backend;
+  placed_ = true;
+  char* next = static_cast<char*>(base);
+  for (size_t i = 0; i < chunks_.size(); ++i) {
+    try {
+      backend.host_register(next, chunks_[i].bytes);
+    } catch (const Error& e) {
+      release();
+      fail("cannot register chunk ", i + 1, " of ", chunks_.size(), " (",
+           format_gib(double(chunks_[i].bytes)), ") of the shared weight pool (",
+           format_gib(double(bytes())), " in all): ", e.what());
+    }
+    chunks_[i].base = next;
+    next += chunks_[i].bytes;
   }
 }
 

@@ -49,6 +49,12 @@ class MemoryPool {
   // Takes every chunk from the backend (host_alloc or device_alloc). Throws hs::Error naming
   // the chunk that could not be had; what was taken so far is given back.
   void allocate(Backend& backend);
+  // Lays the chunks one after another over `base`, memory of at least bytes() that the caller
+  // owns and keeps mapped (a node's shared weight segment), and registers each chunk with the
+  // backend (Backend::host_register) so copies read it as they read allocate()'s. Host pools
+  // only. The pool unregisters the chunks when it goes; it never frees them. Throws hs::Error
+  // naming the chunk that could not be registered; those registered so far are undone.
+  void place(Backend& backend, void* base);
   bool allocated() const { return backend_ != nullptr; }
   void* ptr(int region) const;
 
@@ -71,6 +77,7 @@ class MemoryPool {
   std::vector<Region> regions_;
   std::vector<Chunk> chunks_;
   Backend* backend_ = nullptr;
+  bool placed_ = false;  // chunks are the caller's memory (place()), registered, not allocated
 };
 
 // Bytes as GiB for messages: 1.50 GiB.

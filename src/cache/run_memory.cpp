@@ -58,6 +58,7 @@ ItemCapacity item_capacity(const RunShape& s, const std::vector<int32_t>& mini_b
 RunMemory::RunMemory(const RunShape& s)
     : shape(s),
       host(MemoryKind::host, 1, s.max_chunk_bytes),
+      node(MemoryKind::host, 1, s.max_chunk_bytes),
       device(MemoryKind::device, kDeviceAlignBytes, s.max_chunk_bytes) {
   const ModelConfig& c = s.config;
   const int L = static_cast<int>(c.n_layers);
@@ -92,13 +93,13 @@ RunMemory::RunMemory(const RunShape& s)
   const int64_t bt = s.block_tokens, T = item.tokens, R = item.requests;
   const int64_t H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), F = c.ffn_dim, E = c.embed_dim();
 
-  // ---- host pool: streamed weights, host caches, the rest of the plan's pool ----
+  // ---- host (or node) pool: streamed weights; host pool: host caches, the rest of the plan's --
   const int64_t streamed = L - s.gpu_weight_layers;
   host_layer_parts.resize(static_cast<size_t>(L));
   for (int l = 0; l < L; ++l)
     if (is_spread(l, streamed, L))
       for (const PartSpec& p : layer_parts(c, l))
-        host_layer_parts[l].push_back(host.reserve(bytes(p.numel()), "weights"));
+        host_layer_parts[l].push_back(weight_pool().reserve(bytes(p.numel()), "weights"));
   host_cache =
       CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host);
   if (s.host_pool_bytes > 0) {

@@ -5,9 +5,12 @@
 //
 // Host pool (pinned on CUDA; packed, no padding, so its size is the sum of its parts):
 //   weights   the parts of every streamed layer (L - gpu_weight_layers of them, spread over the
-//             depth as util/spread.h says), as the backend's dtype
+//             depth as util/spread.h says), as the backend's dtype; in the node pool instead
+//             when the ranks of a node share them (RunShape::shared_weights)
 //   cache     K/V and checkpoint blocks of the layers whose cache lives on the host
 //   staging   the rest of the plan's pool
+// Node pool (shared_weights only; laid over the node's shared segment, registered for DMA):
+//   weights   as above, once for every rank of the node
 // Device (regions aligned to 256 bytes):
 //   weights         model-wide parts and the GPU-resident layers (the others)
 //   weight buffers  two layer-sized buffers for streamed layers (double buffering)
@@ -48,6 +51,7 @@ struct RunShape {
   std::vector<int64_t> gen_lens;     // per request: tokens to generate
   std::vector<std::vector<int32_t>> mini_batches;  // request indices
   int64_t host_pool_bytes = 0;  // the plan's pool; 0: exactly what the regions need
+  bool shared_weights = false;  // streamed weights in the node pool, not the rank's host pool
   size_t max_chunk_bytes = MemoryPool::kDefaultMaxChunkBytes;
 };
 
@@ -83,10 +87,14 @@ struct RunMemory {
   CacheLayout cache_layout;
 
   MemoryPool host;
+  MemoryPool node;  // empty unless shape.shared_weights
   MemoryPool device;
 
-  // Host pool.
+  // Host or node pool (weight_pool()).
   std::vector<std::vector<int>> host_layer_parts;  // [layer][i of layer_parts()]; streamed only
+  MemoryPool& weight_pool() { return shape.shared_weights ? node : host; }
+  const MemoryPool& weight_pool() const { return shape.shared_weights ? node : host; }
+  // Host pool.
   CacheStore host_cache;  // host-cache layers, in order (the i-th is the i-th spread layer)
 
   // Device.

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "plan/footprint.h"
 #include "plan/mini_batches.h"
@@ -41,6 +42,8 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
            "policy kv holds no checkpoints, but the plan's activation share is ", f);
   HS_CHECK(plan_.policy != Policy::act || f == 1,
            "policy act holds only checkpoints, but the plan's activation share is ", f);
+  // Where the device pool lives is the backend's fact, whatever a hand-made plan says.
+  plan_.node.device_in_host = b_.device_memory_is_host();
   keep_cache_ = plan_.policy != Policy::recompute_tokens;
   if (!keep_cache_) plan_.act_fraction = 0;
   elem_ = static_cast<int64_t>(dtype_bytes(b_.dtype()));
@@ -73,57 +76,104 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   HS_CHECK(sets_used == static_cast<int>(mem_->sets.size()), "the plan's items take turns on ",
            sets_used, " working sets but ", mem_->sets.size(), " are laid out");
 
-  // Both budgets, before anything big is allocated.
-  const int64_t host_budget =
-      limits.host_budget_bytes > 0 ? limits.host_budget_bytes : default_host_mem_bytes();
-  const int64_t host_need = static_cast<int64_t>(mem_->host.bytes());
-  HS_CHECK(host_need <= host_budget, "the run needs ", host_need, " bytes (",
-           format_gib(double(host_need)), ") of host memory for its pool (", mem_->host.describe(),
-           ") but the host budget is ", host_budget, " bytes (", format_gib(double(host_budget)),
-           "): lower the batch size, the prompt or generation length (--max-new-tokens), or "
-           "keep more layers' caches on the GPU (--gpu-mem-gib), or raise --host-mem-gib");
-  const int64_t device_need = static_cast<int64_t>(mem_->device.bytes());
-  const int64_t device_have = static_cast<int64_t>(b_.device_capacity_bytes());
-  HS_CHECK(device_need <= device_have, "the run needs ", device_need, " bytes (",
-           format_gib(double(device_need)), ") of device memory (", mem_->device.describe(),
-           ") but the device has ", device_have, " bytes (", format_gib(double(device_have)),
-           "): lower the batch or mini-batch size, the prompt or generation length, or the "
-           "GPU-resident layers, or raise --gpu-mem-gib");
-  mem_->host.allocate(b_);
-  mem_->device.allocate(b_);
+  // The ranks this engine shares its streamed weights with (a group of one: nobody).
+  const bool shared = plan_.node.shared_weights;
+  HS_CHECK(!shared || (limits.node && limits.node->size() == plan_.node.ranks),
+           "the plan shares the weights among ", plan_.node.ranks,
+           " ranks but this rank's node group has ", limits.node ? limits.node->size() : 1);
+  LoneGroup alone;
+  NodeGroup& g = shared ? *limits.node : alone;
+  const auto t0 = std::chrono::steady_clock::now();
 
-  // Weights: streamed layers into the host pool; model-wide parts and resident layers straight
-  // to the device, one part at a time through a temporary host buffer.
+  // Both budgets, before anything big is allocated; then the rank's own pools. Every rank of
+  // the node reaches the next collective step whether or not this one failed here.
+  together(g, "allocating its memory", [&] {
+    const int64_t host_budget =
+        limits.host_budget_bytes > 0 ? limits.host_budget_bytes : default_host_mem_bytes();
+    const int64_t node_need = plan_.node.host_bytes(static_cast<int64_t>(mem_->node.bytes()),
+                                                    static_cast<int64_t>(mem_->host.bytes()),
+                                                    static_cast<int64_t>(mem_->device.bytes()));
+    HS_CHECK(node_need <= host_budget, "the run needs ", node_need, " bytes (",
+             format_gib(double(node_need)), ") of host memory (",
+             shared ? "weights shared by the node's ranks " +
+                          format_gib(double(mem_->node.bytes())) + ", each rank's pool: "
+                    : std::string(),
+             mem_->host.describe(),
+             plan_.node.ranks > 1 ? cat(", x ", plan_.node.ranks, " ranks") : std::string(),
+             ") but the host budget is ", host_budget, " bytes (", format_gib(double(host_budget)),
+             "): lower the batch size, the prompt or generation length (--max-new-tokens), or "
+             "keep more layers' caches on the GPU (--gpu-mem-gib), or raise --host-mem-gib");
+    const int64_t device_need = static_cast<int64_t>(mem_->device.bytes());
+    const int64_t device_have = static_cast<int64_t>(b_.device_capacity_bytes());
+    HS_CHECK(device_need <= device_have, "the run needs ", device_need, " bytes (",
+             format_gib(double(device_need)), ") of device memory (", mem_->device.describe(),
+             ") but the device has ", device_have, " bytes (", format_gib(double(device_have)),
+             "): lower the batch or mini-batch size, the prompt or generation length, or the "
+             "GPU-resident layers, or raise --gpu-mem-gib");
+    mem_->host.allocate(b_);
+    mem_->device.allocate(b_);
+  });
+
+  // The node pool: every rank must lay out the same weights in it.
+  if (shared && mem_->node.bytes() > 0) {
+    std::string layout = cat(dtype_name(b_.dtype()), ", ", mem_->node.bytes(), " bytes, layers");
+    for (int64_t l = 0; l < cfg_.n_layers; ++l)
+      if (streams_weights(static_cast<int>(l))) layout += cat(" ", l);
+    const std::string first = g.broadcast(layout);
+    together(g, "agreeing on the shared weights' layout", [&] {
+      HS_CHECK(first == layout, "this rank's plan lays out the node's shared weights as (", layout,
+               ") but the node's first rank as (", first,
+               "): the ranks of a node must plan alike (same options, model and budgets)");
+    });
+    segment_ = std::make_unique<SharedSegment>(g, mem_->node.bytes());
+    together(g, "registering the shared weights", [&] { mem_->node.place(b_, segment_->base()); });
+  }
+
+  // Weights: streamed layers into the host (or node) pool, each rank of a node its share of
+  // them; model-wide parts and resident layers straight to the device, one part at a time
+  // through a temporary host buffer.
   const DType dt = b_.dtype();
   layer_specs_ = layer_parts(cfg_, 0);
-  std::vector<char> tmp;
-  auto upload = [&](const PartSpec& spec, void* device_dst) {
-    tmp.resize(static_cast<size_t>(spec.numel() * elem_));
-    weights.read(spec, dt, tmp.data());
-    b_.copy_h2d(device_dst, tmp.data(), tmp.size(), Stream::weights);
-    b_.synchronize();  // tmp is reused by the next part
-  };
-  const std::vector<PartSpec> globals = global_parts(cfg_);
-  for (size_t i = 0; i < globals.size(); ++i) {
-    void* d = dev(mem_->device_global_parts[i]);
-    upload(globals[i], d);
-    global_[static_cast<size_t>(globals[i].part)] = d;
-  }
   const int L = static_cast<int>(cfg_.n_layers);
   resident_.resize(static_cast<size_t>(L));
-  for (int l = 0; l < L; ++l) {
-    const std::vector<PartSpec> specs = layer_parts(cfg_, l);
-    if (!streams_weights(l)) {
-      for (size_t i = 0; i < specs.size(); ++i) {
-        void* d = dev(mem_->device_layer_parts[l][i]);
-        upload(specs[i], d);
-        resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
-      }
-    } else {
-      for (size_t i = 0; i < specs.size(); ++i)
-        weights.read(specs[i], dt, mem_->host.ptr(mem_->host_layer_parts[l][i]));
+  together(g, "loading the weights", [&] {
+    std::vector<char> tmp;
+    auto upload = [&](const PartSpec& spec, void* device_dst) {
+      tmp.resize(static_cast<size_t>(spec.numel() * elem_));
+      weights.read(spec, dt, tmp.data());
+      b_.copy_h2d(device_dst, tmp.data(), tmp.size(), Stream::weights);
+      b_.synchronize();  // tmp is reused by the next part
+    };
+    const std::vector<PartSpec> globals = global_parts(cfg_);
+    for (size_t i = 0; i < globals.size(); ++i) {
+      void* d = dev(mem_->device_global_parts[i]);
+      upload(globals[i], d);
+      global_[static_cast<size_t>(globals[i].part)] = d;
     }
-  }
+    // A streamed part is this rank's to read when its first byte falls in the rank's 1/N of
+    // the pool: contiguous shares of about equal bytes.
+    const MemoryPool& pool = mem_->weight_pool();
+    const double share_bytes = double(pool.bytes()) / (shared ? g.size() : 1);
+    int64_t offset = 0;
+    for (int l = 0; l < L; ++l) {
+      const std::vector<PartSpec> specs = layer_parts(cfg_, l);
+      for (size_t i = 0; i < specs.size(); ++i) {
+        if (!streams_weights(l)) {
+          void* d = dev(mem_->device_layer_parts[l][i]);
+          upload(specs[i], d);
+          resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
+          continue;
+        }
+        const int owner = shared ? static_cast<int>(double(offset) / share_bytes) : 0;
+        if (owner == g.rank() || !shared)
+          weights.read(specs[i], dt, pool.ptr(mem_->host_layer_parts[l][i]));
+        offset += specs[i].numel() * elem_;
+      }
+    }
+  });
+  if (segment_) segment_->make_read_only();
+  load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
   for (int buf = 0; buf < 2; ++buf)
     for (size_t i = 0; i < mem_->weight_buffer_parts[buf].size(); ++i)
       buffer_[buf][static_cast<size_t>(layer_specs_[i].part)] =

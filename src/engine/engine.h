@@ -14,7 +14,9 @@
 #include "backend/backend.h"
 #include "cache/block_allocator.h"
 #include "cache/block_table.h"
+#include "cache/node_group.h"
 #include "cache/run_memory.h"
+#include "cache/shared_segment.h"
 #include "engine/factory.h"  // make_generator() and the rest of what run asks of an engine
 #include "engine/generator.h"
 #include "engine/mini_batch.h"
@@ -30,8 +32,14 @@ struct MemoryLimits {
   // Implicit from a host budget: HybridEngine(weights, backend, plan, workload, budget_bytes).
   MemoryLimits(int64_t host_budget = 0, size_t max_chunk = MemoryPool::kDefaultMaxChunkBytes)
       : host_budget_bytes(host_budget), max_chunk_bytes(max_chunk) {}
-  int64_t host_budget_bytes;  // the host pool may not exceed it; 0: default_host_mem_bytes()
-  size_t max_chunk_bytes;     // pool chunks (what is pinned at once) and cache segments
+  // The node's host memory (plan.h: NodeLayout::host_bytes) may not exceed it; 0:
+  // default_host_mem_bytes().
+  int64_t host_budget_bytes;
+  size_t max_chunk_bytes;  // pool chunks (what is pinned at once) and cache segments
+  // The ranks of this rank's node (nullptr: alone). Where the plan shares the streamed weights
+  // (Plan::node), they load them together into one shared segment, each its share, and the
+  // engine's construction is a collective step of the group.
+  NodeGroup* node = nullptr;
 };
 
 class HybridEngine final : public Generator {
@@ -68,6 +76,9 @@ class HybridEngine final : public Generator {
   // Each step's logits go to fn as well (copied to the host: for tests, not for speed).
   void set_logits_observer(LogitsFn fn) { observe_ = std::move(fn); }
   int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
+  int64_t shared_weight_bytes() const { return static_cast<int64_t>(mem_->node.bytes()); }
+  // Seconds the construction took from the budget checks to the last weight in place.
+  double load_s() const { return load_s_; }
   int64_t device_bytes() const { return static_cast<int64_t>(mem_->device.bytes()); }
 
  private:
@@ -136,6 +147,8 @@ class HybridEngine final : public Generator {
   Workload capacity_;
   int64_t elem_ = 4;  // bytes of the backend's dtype
   bool keep_cache_ = true;
+  double load_s_ = 0;
+  std::unique_ptr<SharedSegment> segment_;  // before mem_: the node pool unregisters first
   std::unique_ptr<RunMemory> mem_;
   std::vector<PartSpec> layer_specs_;        // parts of a layer (the same for every layer)
   std::vector<LayerWeights> resident_;       // by layer; filled for the resident ones

@@ -43,7 +43,13 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.policy = o.policy;
   if (o.policy == Policy::hybrid || o.policy == Policy::automatic) po.act_fraction = o.act_fraction;
   po.constants = o.constants;
-  const double device_gib = double(backend.device_capacity_bytes()) / kBytesPerGib;
+  po.node.ranks = o.node ? o.node->size() : 1;
+  po.node.shared_weights = o.share_weights && po.node.ranks > 1;
+  po.node.device_in_host = backend.device_memory_is_host();
+  // The ranks sharing weights plan with the same device budget, so that they plan alike.
+  const int64_t capacity = static_cast<int64_t>(backend.device_capacity_bytes());
+  const double device_gib =
+      double(po.node.shared_weights ? o.node->min(capacity) : capacity) / kBytesPerGib;
   po.gpu_mem_gib = o.gpu_mem_gib > 0 ? std::min(o.gpu_mem_gib, device_gib) : device_gib;
   po.host_mem_gib =
       o.host_mem_gib > 0 ? o.host_mem_gib : double(default_host_mem_bytes()) / kBytesPerGib;
@@ -59,7 +65,8 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   const int64_t need = static_cast<int64_t>(layout.device.bytes());
   const int64_t budget = static_cast<int64_t>(po.gpu_mem_gib * kBytesPerGib);
   if (need != p.device_bytes || need > budget ||
-      static_cast<int64_t>(layout.host.bytes()) != p.host_pool_bytes)
+      static_cast<int64_t>(layout.host.bytes()) != p.host_pool_bytes ||
+      static_cast<int64_t>(layout.node.bytes()) != p.shared_weight_bytes)
     throw std::logic_error(cat("the plan says ", p.device_bytes, " bytes of device memory and ",
                                p.host_pool_bytes, " of host pool, but the engine lays out ", need,
                                " and ", layout.host.bytes(), " (", layout.device.describe(),
@@ -72,6 +79,7 @@ MemoryLimits limits_of(const EngineOptions& o) {
   MemoryLimits limits;
   if (o.host_mem_gib > 0)
     limits.host_budget_bytes = static_cast<int64_t>(o.host_mem_gib * kBytesPerGib);
+  limits.node = o.node;
   return limits;
 }
 void check_engine_name(const EngineOptions& o) {
@@ -120,6 +128,11 @@ const Plan* plan_of(const Generator& g) {
   return h ? &h->plan() : nullptr;
 }
 
+double load_s_of(const Generator& g) {
+  const auto* h = dynamic_cast<const HybridEngine*>(&g);
+  return h ? h->load_s() : 0;
+}
+
 std::string plan_json(const Plan& p) {
   const nlohmann::json j = {{"requested", policy_name(p.requested)},
                             {"policy", policy_name(p.policy)},
@@ -133,7 +146,11 @@ std::string plan_json(const Plan& p) {
                             {"dtype", dtype_name(p.dtype)},
                             {"kv_bytes_per_token", p.kv_bytes_per_token},
                             {"act_bytes_per_token", p.act_bytes_per_token},
+                            {"ranks_per_node", p.node.ranks},
+                            {"shared_weights", p.node.shared_weights},
                             {"host_pool_bytes", p.host_pool_bytes},
+                            {"shared_weight_bytes", p.shared_weight_bytes},
+                            {"node_host_bytes", p.node_host_bytes},
                             {"device_bytes", p.device_bytes},
                             {"predicted_step_ms", p.predicted_step_ms},
                             {"predicted_tokens_per_s", p.predicted_tokens_per_s},

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "cache/node_group.h"
 #include "engine/generator.h"
 #include "engine/trace.h"
 #include "model/weights.h"
@@ -24,8 +25,16 @@ struct EngineOptions {
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
   std::optional<int64_t> host_sets;        // fixes Plan::host_sets
-  double gpu_mem_gib = 0;   // device memory the plan may use; 0: what the backend has
-  double host_mem_gib = 0;  // host pool budget; 0: 80% of the machine's memory
+  double gpu_mem_gib = 0;  // device memory the plan may use; 0: what the backend has
+  // Host memory of the node's ranks together (plan.h: NodeLayout::host_bytes); 0: 80% of the
+  // machine's memory.
+  double host_mem_gib = 0;
+  // The ranks of this rank's node (nullptr: alone): host_mem_gib holds all of them. With
+  // share_weights and two or more ranks they hold one copy of the streamed weights
+  // (MemoryLimits::node) and plan alike, with the smallest device budget among them; the
+  // engine's construction is then a collective step of the node.
+  NodeGroup* node = nullptr;
+  bool share_weights = true;
   Workload workload;        // the largest batch generate() will be given
   CostConstants constants;  // the cost model's constants (profiled, or the defaults)
 };
@@ -64,6 +73,8 @@ const std::vector<TraceEvent>* trace_of(const Generator& g);
 std::vector<TraceEvent> take_trace(Generator& g);
 std::string trace_summary(const Generator& g);
 const Plan* plan_of(const Generator& g);
+// Seconds the engine took to build (memory and weights; engine.h: load_s), 0 without one.
+double load_s_of(const Generator& g);
 std::string plan_json(const Plan& p);
 
 }  // namespace hs

@@ -184,7 +184,7 @@ void HybridEngine::load_weights(Step& s, const WeightSlice& slice, Event after) 
       if (from < to) {
         auto* dst = static_cast<char*>(
             const_cast<void*>(buffer[static_cast<size_t>(layer_specs_[i].part)]));
-        const auto* src = static_cast<const char*>(mem_->host.ptr(host_parts[i]));
+        const auto* src = static_cast<const char*>(mem_->weight_pool().ptr(host_parts[i]));
         b_.copy_h2d(dst + (from - first), src + (from - first), static_cast<size_t>(to - from),
                     Stream::weights);
       }

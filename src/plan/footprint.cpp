@@ -24,6 +24,7 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.mini_batches =
       p.mini_batches.empty() ? default_mini_batches(w.batch(), p.mini_batch_size) : p.mini_batches;
   s.host_pool_bytes = p.host_pool_bytes;
+  s.shared_weights = p.node.shared_weights;
   s.max_chunk_bytes = max_chunk_bytes;
   return s;
 }
@@ -37,15 +38,17 @@ Footprint plan_footprint(const ModelConfig& c, const Plan& p, const Workload& w)
   auto device = [&](const char* cat) { return static_cast<int64_t>(m.device.category_bytes(cat)); };
 
   Footprint f;
-  f.host_weight_bytes = host("weights");
+  f.shared_weight_bytes = static_cast<int64_t>(m.node.category_bytes("weights"));
+  f.host_weight_bytes = host("weights") + f.shared_weight_bytes;
   f.host_cache_bytes = host("cache");
   int64_t final_tokens = 0;
   for (int64_t i = 0; i < w.batch(); ++i) final_tokens += w.prompt_lens[i] + w.gen_lens[i];
   const int64_t new_row_bytes =
       std::max(kv_bytes_per_token(c, p.dtype), act_bytes_per_token(c, p.dtype));
   f.host_staging_bytes = final_tokens * 4 + (s.keep_cache ? w.batch() * new_row_bytes : 0);
-  f.host_pool_bytes = f.host_weight_bytes + f.host_cache_bytes + f.host_staging_bytes;
-  HS_CHECK(f.host_weight_bytes + f.host_cache_bytes == static_cast<int64_t>(m.host.bytes()),
+  f.host_pool_bytes = host("weights") + f.host_cache_bytes + f.host_staging_bytes;
+  HS_CHECK(host("weights") + f.host_cache_bytes == static_cast<int64_t>(m.host.bytes()) &&
+               f.shared_weight_bytes == static_cast<int64_t>(m.node.bytes()),
            "host pool layout is not packed: ", m.host.describe());
 
   f.device_global_weight_bytes = global_weight_bytes(c, p.dtype);
@@ -55,6 +58,7 @@ Footprint plan_footprint(const ModelConfig& c, const Plan& p, const Workload& w)
   f.device_bytes = static_cast<int64_t>(m.device.bytes());
   f.working_set_bytes = f.device_bytes - f.device_global_weight_bytes -
                         f.device_layer_weight_bytes - f.device_cache_bytes;
+  f.node_host_bytes = p.node.host_bytes(f.shared_weight_bytes, f.host_pool_bytes, f.device_bytes);
   return f;
 }
 

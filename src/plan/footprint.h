@@ -4,12 +4,15 @@
 // the sizes off it. So `hybridserve plan` and `run` agree to the byte, and a plan made under
 // a budget is one the engine can build under it.
 //
-// Host pool = streamed weights (L - gpu_weight_layers layers, plan.h: streams_weights)
+// Host pool = streamed weights (L - gpu_weight_layers layers, plan.h: streams_weights), unless
+//             the node's ranks share them (then they are the node pool's, once per node)
 //           + host caches (L - gpu_cache_layers layers, every request at its final size)
 //           + staging: token ids of every final token (int32) and, keeping a cache, one new
 //             row a request at the larger of the K/V and checkpoint row sizes
-// Users size jobs from this number (an engine that takes more is killed by the OOM killer with
-// nothing in its log); the engine holds exactly it.
+// Node      = shared weights + ranks x (host pool + device pool where it is host memory)
+//             (plan.h: NodeLayout::host_bytes)
+// Users size jobs from these numbers (an engine that takes more is killed by the OOM killer with
+// nothing in its log); the engine holds exactly them.
 //
 // Device    = the engine's device pool (regions aligned to 256 bytes): model-wide weights,
 //             resident layers and the double buffer, resident caches, and the working set
@@ -32,10 +35,12 @@
 namespace hs {
 
 struct Footprint {
-  int64_t host_weight_bytes = 0;
+  int64_t host_weight_bytes = 0;  // streamed weights, in the host pool or the node pool
   int64_t host_cache_bytes = 0;
   int64_t host_staging_bytes = 0;
-  int64_t host_pool_bytes = 0;  // the sum of the three
+  int64_t host_pool_bytes = 0;      // a rank's: caches + staging (+ weights when not shared)
+  int64_t shared_weight_bytes = 0;  // the node pool: the weights when shared, else 0
+  int64_t node_host_bytes = 0;      // NodeLayout::host_bytes of the above and device_bytes
 
   int64_t device_global_weight_bytes = 0;
   int64_t device_layer_weight_bytes = 0;  // resident layers and the double buffer

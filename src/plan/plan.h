@@ -76,6 +76,23 @@ struct Workload {
   int64_t batch() const { return static_cast<int64_t>(prompt_lens.size()); }
 };
 
+// How the ranks of a node hold a run: how many ranks share the node, whether they share one host
+// copy of the streamed weights (the node pool, cache/shared_segment.h) or each holds its own, and
+// whether a rank's device memory is host memory too (the cpu backend).
+struct NodeLayout {
+  int64_t ranks = 1;
+  bool shared_weights = false;
+  bool device_in_host = false;
+  // Host memory the node's ranks hold together: the shared weights once, and every rank's host
+  // pool (which holds its own weights when they are not shared) and, where device memory is
+  // host memory, its device pool.
+  int64_t host_bytes(int64_t shared_weight_bytes, int64_t rank_pool_bytes,
+                     int64_t rank_device_bytes) const {
+    return shared_weight_bytes +
+           ranks * (rank_pool_bytes + (device_in_host ? rank_device_bytes : 0));
+  }
+};
+
 struct Plan {
   Policy requested = Policy::automatic;
   Policy policy = Policy::kv;  // what runs (auto resolved to one of the others)
@@ -95,9 +112,13 @@ struct Plan {
   int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem
   int64_t act_bytes_per_token = 0;  // hidden * elem
 
+  NodeLayout node;  // the ranks of a node; the budgets below are the node's
+
   // Memory the run needs (checked when the plan is made, before any work).
-  int64_t host_pool_bytes = 0;  // weights + host caches + staging
-  int64_t device_bytes = 0;     // resident share + double-buffered weights + working set
+  int64_t host_pool_bytes = 0;  // a rank's: host caches + staging (+ its weights, if not shared)
+  int64_t shared_weight_bytes = 0;  // the node's one copy of the streamed weights (0: not shared)
+  int64_t node_host_bytes = 0;      // NodeLayout::host_bytes: what the host budget must hold
+  int64_t device_bytes = 0;  // a rank's: resident share + double-buffered weights + working set
 
   // Predictions for an average decode step.
   double predicted_pcie_ms = 0;

@@ -84,6 +84,7 @@ void validate(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   HS_CHECK(o.block_tokens >= 1, "--block-tokens must be at least 1, got ", o.block_tokens);
   HS_CHECK(o.gpu_mem_gib > 0, "--gpu-mem-gib must be positive, got ", o.gpu_mem_gib);
   HS_CHECK(o.host_mem_gib > 0, "--host-mem-gib must be positive, got ", o.host_mem_gib);
+  HS_CHECK(o.node.ranks >= 1, "--ranks-per-node must be at least 1, got ", o.node.ranks);
   if (o.mini_batch_size)
     HS_CHECK(*o.mini_batch_size >= 1, "--mini-batch-size must be at least 1, got ",
              *o.mini_batch_size);
@@ -290,6 +291,7 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   base.block_tokens = o.block_tokens;
   base.dtype = o.dtype;
   base.constants = o.constants;
+  base.node = o.node;
   base.kv_bytes_per_token = kv_bytes_per_token(c, o.dtype);
   base.act_bytes_per_token = act_bytes_per_token(c, o.dtype);
 
@@ -322,8 +324,8 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
           continue;
         }
         const Footprint fp = fill_resident_layers(c, w, p, gpu_budget, bare);
-        if (fp.host_pool_bytes > host_budget) {
-          if (!least_host || fp.host_pool_bytes < least_host->host_pool_bytes) least_host = fp;
+        if (fp.node_host_bytes > host_budget) {
+          if (!least_host || fp.node_host_bytes < least_host->node_host_bytes) least_host = fp;
           continue;
         }
         if (host_sets == 2) two_resident = p.gpu_cache_layers;
@@ -345,16 +347,27 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   }
   if (!best) {
     const Footprint& f = *least_host;
-    fail("the plan needs ", gib(f.host_pool_bytes), " GiB of host memory but the budget is ",
+    const NodeLayout& n = o.node;
+    const std::string per_rank =
+        n.ranks > 1 ? cat(" a rank, x ", n.ranks, " ranks of the node") : std::string();
+    fail("the plan needs ", gib(f.node_host_bytes), " GiB of host memory but the budget is ",
          gib(host_budget), " GiB (weights not resident on the GPU ", gib(f.host_weight_bytes),
-         " GiB, caches at their final size ", gib(f.host_cache_bytes), " GiB, staging ",
-         gib(f.host_staging_bytes), " GiB); lower --batch, --prompt-len/--gen-len, or raise ",
-         "--host-mem-gib");
+         n.shared_weights ? " GiB once for the node" : " GiB", n.shared_weights ? "" : per_rank,
+         ", caches at their final size ", gib(f.host_cache_bytes), " GiB", per_rank, ", staging ",
+         gib(f.host_staging_bytes), " GiB",
+         n.device_in_host
+             ? cat(", the cpu backend's device memory ", gib(f.device_bytes), " GiB", per_rank)
+             : std::string(),
+         "); lower --batch, --prompt-len/--gen-len",
+         n.ranks > 1 && !n.shared_weights ? ", share the weights (--share-weights node)" : "",
+         n.ranks > 1 ? ", run fewer ranks a node" : "", ", or raise --host-mem-gib");
   }
 
   // The footprint is that of the layout the engine allocates (plan/footprint.h).
   Plan& p = best->plan;
   p.host_pool_bytes = best->footprint.host_pool_bytes;
+  p.shared_weight_bytes = best->footprint.shared_weight_bytes;
+  p.node_host_bytes = best->footprint.node_host_bytes;
   p.device_bytes = best->footprint.device_bytes;
   const RunCost& r = best->cost;
   p.predicted_pcie_ms = r.mean_pcie_ms;

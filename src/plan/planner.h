@@ -22,8 +22,11 @@ struct PlanOptions {
   // own workspaces (cuBLAS, sampling buffers): plan_run passes min(--gpu-mem-gib, the
   // backend's device_capacity_bytes()), which has them taken off already.
   double gpu_mem_gib = 24;
-  double host_mem_gib = 256;  // host memory the pool may take
-  DType dtype = DType::f16;   // element type of weights and caches
+  // Host memory the node's ranks may take together (NodeLayout::host_bytes): the shared
+  // weights once and every rank's pools.
+  double host_mem_gib = 256;
+  NodeLayout node;           // ranks per node, shared weights, device memory in host memory
+  DType dtype = DType::f16;  // element type of weights and caches
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
   // Fixes the working sets host-cache items take turns on (Plan::host_sets) instead of

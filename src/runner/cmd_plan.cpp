@@ -39,7 +39,9 @@ struct PlanCommandOptions {
   std::optional<int64_t> host_sets;
   bool json = false;
   bool measure = false;
-  std::string device = "cpu";
+  std::string device = "cuda";
+  int64_t ranks_per_node = 1;
+  std::string share_weights = "node";
   std::string constants_file;
 };
 
@@ -79,7 +81,8 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
                            ? fmt(", GEMMs %.2fx slower sustained", p.constants.sustained_slowdown)
                            : std::string(),
                        " (", constants_source, ")"));
-  row("budgets", cat(fmt("GPU %.1f GiB, ", po.gpu_mem_gib), fmt("host %.1f GiB", po.host_mem_gib)));
+  row("budgets", cat(fmt("GPU %.1f GiB a rank, ", po.gpu_mem_gib),
+                     fmt("host %.1f GiB a node", po.host_mem_gib)));
   std::printf("\n");
   row("policy", cat(policy_name(p.policy), " (requested ", policy_name(p.requested), ")"));
   row("act fraction", fmt("%.4f of cache blocks", p.act_fraction));
@@ -90,15 +93,31 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   row("working sets", cat(p.host_sets, " for host-cache loads in flight"));
   row("GPU-resident", cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights, ",
                           p.gpu_cache_layers, " / ", c.n_layers, " layers' caches"));
-  row("host pool", cat(fmt("%.2f GiB", to_gib(fp.host_pool_bytes)), " (weights ",
-                       fmt("%.2f", to_gib(fp.host_weight_bytes)), ", caches ",
-                       fmt("%.2f", to_gib(fp.host_cache_bytes)), ", staging ",
-                       fmt("%.3f", to_gib(fp.host_staging_bytes)), ")"));
-  row("GPU memory", cat(fmt("%.2f GiB", to_gib(fp.device_bytes)), " (model-wide weights ",
-                        fmt("%.2f", to_gib(fp.device_global_weight_bytes)), ", layer weights ",
-                        fmt("%.2f", to_gib(fp.device_layer_weight_bytes)), ", caches ",
-                        fmt("%.2f", to_gib(fp.device_cache_bytes)), ", working set ",
-                        fmt("%.2f", to_gib(fp.working_set_bytes)), ")"));
+  const NodeLayout& n = p.node;
+  const int64_t rank_weights = fp.host_weight_bytes - fp.shared_weight_bytes;
+  row("host pool, a rank", cat(fmt("%.2f GiB", to_gib(fp.host_pool_bytes)), " (",
+                               rank_weights > 0 ? fmt("weights %.2f, ", to_gib(rank_weights)) : "",
+                               "caches ", fmt("%.2f", to_gib(fp.host_cache_bytes)), ", staging ",
+                               fmt("%.3f", to_gib(fp.host_staging_bytes)), ")"));
+  if (n.device_in_host)
+    row("device pool, a rank",
+        cat(fmt("%.2f GiB", to_gib(fp.device_bytes)), " (host memory on the cpu backend)"));
+  row("shared weights", n.shared_weights
+                            ? cat(fmt("%.2f GiB", to_gib(fp.shared_weight_bytes)),
+                                  " once for the node's ", n.ranks, " ranks")
+                            : std::string(n.ranks > 1 ? "none: every rank holds its own copy"
+                                                      : "none: one rank holds the only copy"));
+  row("host, the node",
+      cat(fmt("%.2f GiB", to_gib(fp.node_host_bytes)), " = ",
+          n.shared_weights ? fmt("%.2f + ", to_gib(fp.shared_weight_bytes)) : "", n.ranks, " x ",
+          fmt("%.2f", to_gib(fp.host_pool_bytes + (n.device_in_host ? fp.device_bytes : 0))),
+          fmt(" GiB (budget %.1f GiB)", po.host_mem_gib)));
+  row("GPU memory, a rank",
+      cat(fmt("%.2f GiB", to_gib(fp.device_bytes)), " (model-wide weights ",
+          fmt("%.2f", to_gib(fp.device_global_weight_bytes)), ", layer weights ",
+          fmt("%.2f", to_gib(fp.device_layer_weight_bytes)), ", caches ",
+          fmt("%.2f", to_gib(fp.device_cache_bytes)), ", working set ",
+          fmt("%.2f", to_gib(fp.working_set_bytes)), ")"));
   std::printf("\n  predicted (average decode step)\n");
   row("PCIe", fmt("%.2f ms", p.predicted_pcie_ms));
   row("GPU", fmt("%.2f ms", p.predicted_gpu_ms));
@@ -133,6 +152,13 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
       {"host_sets", p.host_sets},
       {"host_pool_bytes", p.host_pool_bytes},
       {"device_bytes", p.device_bytes},
+      {"node",
+       {{"ranks", p.node.ranks},
+        {"shared_weights", p.node.shared_weights},
+        {"device_in_host", p.node.device_in_host},
+        {"shared_weight_bytes", fp.shared_weight_bytes},
+        {"rank_host_bytes", fp.host_pool_bytes + (p.node.device_in_host ? fp.device_bytes : 0)},
+        {"host_bytes", fp.node_host_bytes}}},
       {"host_pool",
        {{"weight_bytes", fp.host_weight_bytes},
         {"cache_bytes", fp.host_cache_bytes},
@@ -166,9 +192,15 @@ void plan_command(const PlanCommandOptions& o) {
   PlanOptions po;
   po.policy = parse_policy(o.policy);
   po.act_fraction = o.act_fraction;
-  po.dtype = parse_dtype(o.dtype);
-  HS_CHECK(po.dtype == DType::f16 || po.dtype == DType::bf16, "--dtype must be fp16 or bf16, got ",
-           o.dtype);
+  // The cpu backend computes in fp32 whatever --dtype says, and its device memory is host
+  // memory: a plan for it counts both as the run will.
+  const bool cpu = o.device == "cpu";
+  po.dtype = cpu ? DType::f32 : parse_dtype(o.dtype);
+  HS_CHECK(cpu || po.dtype == DType::f16 || po.dtype == DType::bf16,
+           "--dtype must be fp16 or bf16, got ", o.dtype);
+  po.node.ranks = o.ranks_per_node;
+  po.node.shared_weights = o.share_weights == "node" && o.ranks_per_node > 1;
+  po.node.device_in_host = cpu;
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
   po.host_sets = o.host_sets;
@@ -276,8 +308,8 @@ void add_plan_command(CLI::App& app) {
                   "device's free memory)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host memory the pool may use, GiB (default: 80% of this machine's physical "
-                  "memory, as for run)")
+                  "Host memory the node's ranks may use together, GiB (default: 80% of this "
+                  "machine's physical memory, as for run)")
       ->check(CLI::PositiveNumber);
   auto* measure =
       cmd->add_flag("--measure", o->measure,
@@ -290,8 +322,21 @@ void add_plan_command(CLI::App& app) {
                       "measured on the GPU the plan is for, GEMM curves included; options given "
                       "explicitly still win")
           ->check(CLI::ExistingFile);
-  cmd->add_option("--device", o->device, "Device to measure on with --measure: cpu or cuda")
+  cmd->add_option("--device", o->device,
+                  "The device the plan is for (and --measure measures on): cuda, or cpu (the "
+                  "fp32 reference backend, whose device memory is host memory and counts in the "
+                  "host budget)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--ranks-per-node", o->ranks_per_node,
+                  "GPU ranks on each node (one engine each): the node's host memory holds the "
+                  "shared weights once and every rank's caches and staging")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--share-weights", o->share_weights,
+                  "node: the ranks of a node hold one copy of the streamed weights (as run "
+                  "does by default); none: one copy per rank")
+      ->check(CLI::IsMember({"node", "none"}))
       ->capture_default_str();
   measure->excludes(constants);
   constants->excludes(measure);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "engine/engine.h"
 #include "runner/commands.h"
 #include "runner/job.h"
@@ -29,6 +30,7 @@ struct RunOptions {
   double act_fraction = -1;  // < 0: the planner's share
   int64_t block_tokens = 16, max_prompt_tokens = 0;
   double gpu_mem_gib = 0, host_mem_gib = 0;
+  std::string share_weights = "node";
 };
 
 void run(const RunOptions& o, const std::string& config_toml) {
@@ -51,27 +53,45 @@ void run(const RunOptions& o, const std::string& config_toml) {
   // One engine per rank, built on the thread that runs it; device_index is the rank's GPU and
   // shape the longest prompt and generation in the dataset (what the plan must hold).
   auto summary = std::make_shared<TraceSummary>();  // this rank's engine, over the whole job
-  EngineFactory make_engine = [o, summary](int device_index, const JobShape& shape) {
+  EngineFactory make_engine = [o, summary](const RankPlace& place, const JobShape& shape) {
     RankEngine e;
-    auto weights = open_model_dir(o.model_dir);
+    const bool share = o.share_weights == "node" && place.node && place.node->size() > 1;
+    HS_CHECK(!share || place.collectives_ok,
+             "the ranks of a node share the weights through MPI collectives on the engine's "
+             "thread, which needs MPI_THREAD_MULTIPLE, and this MPI library does not give it: "
+             "run with --share-weights none (one copy of the weights per rank)");
+    // Every rank of the node takes part in the collective steps that follow, so a rank that
+    // cannot open the model or its device says so to the others instead of leaving them waiting.
+    std::unique_ptr<WeightSource> weights;
+    std::unique_ptr<Backend> backend;
+    LoneGroup alone;
+    together(share ? *place.node : alone, "opening the model and its device", [&] {
+      weights = open_model_dir(o.model_dir);
+      BackendOptions bo;
+      bo.device_index = place.device_index;
+      bo.device_mem_gib = o.gpu_mem_gib;
+      backend = make_backend(o.device, bo);
+    });
     EngineOptions eo;
     eo.engine = o.engine;
     eo.policy = parse_policy(o.policy);
     if (o.act_fraction >= 0) eo.act_fraction = o.act_fraction;
     eo.block_tokens = o.block_tokens;
     eo.gpu_mem_gib = o.gpu_mem_gib;
-    eo.host_mem_gib = o.host_mem_gib;
+    // The budget is the node's: by default 80% of the machine's memory, shared by its ranks.
+    eo.host_mem_gib = o.host_mem_gib > 0
+                          ? o.host_mem_gib
+                          : double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
+    eo.node = place.node;
+    eo.share_weights = share;
     eo.workload =
         run_workload(weights->config(), o.batch_size,
                      o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens,
                      shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens);
-    BackendOptions bo;
-    bo.device_index = device_index;
-    bo.device_mem_gib = o.gpu_mem_gib;
-    auto backend = make_backend(o.device, bo);
     e.device_name = backend->device_name();
     e.generator = make_generator(eo, *weights, std::move(backend));
     if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_json(*p);
+    e.load_s = load_s_of(*e.generator);
     Generator* g = e.generator.get();
     e.take_trace = [g, summary] {
       std::vector<TraceEvent> t = take_trace(*g);
@@ -163,8 +183,16 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
                   "Device memory the run may use, GiB (default: what the device has)");
   cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host memory the pool of weights and caches may take, GiB (default: 80% of "
-                  "the machine's)");
+                  "Host memory the job may take on each node, GiB: the streamed weights (once "
+                  "per node when shared, else once per rank) plus every rank's caches and "
+                  "staging (and, on the cpu backend, its device memory). Default: 80% of the "
+                  "node's memory");
+  cmd->add_option("--share-weights", o->share_weights,
+                  "node: the ranks of a node hold one copy of the streamed weights in shared "
+                  "memory (a tmpfs, /dev/shm unless HYBRIDSERVE_SHM_DIR names another), each "
+                  "loading its share; none: every rank holds its own copy")
+      ->check(CLI::IsMember({"node", "none"}))
+      ->capture_default_str();
   cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
       ->capture_default_str();
   cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,

@@ -248,7 +248,14 @@ void run_job(const JobOptions& o, const EngineFactory& make_engine) {
   InterruptGuard interrupts;
   // JSONL has no place for a trace: the ranks need not send one.
   const bool trace = o.trace && output_paths(o.output).format == OutputFormat::hdf5;
-  WorkerOptions wo{o.model_dir, o.sampling, o.stop, mpi.device_index(), trace};
+  RankPlace place;
+  place.device_index = mpi.device_index();
+  place.node = &mpi.node();
+  place.machine_share = double(mpi.node().size()) / std::max(1, mpi.local_size());
+  // Rank 0 builds its engine on a thread of its own, beside the coordinator; every rank asks
+  // the same of the library, so the ranks of a node agree.
+  place.collectives_ok = mpi.node_collectives_any_thread();
+  WorkerOptions wo{o.model_dir, o.sampling, o.stop, place, trace};
   if (mpi.rank() != 0) {
     MpiWorkerLink link(mpi);
     run_worker(link, make_engine, wo);

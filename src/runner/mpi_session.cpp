@@ -3,6 +3,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #ifdef HS_HAVE_MPI
@@ -32,10 +33,79 @@ int env_int(const char* name, int fallback) {
   return v ? std::atoi(v) : fallback;
 }
 
+std::string node_name() {
+  LoneGroup host;
+  const char* split = env("HYBRIDSERVE_NODE");
+  return split ? host.name() + "/" + split : host.name();
+}
+
+#ifdef HS_HAVE_MPI
+// Waits for a nonblocking collective, polling with the same back-off as receive(): a blocking
+// one spins a core at 100% while the ranks of a node load their shares of the weights.
+void wait_polling(MPI_Request& r) {
+  auto wait = std::chrono::microseconds(10);
+  for (;;) {
+    int done = 0;
+    MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, std::chrono::microseconds(250));
+  }
+}
+
+class MpiNodeGroup final : public NodeGroup {
+ public:
+  explicit MpiNodeGroup(MPI_Comm comm) : comm_(comm), name_(node_name()) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~MpiNodeGroup() override {
+    if (!leave_) MPI_Comm_free(&comm_);
+  }
+  void leave() { leave_ = true; }  // after abandon(): no more MPI calls
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string name() const override { return name_; }
+  std::string broadcast(const std::string& value) override {
+    int64_t n = static_cast<int64_t>(value.size());
+    MPI_Request r;
+    MPI_Ibcast(&n, 1, MPI_INT64_T, 0, comm_, &r);
+    wait_polling(r);
+    HS_CHECK(n >= 0 && n <= INT_MAX, "node broadcast of ", n, " bytes");
+    std::string out = rank_ == 0 ? value : std::string(static_cast<size_t>(n), '\0');
+    MPI_Ibcast(out.data(), static_cast<int>(n), MPI_BYTE, 0, comm_, &r);
+    wait_polling(r);
+    return out;
+  }
+  int64_t min(int64_t value) override {
+    int64_t out = 0;
+    MPI_Request r;
+    MPI_Iallreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, comm_, &r);
+    wait_polling(r);
+    return out;
+  }
+  bool all_ok(bool ok) override {
+    int in = ok ? 1 : 0, out = 0;
+    MPI_Request r;
+    MPI_Iallreduce(&in, &out, 1, MPI_INT, MPI_LAND, comm_, &r);
+    wait_polling(r);
+    return out != 0;
+  }
+
+ private:
+  MPI_Comm comm_;
+  std::string name_;
+  int rank_ = 0, size_ = 1;
+  bool leave_ = false;
+};
+#endif
+
 }  // namespace
 
 MpiSession::MpiSession() {
   launcher_ = detect_launcher();
+  node_ = std::make_unique<LoneGroup>();
   if (launcher_ == "none") {
     // srun without --mpi=pmix starts N copies that know nothing of each other: N jobs writing
     // one output file. Refuse rather than let them race.
@@ -47,8 +117,9 @@ MpiSession::MpiSession() {
   }
 #ifdef HS_HAVE_MPI
   int provided = 0;
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
   active_ = true;
+  thread_multiple_ = provided >= MPI_THREAD_MULTIPLE;
   if (provided < MPI_THREAD_FUNNELED) {
     MPI_Finalize();
     active_ = false;
@@ -59,7 +130,13 @@ MpiSession::MpiSession() {
   MPI_Comm local;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   MPI_Comm_rank(local, &local_rank_);
+  MPI_Comm_size(local, &local_size_);
+  MPI_Comm node;
+  const char* split = env("HYBRIDSERVE_NODE");
+  const int color = split ? static_cast<int>(std::hash<std::string>{}(split) % INT_MAX) : 0;
+  MPI_Comm_split(local, color, rank_, &node);
   MPI_Comm_free(&local);
+  node_ = std::make_unique<MpiNodeGroup>(node);
 #else
   const int size = env_int("OMPI_COMM_WORLD_SIZE", env_int("SLURM_STEP_NUM_TASKS", 1));
   HS_CHECK(size <= 1, "started by ", launcher_, " with ", size,
@@ -69,6 +146,8 @@ MpiSession::MpiSession() {
 
 MpiSession::~MpiSession() {
 #ifdef HS_HAVE_MPI
+  if (auto* g = dynamic_cast<MpiNodeGroup*>(node_.get()); g && abandoned_) g->leave();
+  node_.reset();
   if (active_ && !abandoned_) MPI_Finalize();
 #endif
 }

@@ -2,16 +2,22 @@
 // --mpi=pmix) started it. A process that no launcher started is one rank and never calls
 // MPI_Init, so the same binary runs on a laptop without MPI.
 //
-// Threads: MPI_THREAD_FUNNELED. Only the main thread (the coordinator on rank 0, the worker on
-// the others) calls MPI; rank 0's engine thread talks to the coordinator through a Mailbox.
+// Threads: messages go from the main thread only (the coordinator on rank 0, the worker on the
+// others); rank 0's engine thread talks to the coordinator through a Mailbox. The node group's
+// collectives (loading shared weights) run on the thread that builds the engine, rank 0's
+// engine thread included, beside the coordinator's polling: they need MPI_THREAD_MULTIPLE,
+// which is asked for; a library that gives only MPI_THREAD_FUNNELED runs jobs whose ranks do
+// not share weights.
 //
 // Waiting: OpenMPI's blocking receive spins a core at 100%. Rank 0 runs an engine beside the
 // coordinator, so receives here poll (MPI_Iprobe) and back off between polls instead.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "cache/node_group.h"
 #include "runner/message.h"
 
 namespace hs {
@@ -32,6 +38,13 @@ class MpiSession {
   int size() const { return size_; }
   // Rank among the processes on this host (MPI_Comm_split_type SHARED).
   int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  // The ranks that hold one copy of the weights together: those of this host, split further by
+  // the value of HYBRIDSERVE_NODE where the launcher sets it (so one machine can stand for
+  // several nodes). A group of one without MPI.
+  NodeGroup& node() const { return *node_; }
+  // Whether the node group's collectives may run on another thread than the main one.
+  bool node_collectives_any_thread() const { return thread_multiple_ || node_->size() == 1; }
   // The GPU this rank uses: its local rank, or 0 when the launcher made exactly one device
   // visible to the task (Slurm --gpus-per-task=1 sets CUDA_VISIBLE_DEVICES per task).
   int device_index() const;
@@ -51,7 +64,9 @@ class MpiSession {
  private:
   bool active_ = false;
   bool abandoned_ = false;
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  bool thread_multiple_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::unique_ptr<NodeGroup> node_;
   std::string launcher_ = "none";
 };
 

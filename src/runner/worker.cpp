@@ -119,15 +119,32 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     shape.max_prompt_tokens = shape_json.at("max_prompt_tokens").get<int64_t>();
     shape.max_new_tokens = shape_json.at("max_new_tokens").get<int64_t>();
     RankState s;
-    s.engine = make_engine(o.device_index, shape);
+    s.engine = make_engine(o.place, shape);
     HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
     if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
       s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
     json hello = json::parse(host_facts_json());
     hello["rank"] = rank;
     hello["device"] = s.engine.device_name;
-    hello["device_index"] = o.device_index;
+    hello["device_index"] = o.place.device_index;
     hello["plan"] = s.engine.plan_json;
+    hello["load_s"] = s.engine.load_s;
+    const json plan = s.engine.plan_json.empty() ? json::object()
+                                                 : json::parse(s.engine.plan_json, nullptr, false);
+    const NodeGroup* node = o.place.node;
+    hello["node"] = {{"name", node ? node->name() : std::string()},
+                     {"ranks", node ? node->size() : 1},
+                     {"rank", node ? node->rank() : 0},
+                     {"shared_weight_bytes", plan.value("shared_weight_bytes", int64_t(0))}};
+    std::fprintf(stderr,
+                 "hybridserve: rank %d (%s, node %s, %d rank%s): engine ready in %.2f s%s\n", rank,
+                 s.engine.device_name.c_str(), node ? node->name().c_str() : "-",
+                 node ? node->size() : 1, node && node->size() > 1 ? "s" : "", s.engine.load_s,
+                 plan.value("shared_weight_bytes", int64_t(0)) > 0
+                     ? cat(", sharing ", plan.value("shared_weight_bytes", int64_t(0)),
+                           " bytes of streamed weights with the node's ranks")
+                           .c_str()
+                     : "");
     link.send(MsgKind::hello, hello.dump());
     for (;;) {
       Message m = link.receive();

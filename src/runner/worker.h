@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/node_group.h"
 #include "engine/generator.h"
 #include "engine/trace.h"
 #include "runner/worker_link.h"
@@ -20,6 +21,7 @@ struct RankEngine {
   std::unique_ptr<Generator> generator;
   std::string device_name;  // for /meta hardware, e.g. "cpu" or "NVIDIA H100 80GB HBM3"
   std::string plan_json;    // the engine's plan, if it has one (for /meta plan)
+  double load_s = 0;        // seconds the engine took to build (memory and weights)
   // The engine's trace events since the last call (empty function: the engine keeps none).
   std::function<std::vector<TraceEvent>()> take_trace;
 };
@@ -29,13 +31,24 @@ struct JobShape {
   int64_t max_prompt_tokens = 0;
   int64_t max_new_tokens = 0;  // the largest per-request max_new_tokens (the default included)
 };
-using EngineFactory = std::function<RankEngine(int device_index, const JobShape& shape)>;
+// Where a rank runs: its GPU, and the ranks of its node, with which it may hold one copy of the
+// weights (cache/node_group.h).
+struct RankPlace {
+  int device_index = 0;
+  NodeGroup* node = nullptr;
+  // The node group's share of this machine's ranks (1 unless HYBRIDSERVE_NODE splits it): the
+  // share of the machine's memory its default host budget may take.
+  double machine_share = 1;
+  // Whether the node group's collectives may run on this thread (MpiSession).
+  bool collectives_ok = true;
+};
+using EngineFactory = std::function<RankEngine(const RankPlace& place, const JobShape& shape)>;
 
 struct WorkerOptions {
   std::string model_dir;  // its tokenizer.json, if any, decodes outputs and --stop
   SamplingParams sampling;
   std::vector<std::string> stop;  // a request ends when its decoded text contains one
-  int device_index = 0;
+  RankPlace place;
   bool keep_trace = true;  // forward the engine's trace events to the coordinator
 };
 

@@ -94,7 +94,11 @@ TEST(EngineMemory, TooSmallHostBudgetIsRefusedWithTheNeededBytes) {
   auto* cpu = dynamic_cast<CpuBackend*>(backend.get());
   Plan p = hybrid_plan();
   p.mini_batches = {{0, 1, 2}, {3, 4, 5}, {6, 7}};
-  const int64_t needed = plan_footprint(f.weights->config(), p, f.workload).host_pool_bytes;
+  // On the cpu backend the device pool is host memory too: the budget holds both.
+  p.node.device_in_host = true;
+  const Footprint fp = plan_footprint(f.weights->config(), p, f.workload);
+  const int64_t needed = fp.node_host_bytes;
+  EXPECT_EQ(needed, fp.host_pool_bytes + fp.device_bytes);
   const std::string msg = error_of(
       [&] { HybridEngine engine(*f.weights, *backend, p, f.workload, MemoryLimits(needed - 1)); });
   EXPECT_NE(msg.find(std::to_string(needed) + " bytes"), std::string::npos) << msg;

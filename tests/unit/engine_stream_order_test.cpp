@@ -37,6 +37,9 @@ class LoggingBackend final : public Backend {
   void host_free(void* p) override { b_.host_free(p); }
   void* device_alloc(size_t n) override { return b_.device_alloc(n); }
   void device_free(void* p) override { b_.device_free(p); }
+  void host_register(void* p, size_t bytes) override { b_.host_register(p, bytes); }
+  void host_unregister(void* p) override { b_.host_unregister(p); }
+  bool device_memory_is_host() const override { return b_.device_memory_is_host(); }
   size_t device_capacity_bytes() const override { return b_.device_capacity_bytes(); }
   void copy_h2d(void* d, const void* s, size_t n, Stream st) override {
     calls.push_back({Call::copy, st});

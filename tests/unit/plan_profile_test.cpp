@@ -28,6 +28,9 @@ class ClockedBackend final : public Backend {
   void host_free(void* p) override { std::free(p); }
   void* device_alloc(size_t bytes) override { return std::malloc(bytes); }
   void device_free(void* p) override { std::free(p); }
+  void host_register(void*, size_t) override {}
+  void host_unregister(void*) override {}
+  bool device_memory_is_host() const override { return false; }
   size_t device_capacity_bytes() const override { return size_t(80) << 30; }
 
   void copy_h2d(void*, const void*, size_t n, Stream s) override {

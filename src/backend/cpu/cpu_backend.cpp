@@ -16,9 +16,13 @@ const float* F(const void* p) {
 }
 
 // 64-byte alignment: what the ops' vectorized loops like, and what pinned memory gives on CUDA.
+// The bytes are written once, so the memory is resident from the start as pinned memory is: a
+// run holds what its plan says from its first step (not a working set that grows until the
+// OOM killer ends it mid-job), and one that cannot have it fails here.
 void* aligned_bytes(size_t bytes) {
   void* p = nullptr;
   if (posix_memalign(&p, 64, bytes == 0 ? 64 : bytes) != 0) return nullptr;
+  std::memset(p, 0, bytes);
   return p;
 }
 }  // namespace

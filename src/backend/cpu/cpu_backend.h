@@ -27,6 +27,9 @@ class CpuBackend final : public Backend {
   void host_free(void* p) override;
   void* device_alloc(size_t bytes) override;
   void device_free(void* p) override;
+  void host_register(void*, size_t) override {}  // host memory is all the cpu backend uses
+  void host_unregister(void*) override {}
+  bool device_memory_is_host() const override { return true; }
   size_t device_capacity_bytes() const override { return device_capacity_bytes_; }
 
   // What is allocated now (tests check that a run holds exactly the memory its plan said).

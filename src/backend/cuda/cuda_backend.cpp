@@ -161,6 +161,28 @@ class CudaBackend final : public Backend {
   }
 
   size_t device_capacity_bytes() const override { return capacity_bytes_; }
+  bool device_memory_is_host() const override { return false; }
+
+  // Pins memory the caller mapped (a node's shared weight segment) for this device's copy
+  // engines, as cudaHostAlloc pins the pool: copies from it run at the same rate. Portable
+  // and mapped like the pool, so every path that reads the pool may read it.
+  void host_register(void* p, size_t bytes) override {
+    if (bytes == 0) return;
+    use_device();
+    const cudaError_t e =
+        cudaHostRegister(p, bytes, cudaHostRegisterPortable | cudaHostRegisterMapped);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // not sticky
+      fail("cudaHostRegister of ", bytes,
+           " bytes of shared host memory failed: ", cudaGetErrorString(e),
+           ". Raise the memlock limit, or run with --share-weights none");
+    }
+  }
+  void host_unregister(void* p) override {
+    if (!p) return;
+    use_device();
+    cudaHostUnregister(p);
+  }
 
   // ---- copies and ordering -------------------------------------------------------------------
   void copy_h2d(void* dst, const void* src, size_t bytes, Stream s) override {
