@@ -150,7 +150,9 @@ SharedSegment::SharedSegment(NodeGroup& g, size_t bytes, const SegmentOptions& o
   try {
     together(g, "mapping the node's shared weight segment", [&] {
       if (!maker) fd = open_file(path_, bytes);
-      void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      // Populated: every rank maps every page from the start, so the first step's loads take
+      // no page faults and each rank is charged 1/N of the segment from the start.
+      void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
       const int err = errno;
       ::close(fd);
       fd = -1;
