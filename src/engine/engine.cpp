@@ -1,7 +1,5 @@
 #include "engine/engine.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -174,9 +172,6 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     }
   });
   if (segment_) segment_->make_read_only();
-  // Converting tensors at load leaves freed buffers that malloc keeps for reuse; the run never
-  // needs them again, and the memory a run holds is to be what its plan says.
-  malloc_trim(0);
   load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   for (int buf = 0; buf < 2; ++buf)
