@@ -114,6 +114,28 @@ if fail:
     sys.exit("FAIL: " + "; ".join(fail))
 EOF
 
+step "plan agrees with run: the same node layout, counted alike, for 1 and 4 ranks"
+longest=$($PY -c "import json; print(max(len(json.loads(l)['input_ids']) for l in open('data.jsonl')))")
+for n in 1 4; do
+  run=$([ "$n" = 1 ] && echo one-kv.h5 || echo four-kv.h5)
+  "$BIN" plan --model model --device cpu --batch 2 --prompt-len "$longest" --gen-len 3 \
+    --gpu-mem-gib 0.25 --policy kv --ranks-per-node "$n" --json >"plan$n.json"
+  $PY - "plan$n.json" "$run" <<'EOF2'
+import json, sys
+import h5py
+plan = json.load(open(sys.argv[1]))
+with h5py.File(sys.argv[2], "r") as f:
+    ran = json.loads(f["meta"].attrs["plan"])
+got = (plan["node"]["host_bytes"], plan["node"]["shared_weight_bytes"], plan["host_pool_bytes"],
+       plan["device_bytes"], plan["dtype"])
+want = (ran["node_host_bytes"], ran["shared_weight_bytes"], ran["host_pool_bytes"],
+        ran["device_bytes"], ran["dtype"])
+print(f"   plan {got} / run {want}")
+if got != want:
+    sys.exit(f"FAIL: plan --device cpu says {got}, the run laid out {want}")
+EOF2
+done
+
 step "nobody else's: another uid against the running job's segment"
 $PY - <<'EOF'
 import json, sys

@@ -250,3 +250,85 @@ TEST(PlanCli, Errors) {
 
 }  // namespace
 }  // namespace hs
+
+namespace hs {
+namespace {
+
+json plan_json_of(std::vector<std::string> args) {
+  const auto r = test::run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? json::parse(r.out) : json::object();
+}
+
+// --ranks-per-node N: the node holds the streamed weights once when shared and N times when
+// not, each rank its own pool; the same plan either way (sharing changes memory, not the
+// schedule), and a node budget the copies overrun but one copy fits is refused only without
+// sharing, naming the ranks.
+TEST(PlanCli, RanksPerNodeCountTheWeightsOnceWhenShared) {
+  auto args = [](const char* share, const std::string& host_gib) {
+    return std::vector<std::string>{"plan",
+                                    "--model-shape",
+                                    "opt-30b",
+                                    "--batch",
+                                    "8",
+                                    "--prompt-len",
+                                    "128",
+                                    "--gen-len",
+                                    "8",
+                                    "--gpu-mem-gib",
+                                    "24",
+                                    "--host-mem-gib",
+                                    host_gib,
+                                    "--json",
+                                    "--ranks-per-node",
+                                    "8",
+                                    "--share-weights",
+                                    share};
+  };
+  const json s = plan_json_of(args("node", "2048")), c = plan_json_of(args("none", "2048"));
+  ASSERT_FALSE(s.empty() || c.empty());
+  const int64_t weights = c["host_pool"]["weight_bytes"].get<int64_t>();
+  ASSERT_GT(weights, 0);
+  EXPECT_EQ(s["host_pool"]["weight_bytes"].get<int64_t>(), weights);
+  EXPECT_EQ(s["node"]["shared_weight_bytes"].get<int64_t>(), weights);
+  EXPECT_EQ(c["node"]["shared_weight_bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(s["node"]["rank_host_bytes"].get<int64_t>() + weights,
+            c["node"]["rank_host_bytes"].get<int64_t>());
+  EXPECT_EQ(s["node"]["host_bytes"].get<int64_t>(),
+            weights + 8 * s["node"]["rank_host_bytes"].get<int64_t>());
+  EXPECT_EQ(c["node"]["host_bytes"].get<int64_t>(),
+            8 * c["node"]["rank_host_bytes"].get<int64_t>());
+  for (const char* k : {"policy", "gpu_weight_layers", "gpu_cache_layers", "act_fraction"})
+    EXPECT_EQ(s[k], c[k]) << k;
+
+  // A budget between the two: one copy fits, eight do not.
+  const std::string between_gib = std::to_string(
+      (s["node"]["host_bytes"].get<double>() + c["node"]["host_bytes"].get<double>()) / 2 /
+      (1 << 30));
+  EXPECT_EQ(test::run_cli(args("node", between_gib)).exit_code, 0);
+  const auto refused = test::run_cli(args("none", between_gib));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("a rank, x 8 ranks of the node"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("share the weights (--share-weights node)"), std::string::npos)
+      << refused.err;
+}
+
+// --device cpu plans what the cpu backend runs: fp32 (twice fp16's bytes) and the device pool
+// in host memory, counted in the node's total.
+TEST(PlanCli, TheCpuBackendsPlanIsFp32WithItsDeviceInHostMemory) {
+  auto args = plan_args("opt-1.3b");
+  const json gpu = plan_json_of(args);
+  args.insert(args.end(), {"--device", "cpu"});
+  const json cpu = plan_json_of(args);
+  ASSERT_FALSE(gpu.empty() || cpu.empty());
+  EXPECT_EQ(cpu["dtype"], "fp32");
+  EXPECT_EQ(cpu["layer_weight_bytes"].get<int64_t>(), 2 * gpu["layer_weight_bytes"].get<int64_t>());
+  EXPECT_TRUE(cpu["node"]["device_in_host"].get<bool>());
+  EXPECT_FALSE(gpu["node"]["device_in_host"].get<bool>());
+  EXPECT_EQ(cpu["node"]["host_bytes"].get<int64_t>(),
+            cpu["host_pool_bytes"].get<int64_t>() + cpu["device_bytes"].get<int64_t>());
+  EXPECT_EQ(gpu["node"]["host_bytes"].get<int64_t>(), gpu["host_pool_bytes"].get<int64_t>());
+}
+
+}  // namespace
+}  // namespace hs
