@@ -26,5 +26,15 @@ for f in "$out"/bin/*; do
     [ -e "$out/lib/$name" ] || cp -L "$path" "$out/lib/$name"
   done
 done
+# An MPI build: its OpenMPI libraries go to mpilib/ (libmpi_cxx to cxxlib/), so that the GPU
+# machine's own OpenMPI, which its mpirun matches, is used where it has one
+# (tools/gpu_node_pool.sh adds these folders only for what it lacks).
+mpi_libs=(libmpi.so.40 libopen-pal.so.40 libopen-rte.so.40 libhwloc.so.15 libevent_core-2.1.so.7
+  libevent_pthreads-2.1.so.7)
+if [ -e "$out/lib/libmpi.so.40" ]; then
+  mkdir -p "$out/mpilib" "$out/cxxlib"
+  for l in "${mpi_libs[@]}"; do [ -e "$out/lib/$l" ] && mv "$out/lib/$l" "$out/mpilib/"; done
+  [ -e "$out/lib/libmpi_cxx.so.40" ] && mv "$out/lib/libmpi_cxx.so.40" "$out/cxxlib/"
+fi
 strip --strip-unneeded "$out"/bin/* 2>/dev/null || true
 du -sh "$out"
