@@ -114,7 +114,9 @@ void add_run_command(CLI::App& app) {
       "run",
       "Generate continuations for every request of a JSONL dataset, as one batch job.\n"
       "Input lines: {\"id\": ..., \"input_ids\": [..]} or {\"id\": ..., \"prompt\": \"text\"}, "
-      "with optional \"max_new_tokens\".\n"
+      "with optional \"max_new_tokens\"; or OpenAI batch lines ({\"custom_id\": ..., \"url\": "
+      "\"/v1/completions\", \"body\": {\"prompt\": ..., \"max_tokens\": ...}}), answered in the "
+      "batch output format in a .jsonl output.\n"
       "Output: .jsonl (one JSON line per request) or .h5 (HDF5: /requests, /trace, /meta; see "
       "docs/OUTPUT.md), in input order. Under mpirun / srun --mpi=pmix every rank runs an "
       "engine on its own GPU and rank 0 hands out work units. Finished requests go to OUT.journal "

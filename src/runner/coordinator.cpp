@@ -59,6 +59,7 @@ void Coordinator::form_units() {
     if (r.done) continue;
     u.rows.push_back(static_cast<int64_t>(row));
     u.requests.push_back({r.id, r.prompt_ids, r.max_new_tokens});
+    u.options.push_back(r.options);
     if (static_cast<int64_t>(u.rows.size()) == opt_.unit_size) flush();
   }
   flush();

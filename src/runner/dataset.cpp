@@ -28,6 +28,102 @@ std::string check_prompt(const std::vector<int32_t>& ids, const ModelConfig* m) 
   return "";
 }
 
+// Token ids from a JSON array: "" or why they are not ids.
+std::string read_ids(const json& ids, const std::string& field, std::vector<int32_t>& out) {
+  if (!ids.is_array()) return cat("'", field, "' must be an array of token ids");
+  out.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const json& t = ids[i];
+    if (!t.is_number_integer()) return cat(field, "[", i, "] is not an integer: ", t.dump());
+    const int64_t v = t.get<int64_t>();
+    if (v < 0 || v > INT32_MAX)
+      return cat("token id ", v, " at position ", i, " is outside the vocabulary");
+    out.push_back(static_cast<int32_t>(v));
+  }
+  return "";
+}
+
+// Tokenizes a text prompt: "" or why it cannot be.
+std::string read_text(const std::string& text, const DatasetOptions& opt, DatasetEntry& e) {
+  e.prompt = text;
+  if (!opt.encode) return "'prompt' needs a tokenizer (tokenizer.json in the model directory)";
+  try {
+    e.input_ids = opt.encode(text);
+  } catch (const Error& err) {
+    return err.what();
+  }
+  return "";
+}
+
+// The body of an OpenAI batch line for /v1/completions: "" or why it cannot run as asked.
+std::string read_completion_body(const json& b, const DatasetOptions& opt, DatasetEntry& e) {
+  if (!b.is_object()) return "'body' must be a JSON object";
+  if (!b.contains("prompt")) return "'body' has no 'prompt'";
+  const json& p = b["prompt"];
+  std::string why;
+  if (p.is_string()) {
+    why = read_text(p.get<std::string>(), opt, e);
+  } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
+    why = read_ids(p, "prompt", e.input_ids);
+  } else if (p.is_array() && p.size() == 1 && (p[0].is_string() || p[0].is_array())) {
+    why = p[0].is_string() ? read_text(p[0].get<std::string>(), opt, e)
+                           : read_ids(p[0], "prompt[0]", e.input_ids);
+  } else if (p.is_array() && p.size() > 1) {
+    return cat("one prompt a line: 'prompt' holds ", p.size());
+  } else {
+    return "'prompt' must be a string, an array of token ids, or an array of one of these";
+  }
+  if (!why.empty()) return why;
+  if (b.contains("max_tokens") && !b["max_tokens"].is_null()) {
+    const json& m = b["max_tokens"];
+    if (!m.is_number_integer() || m.get<int64_t>() < 0)
+      return "'max_tokens' must be a non-negative integer";
+    e.max_new_tokens = m.get<int64_t>();
+  }
+  auto number = [&](const char* k, std::optional<float>& out) -> std::string {
+    if (!b.contains(k) || b[k].is_null()) return "";
+    if (!b[k].is_number()) return cat("'", k, "' must be a number");
+    out = b[k].get<float>();
+    return "";
+  };
+  if (!(why = number("temperature", e.options.temperature)).empty()) return why;
+  if (!(why = number("top_p", e.options.top_p)).empty()) return why;
+  if (e.options.temperature && *e.options.temperature < 0) return "'temperature' must be >= 0";
+  if (e.options.top_p && !(*e.options.top_p > 0 && *e.options.top_p <= 1))
+    return "'top_p' must be in (0, 1]";
+  if (b.contains("seed") && !b["seed"].is_null()) {
+    if (!b["seed"].is_number_integer() || b["seed"].get<int64_t>() < 0)
+      return "'seed' must be a non-negative integer";
+    e.options.seed = b["seed"].get<uint64_t>();
+  }
+  if (b.contains("stop") && !b["stop"].is_null()) {
+    const json& st = b["stop"];
+    const json list = st.is_string() ? json::array({st}) : st;
+    if (!list.is_array() || list.size() > 4)
+      return "'stop' must be a string or an array of up to 4 strings";
+    for (const json& x : list) {
+      if (!x.is_string() || x.get<std::string>().empty()) return "'stop' strings must be non-empty";
+      e.options.stop.push_back(x.get<std::string>());
+    }
+    if (!e.options.stop.empty() && !opt.encode)
+      return "'stop' needs the model's tokenizer (tokenizer.json in the model directory)";
+  }
+  // What would change the answer and is not done here is refused, not ignored.
+  if (b.contains("n") && !(b["n"].is_number_integer() && b["n"].get<int64_t>() == 1))
+    return "'n' must be 1 (one completion a line)";
+  if (b.contains("best_of") && !(b["best_of"].is_number_integer() && b["best_of"] == 1))
+    return "'best_of' must be 1";
+  for (const char* k : {"echo", "stream"})
+    if (b.contains(k) && b[k] != false && !b[k].is_null()) return cat("'", k, "' is not supported");
+  for (const char* k : {"logprobs", "suffix", "logit_bias"})
+    if (b.contains(k) && !b[k].is_null() && !(b[k].is_object() && b[k].empty()))
+      return cat("'", k, "' is not supported");
+  for (const char* k : {"frequency_penalty", "presence_penalty"})
+    if (b.contains(k) && !b[k].is_null() && !(b[k].is_number() && b[k].get<double>() == 0))
+      return cat("'", k, "' is not supported (only 0)");
+  return "";
+}
+
 }  // namespace
 
 DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const DatasetOptions& opt) {
@@ -48,6 +144,29 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     return bad("not valid JSON");
   }
   if (!j.is_object()) return bad("expected a JSON object");
+  if (j.contains("custom_id") || j.contains("body")) {  // an OpenAI batch line
+    e.openai = true;
+    if (!j.contains("custom_id") || !j["custom_id"].is_string() ||
+        j["custom_id"].get<std::string>().empty())
+      return bad("an OpenAI batch line needs a non-empty string 'custom_id'");
+    e.id = j["custom_id"].get<std::string>();
+    if (j.contains("method") && j["method"] != "POST") return bad("'method' must be \"POST\"");
+    const std::string url =
+        j.contains("url") && j["url"].is_string() ? j["url"].get<std::string>() : std::string();
+    if (url == "/v1/chat/completions")
+      return bad(
+          "chat completions (/v1/chat/completions) need the model's chat template, which "
+          "this version does not read yet: give /v1/completions lines with a prompt");
+    if (url != "/v1/completions")
+      return bad(
+          cat("'url' must be \"/v1/completions\"", url.empty() ? "" : ", not '" + url + "'"));
+    if (!j.contains("body")) return bad("an OpenAI batch line needs a 'body'");
+    const std::string why = read_completion_body(j["body"], opt, e);
+    if (!why.empty()) return bad(why);
+    const std::string misfit = check_prompt(e.input_ids, opt.model);
+    if (!misfit.empty()) return bad(misfit);
+    return e;
+  }
   if (j.contains("id")) {
     const json& id = j["id"];
     if (id.is_string())
@@ -69,28 +188,12 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
   const bool has_ids = j.contains("input_ids"), has_prompt = j.contains("prompt");
   if (has_ids == has_prompt) return bad("give exactly one of 'input_ids' or 'prompt'");
   if (has_ids) {
-    const json& ids = j["input_ids"];
-    if (!ids.is_array()) return bad("'input_ids' must be an array of token ids");
-    e.input_ids.reserve(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) {
-      const json& t = ids[i];
-      if (!t.is_number_integer())
-        return bad(cat("input_ids[", i, "] is not an integer: ", t.dump()));
-      const int64_t v = t.get<int64_t>();
-      if (v < 0 || v > INT32_MAX)
-        return bad(cat("token id ", v, " at position ", i, " is outside the vocabulary"));
-      e.input_ids.push_back(static_cast<int32_t>(v));
-    }
+    const std::string why = read_ids(j["input_ids"], "input_ids", e.input_ids);
+    if (!why.empty()) return bad(why);
   } else {
     if (!j["prompt"].is_string()) return bad("'prompt' must be a string");
-    e.prompt = j["prompt"].get<std::string>();
-    if (!opt.encode)
-      return bad("'prompt' needs a tokenizer (tokenizer.json in the model directory)");
-    try {
-      e.input_ids = opt.encode(*e.prompt);
-    } catch (const Error& err) {
-      return bad(err.what());
-    }
+    const std::string why = read_text(j["prompt"].get<std::string>(), opt, e);
+    if (!why.empty()) return bad(why);
   }
   const std::string why = check_prompt(e.input_ids, opt.model);
   if (!why.empty()) return bad(why);

@@ -1,6 +1,9 @@
 // Reading a JSONL dataset of requests. Each line is {"id": ..., "input_ids": [..]} or
-// {"id": ..., "prompt": "text"}, with an optional "max_new_tokens". A bad line becomes a failed
-// request carrying "line N: reason"; it never stops the job or loses the other lines.
+// {"id": ..., "prompt": "text"}, with an optional "max_new_tokens", or a line of an OpenAI batch
+// file: {"custom_id": ..., "method": "POST", "url": "/v1/completions", "body": {"prompt": ...,
+// "max_tokens": ..., "temperature": ..., "top_p": ..., "seed": ..., "stop": ...}} (the format
+// of the Batch API and `vllm run-batch`). A bad line becomes a failed request carrying "line N:
+// reason"; it never stops the job or loses the other lines.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "runner/work_unit.h"
 
 namespace hs {
 
@@ -19,7 +24,10 @@ struct DatasetEntry {
   std::vector<int32_t> input_ids;     // the prompt, tokenized
   std::optional<std::string> prompt;  // the text, when the line gave one
   std::optional<int64_t> max_new_tokens;
-  std::string error;  // non-empty: this entry failed ("line N: ...")
+  RequestOptions options;  // what the line sets over the job's options (OpenAI batch lines)
+  bool openai = false;     // an OpenAI batch line: its id is the custom_id, its result a
+                           // batch output line (runner/jsonl_writer.h)
+  std::string error;       // non-empty: this entry failed ("line N: ...")
 
   bool ok() const { return error.empty(); }
 };

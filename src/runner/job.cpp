@@ -110,7 +110,14 @@ PreparedJob prepare(const JobOptions& o, int ranks, const std::string& start_tim
   p.output = open_job_output(req);
   JobResults& res = p.results;
   res.has_text = has_tokenizer;
+  res.model_name = fs::path(o.model_dir).lexically_normal().filename().string();
+  if (res.model_name.empty())
+    res.model_name = fs::path(o.model_dir).lexically_normal().parent_path().filename().string();
   res.rows.reserve(entries.size());
+  // An OpenAI batch file gets batch output lines for every line, those that could not be read
+  // as any format included.
+  const bool openai_file =
+      std::any_of(entries.begin(), entries.end(), [](const DatasetEntry& e) { return e.openai; });
   for (DatasetEntry& e : entries) {
     RequestRecord r;
     r.line = e.line;
@@ -118,6 +125,8 @@ PreparedJob prepare(const JobOptions& o, int ranks, const std::string& start_tim
     r.prompt_ids = std::move(e.input_ids);
     r.prompt_text = std::move(e.prompt);
     r.max_new_tokens = e.max_new_tokens.value_or(o.max_new_tokens);
+    r.options = std::move(e.options);
+    r.openai = openai_file;
     if (!e.ok()) {
       // Decided by the input alone, so not journaled: a resume decides the same again.
       r.done = true;

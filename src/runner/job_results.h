@@ -19,6 +19,8 @@ struct RequestRecord {
   std::vector<int32_t> prompt_ids;         // empty for lines that failed to parse
   std::optional<std::string> prompt_text;  // when the line gave a text prompt
   int64_t max_new_tokens = 0;
+  RequestOptions options;  // what its line set over the job's options
+  bool openai = false;     // an OpenAI batch line: its result is a batch output line
 
   bool done = false;  // has a result (ok or error)
   bool ok = false;
@@ -54,6 +56,7 @@ struct JobResults {
   std::vector<RequestRecord> rows;
   JobMeta meta;
   bool has_text = false;   // a tokenizer decoded the outputs
+  std::string model_name;  // the model as OpenAI batch output lines name it (its folder's name)
   std::string trace_path;  // the trace sidecar (runner/trace_log.h); "" when none
   int64_t trace_rows = 0;  // rows of it that belong to journaled units
   // Copy the trace into the results file. Off for periodic checkpoints: a large model's trace

@@ -23,10 +23,28 @@ json from_bytes(const std::string& bytes, const char* what) {
 
 }  // namespace
 
+SamplingParams RequestOptions::over(const SamplingParams& job) const {
+  SamplingParams p = job;
+  if (temperature) p.temperature = *temperature;
+  if (top_p) p.top_p = *top_p;
+  if (seed) p.seed = *seed;
+  return p;
+}
+
 std::string encode_work_unit(const WorkUnit& u) {
   json reqs = json::array();
-  for (const GenRequest& r : u.requests)
-    reqs.push_back({{"id", r.id}, {"prompt", r.prompt}, {"max_new_tokens", r.max_new_tokens}});
+  for (size_t i = 0; i < u.requests.size(); ++i) {
+    const GenRequest& r = u.requests[i];
+    json q = {{"id", r.id}, {"prompt", r.prompt}, {"max_new_tokens", r.max_new_tokens}};
+    if (i < u.options.size() && !u.options[i].empty()) {
+      const RequestOptions& o = u.options[i];
+      if (o.temperature) q["temperature"] = *o.temperature;
+      if (o.top_p) q["top_p"] = *o.top_p;
+      if (o.seed) q["seed"] = *o.seed;
+      if (!o.stop.empty()) q["stop"] = o.stop;
+    }
+    reqs.push_back(std::move(q));
+  }
   return to_bytes({{"unit", u.index}, {"rows", u.rows}, {"requests", reqs}});
 }
 
@@ -35,9 +53,16 @@ WorkUnit decode_work_unit(const std::string& bytes) {
   WorkUnit u;
   u.index = j.at("unit").get<int64_t>();
   u.rows = j.at("rows").get<std::vector<int64_t>>();
-  for (const json& r : j.at("requests"))
+  for (const json& r : j.at("requests")) {
     u.requests.push_back({r.at("id").get<std::string>(), r.at("prompt").get<std::vector<int32_t>>(),
                           r.at("max_new_tokens").get<int64_t>()});
+    RequestOptions o;
+    if (r.contains("temperature")) o.temperature = r["temperature"].get<float>();
+    if (r.contains("top_p")) o.top_p = r["top_p"].get<float>();
+    if (r.contains("seed")) o.seed = r["seed"].get<uint64_t>();
+    if (r.contains("stop")) o.stop = r["stop"].get<std::vector<std::string>>();
+    u.options.push_back(std::move(o));
+  }
   HS_CHECK(u.rows.size() == u.requests.size(), "corrupt work unit message (rows != requests)");
   return u;
 }

@@ -11,14 +11,27 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/generator.h"
+#include "engine/sampler.h"
 #include "engine/trace.h"
 
 namespace hs {
+
+// What a dataset line may set for its own request over the job's options (an OpenAI batch
+// line's body: temperature, top_p, seed, stop).
+struct RequestOptions {
+  std::optional<float> temperature, top_p;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;  // beside the job's --stop strings
+  bool empty() const { return !temperature && !top_p && !seed && stop.empty(); }
+  // The job's sampling with this request's settings over it.
+  SamplingParams over(const SamplingParams& job) const;
+};
 
 struct WorkUnit {
   int64_t index = 0;          // within the session, in the order units were formed
   std::vector<int64_t> rows;  // each request's row (input order) in the job's results
   std::vector<GenRequest> requests;
+  std::vector<RequestOptions> options;  // per request; empty: none sets any
 };
 
 // The result of one request of a unit.

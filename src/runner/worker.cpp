@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -36,19 +37,29 @@ struct RankState {
   std::optional<Tokenizer> tokenizer;
 };
 
-// Generates one group of requests; throws what the engine throws.
-std::vector<GenResult> generate(RankState& s, const std::vector<GenRequest>& batch,
-                                const WorkerOptions& o) {
+// Generates requests `which` of unit u together, with sampling p; a request ends at the job's
+// --stop strings and its own. Throws what the engine throws.
+std::vector<GenResult> generate(RankState& s, const WorkUnit& u, const std::vector<size_t>& which,
+                                const SamplingParams& p, const WorkerOptions& o) {
+  std::vector<GenRequest> batch;
+  std::vector<std::vector<std::string>> stops;
+  for (size_t i : which) {
+    batch.push_back(u.requests[i]);
+    stops.push_back(o.stop);
+    if (i < u.options.size())
+      stops.back().insert(stops.back().end(), u.options[i].stop.begin(), u.options[i].stop.end());
+  }
   StopFn stop;
-  if (!o.stop.empty() && s.tokenizer) {
-    stop = [&](size_t, const std::vector<int32_t>& output) {
+  if (s.tokenizer && std::any_of(stops.begin(), stops.end(), [](auto& v) { return !v.empty(); })) {
+    stop = [&](size_t index, const std::vector<int32_t>& output) {
+      if (stops[index].empty()) return false;
       const std::string text = s.tokenizer->decode(output, /*skip_special_tokens=*/true);
-      for (const std::string& str : o.stop)
+      for (const std::string& str : stops[index])
         if (text.find(str) != std::string::npos) return true;
       return false;
     };
   }
-  std::vector<GenResult> out = s.engine.generator->generate(batch, o.sampling, stop);
+  std::vector<GenResult> out = s.engine.generator->generate(batch, p, stop);
   HS_CHECK(out.size() == batch.size(), "engine returned ", out.size(), " results for ",
            batch.size(), " requests");
   for (size_t i = 0; i < out.size(); ++i)
@@ -72,26 +83,46 @@ UnitResult run_unit(RankState& s, const WorkUnit& u, int rank, const WorkerOptio
   r.unit = u.index;
   r.rank = rank;
   const auto t0 = std::chrono::steady_clock::now();
+  auto sampling_of = [&](size_t i) {
+    return i < u.options.size() ? u.options[i].over(o.sampling) : o.sampling;
+  };
+  // Requests that sample alike run as one batch (the engine samples a batch one way); most
+  // units are one such group.
+  std::vector<std::pair<SamplingParams, std::vector<size_t>>> groups;
+  for (size_t i = 0; i < u.requests.size(); ++i) {
+    const SamplingParams p = sampling_of(i);
+    auto same = [&](const auto& g) {
+      return g.first.temperature == p.temperature && g.first.top_k == p.top_k &&
+             g.first.top_p == p.top_p && g.first.seed == p.seed;
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end()) it = groups.insert(groups.end(), {p, {}});
+    it->second.push_back(i);
+  }
+  std::vector<RequestResult> results(u.requests.size());
   try {
-    std::vector<GenResult> gen = generate(s, u.requests, o);
-    for (size_t i = 0; i < gen.size(); ++i) r.results.push_back(to_result(s, u.rows[i], gen[i]));
+    for (const auto& [p, which] : groups) {
+      std::vector<GenResult> gen = generate(s, u, which, p, o);
+      for (size_t k = 0; k < which.size(); ++k)
+        results[which[k]] = to_result(s, u.rows[which[k]], gen[k]);
+    }
   } catch (const std::exception& batch_error) {
     // One bad request must not fail its neighbours: retry each alone, keep what succeeds.
-    r.results.clear();
     for (size_t i = 0; i < u.requests.size(); ++i) {
       try {
-        std::vector<GenResult> one = generate(s, {u.requests[i]}, o);
-        r.results.push_back(to_result(s, u.rows[i], one[0]));
+        std::vector<GenResult> one = generate(s, u, {i}, sampling_of(i), o);
+        results[i] = to_result(s, u.rows[i], one[0]);
       } catch (const std::exception& e) {
         RequestResult bad;
         bad.row = u.rows[i];
         bad.id = u.requests[i].id;
         bad.ok = false;
         bad.error = cat("generation failed: ", e.what());
-        r.results.push_back(std::move(bad));
+        results[i] = std::move(bad);
       }
     }
   }
+  r.results = std::move(results);
   r.compute_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (s.engine.take_trace) {

@@ -70,6 +70,99 @@ TEST(Dataset, BadLinesNameTheirLineAndReason) {
             "line 2: invalid UTF-8 at byte 2");
 }
 
+// OpenAI batch lines (/v1/completions): the custom_id is the id, the body's prompt (text, token
+// ids, or a list of one of them), max_tokens, temperature, top_p, seed and stop are the request's.
+TEST(Dataset, OpenAiBatchLines) {
+  const ModelConfig c = tiny();
+  DatasetOptions o;
+  o.model = &c;
+  o.encode = [](const std::string& text) { return std::vector<int32_t>(text.size(), 7); };
+  const std::string head = R"({"custom_id": "r1", "method": "POST", "url": "/v1/completions", )";
+  DatasetEntry a = parse_dataset_line(
+      head + R"("body": {"model": "m", "prompt": "abc", "max_tokens": 3, "temperature": 0.5,
+                "top_p": 0.25, "seed": 9, "stop": "\n", "n": 1, "stream": false,
+                "logprobs": null, "frequency_penalty": 0}})",
+      5, o);
+  ASSERT_TRUE(a.ok()) << a.error;
+  EXPECT_TRUE(a.openai);
+  EXPECT_EQ(*a.id, "r1");
+  EXPECT_EQ(*a.prompt, "abc");
+  EXPECT_EQ(a.input_ids.size(), 3u);
+  EXPECT_EQ(*a.max_new_tokens, 3);
+  EXPECT_EQ(*a.options.temperature, 0.5f);
+  EXPECT_EQ(*a.options.top_p, 0.25f);
+  EXPECT_EQ(*a.options.seed, 9u);
+  EXPECT_EQ(a.options.stop, std::vector<std::string>{"\n"});
+  const SamplingParams job{0.f, 40, 1.f, 1};
+  const SamplingParams p = a.options.over(job);
+  EXPECT_EQ(p.temperature, 0.5f);
+  EXPECT_EQ(p.top_k, 40);  // the job's, which the line does not set
+  EXPECT_EQ(p.top_p, 0.25f);
+  EXPECT_EQ(p.seed, 9u);
+
+  DatasetEntry b = parse_dataset_line(head + R"("body": {"prompt": [4, 5]}})", 6, o);
+  ASSERT_TRUE(b.ok()) << b.error;
+  EXPECT_EQ(b.input_ids, (std::vector<int32_t>{4, 5}));
+  EXPECT_FALSE(b.max_new_tokens);  // the job's --max-new-tokens
+  EXPECT_TRUE(b.options.empty());
+  DatasetEntry c1 = parse_dataset_line(head + R"("body": {"prompt": [[4, 5, 6]]}})", 7, o);
+  EXPECT_EQ(c1.input_ids, (std::vector<int32_t>{4, 5, 6})) << c1.error;
+  DatasetEntry c2 = parse_dataset_line(head + R"("body": {"prompt": ["xy"]}})", 7, o);
+  EXPECT_EQ(c2.input_ids.size(), 2u) << c2.error;
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"body": {"prompt": "x"}})", "needs a non-empty string 'custom_id'"},
+      {R"({"custom_id": 3, "url": "/v1/completions", "body": {"prompt": "x"}})",
+       "needs a non-empty string 'custom_id'"},
+      {R"({"custom_id": "a", "method": "GET", "url": "/v1/completions", "body": {}})",
+       "'method' must be \"POST\""},
+      {R"({"custom_id": "a", "url": "/v1/embeddings", "body": {}})",
+       "'url' must be \"/v1/completions\", not '/v1/embeddings'"},
+      {R"({"custom_id": "a", "url": "/v1/chat/completions", "body": {}})",
+       "chat completions (/v1/chat/completions) need the model's chat template"},
+      {R"({"custom_id": "a", "url": "/v1/completions"})", "needs a 'body'"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {}})", "'body' has no 'prompt'"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": ["x", "y"]}})",
+       "one prompt a line: 'prompt' holds 2"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": {}}})",
+       "'prompt' must be a string, an array of token ids"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": [1, 200]}})",
+       "token id 200 at position 1 is outside the vocabulary"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "max_tokens": -1}})",
+       "'max_tokens' must be a non-negative integer"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "temperature": -1}})",
+       "'temperature' must be >= 0"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "top_p": 0}})",
+       "'top_p' must be in (0, 1]"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "seed": "1"}})",
+       "'seed' must be a non-negative integer"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}})",
+       "'stop' must be a string or an array of up to 4 strings"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "stop": [""]}})",
+       "'stop' strings must be non-empty"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "n": 2}})",
+       "'n' must be 1"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "echo": true}})",
+       "'echo' is not supported"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "logprobs": 2}})",
+       "'logprobs' is not supported"},
+      {R"({"custom_id": "a", "url": "/v1/completions", "body": {"prompt": "x", "presence_penalty": 0.5}})",
+       "'presence_penalty' is not supported (only 0)"},
+  };
+  for (const auto& [text, want] : bad) {
+    DatasetEntry e;
+    ASSERT_NO_THROW(e = parse_dataset_line(text, 9, o)) << text;
+    EXPECT_FALSE(e.ok()) << text;
+    EXPECT_TRUE(e.openai) << text;
+    EXPECT_EQ(e.error.rfind("line 9: ", 0), 0u) << text << " -> " << e.error;
+    EXPECT_NE(e.error.find(want), std::string::npos) << text << " -> " << e.error;
+  }
+  // Stop strings are matched on decoded text: without a tokenizer they cannot be.
+  o.encode = nullptr;
+  EXPECT_EQ(parse_dataset_line(head + R"("body": {"prompt": [1], "stop": "x"}})", 4, o).error,
+            "line 4: 'stop' needs the model's tokenizer (tokenizer.json in the model directory)");
+}
+
 TEST(Dataset, FileBlankLinesCrlfAndDuplicateIds) {
   const std::string path = test::temp_dir() + "/d.jsonl";
   test::write_file(path,
