@@ -156,6 +156,7 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
       s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
     json hello = json::parse(host_facts_json());
     hello["rank"] = rank;
+    hello["pid"] = static_cast<int64_t>(getpid());
     hello["device"] = s.engine.device_name;
     hello["device_index"] = o.place.device_index;
     hello["plan"] = s.engine.plan_json;
@@ -167,15 +168,16 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
                      {"ranks", node ? node->size() : 1},
                      {"rank", node ? node->rank() : 0},
                      {"shared_weight_bytes", plan.value("shared_weight_bytes", int64_t(0))}};
-    std::fprintf(stderr,
-                 "hybridserve: rank %d (%s, node %s, %d rank%s): engine ready in %.2f s%s\n", rank,
-                 s.engine.device_name.c_str(), node ? node->name().c_str() : "-",
-                 node ? node->size() : 1, node && node->size() > 1 ? "s" : "", s.engine.load_s,
-                 plan.value("shared_weight_bytes", int64_t(0)) > 0
-                     ? cat(", sharing ", plan.value("shared_weight_bytes", int64_t(0)),
-                           " bytes of streamed weights with the node's ranks")
-                           .c_str()
-                     : "");
+    std::fprintf(
+        stderr, "hybridserve: rank %d (pid %d, %s, node %s, %d rank%s): engine ready in %.2f s%s\n",
+        rank, static_cast<int>(getpid()), s.engine.device_name.c_str(),
+        node ? node->name().c_str() : "-", node ? node->size() : 1,
+        node && node->size() > 1 ? "s" : "", s.engine.load_s,
+        plan.value("shared_weight_bytes", int64_t(0)) > 0
+            ? cat(", sharing ", plan.value("shared_weight_bytes", int64_t(0)),
+                  " bytes of streamed weights with the node's ranks")
+                  .c_str()
+            : "");
     link.send(MsgKind::hello, hello.dump());
     for (;;) {
       Message m = link.receive();

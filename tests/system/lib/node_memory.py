@@ -11,12 +11,14 @@ over ranks is what the node holds. M.json gets:
   ranks              hybridserve processes seen
   node_peak_mib      the largest sum of the ranks' PSS at one sample (the node's peak)
   rank_peaks_mib     each rank's own peak PSS, and their sum in sum_of_rank_peaks_mib
-  steady_node_mib    once N ranks said "engine ready" (memory, weights and caches in place:
-                     what the plan promises), the largest sum of the memory the ranks hold:
-                     anonymous and shared memory (anon_mib, shmem_mib at that sample, and
-                     rank_anon_mib, each rank's anonymous memory then). Pages of
-                     files (code, libraries: page cache the kernel can take back) are not held;
-                     file_mib is their largest sum, for the record
+  steady_node_mib    what the ranks hold once built (memory, weights and caches in place: what
+                     the plan promises): anon_mib, the sum over the ranks of the most anonymous
+                     memory each held from its "engine ready" line on (each rank's in
+                     rank_anon_mib), plus shmem_mib, the most shared memory the ranks mapped
+                     together at one sample while all N were built and alive (a rank's share
+                     of a shared page grows as the others exit: only the sum holds still).
+                     Pages of files (code, libraries: page cache the kernel can take back) are
+                     not held; file_mib is the largest sum of them once all are built
   probe              with --probe-uid, once every rank is ready: what a process of that uid
                      could open of the job's shared weight segment (see probe())
 CMD's stderr goes to LOG. Sampling measures; it synchronises nothing.
@@ -149,18 +151,19 @@ def probe(pids, uid):
 def run(a):
     log = open(a.log, "w")
     p = subprocess.Popen(a.cmd, stderr=subprocess.PIPE, text=True)
-    ready = [0]
+    ready = set()  # pids of ranks whose engine is built
 
     def reader():
         for line in p.stderr:
             log.write(line)
             log.flush()
-            if "engine ready" in line:
-                ready[0] += 1
+            m = re.search(r"rank \d+ \(pid (\d+),.*engine ready", line)
+            if m:
+                ready.add(int(m.group(1)))
 
     t = threading.Thread(target=reader)
     t.start()
-    node_peak, rank_peak, steady, steady_parts = 0.0, {}, 0.0, {}
+    node_peak, rank_peak, built, shmem, file_peak = 0.0, {}, {}, 0.0, 0.0
     probed = None
     while p.poll() is None:
         pids = ranks_of(p.pid)
@@ -170,15 +173,11 @@ def run(a):
         node_peak = max(node_peak, total)
         for pid, r in sample.items():
             rank_peak[pid] = max(rank_peak.get(pid, 0.0), r["Pss"])
-        if ready[0] >= a.ranks and len(sample) >= a.ranks:
-            anon = sum(r.get("Pss_Anon", 0) for r in sample.values())
-            shmem = sum(r.get("Pss_Shmem", 0) for r in sample.values())
-            if anon + shmem > steady:
-                steady = anon + shmem
-                steady_parts.update({"anon_mib": anon, "shmem_mib": shmem, "rank_anon_mib": sorted(
-                    r.get("Pss_Anon", 0) for r in sample.values())})
-            file = sum(r.get("Pss_File", 0) for r in sample.values())
-            steady_parts["file_mib"] = max(steady_parts.get("file_mib", 0), file)
+            if pid in ready:
+                built[pid] = max(built.get(pid, 0.0), r.get("Pss_Anon", 0))
+        if len(ready) >= a.ranks and len(sample) >= a.ranks and ready <= set(sample):
+            shmem = max(shmem, sum(r.get("Pss_Shmem", 0) for r in sample.values()))
+            file_peak = max(file_peak, sum(r.get("Pss_File", 0) for r in sample.values()))
             if a.probe_uid is not None and probed is None:
                 probed = probe(list(sample), a.probe_uid)
         time.sleep(0.02)
@@ -190,8 +189,11 @@ def run(a):
         "node_peak_mib": node_peak,
         "rank_peaks_mib": sorted(rank_peak.values()),
         "sum_of_rank_peaks_mib": sum(rank_peak.values()),
-        "steady_node_mib": steady,
-        **steady_parts,
+        "steady_node_mib": sum(built.values()) + shmem,
+        "anon_mib": sum(built.values()),
+        "shmem_mib": shmem,
+        "rank_anon_mib": sorted(built.values()),
+        "file_mib": file_peak,
         "probe": probed,
     }
     with open(a.out, "w") as f:
