@@ -36,14 +36,7 @@ ldd "$BIN" | grep -E "not found|libmpi" || true
 # A LLaMA of 1.2B parameters in fp16 (2.4 GB): at --gpu-mem-gib 1 nearly every layer streams.
 $PY "$src/tools/make_model.py" model --hidden 2048 --layers 22 --heads 16 --kv-heads 16 \
   --ffn 5632 --vocab 32000 --max-positions 512 --dtype fp16 --seed 5
-$PY - <<'EOF'
-import json, random
-random.seed(5)
-with open("data.jsonl", "w") as f:
-    for i in range(64):
-        ids = [random.randrange(3, 32000) for _ in range(random.randrange(24, 40))]
-        f.write(json.dumps({"id": f"q{i}", "input_ids": ids}) + "\n")
-EOF
+$CHECK random-ids data.jsonl --n 64 --vocab 32000 --min-len 24 --max-len 39 --seed 5
 opts() {
   echo run --device cuda --model model --input data.jsonl --output "$1" --overwrite \
     --max-new-tokens 16 --batch-size 16 --gpu-mem-gib 1 --policy kv --progress-s 1000

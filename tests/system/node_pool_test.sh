@@ -21,14 +21,7 @@ OVERHEAD_MIB=128
 step "make the model"
 $PY "$SRC/tools/make_model.py" model --hidden 1024 --layers 16 --heads 16 --kv-heads 16 \
   --ffn 2816 --vocab 4096 --max-positions 256 --seed 7
-$PY - <<'EOF'
-import json, random
-random.seed(11)
-with open("data.jsonl", "w") as f:
-    for i in range(8):
-        ids = [random.randrange(3, 4096) for _ in range(random.randrange(4, 13))]
-        f.write(json.dumps({"id": f"q{i}", "input_ids": ids}) + "\n")
-EOF
+$CHECK random-ids data.jsonl --n 8 --vocab 4096 --min-len 4 --max-len 12 --seed 11
 leftovers() { ls "$SHM" | grep -c "^hybridserve-w-$(id -u)-" || true; }
 [ "$(leftovers)" -eq 0 ] || die "segments of this uid in $SHM before the test: $(ls "$SHM")"
 

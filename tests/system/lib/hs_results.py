@@ -21,6 +21,8 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py not-recomputed RESULTS IDS SESSION   ids in file IDS have session < SESSION
     hs_results.py h5check RESULTS.h5     every dataset of the schema readable and consistent
+    hs_results.py random-ids OUT --n N --vocab V --min-len A --max-len B [--seed S]
+                  N requests q<i> of A..B random token ids in [3, V)
     hs_results.py make-tokenizer SRC_DIR OUT_DIR --vocab N   SRC's tokenizer cut to ids < N
                   (vocabulary, merges and added tokens), so it fits a tiny model's vocabulary
 """
@@ -125,6 +127,14 @@ def cmd_make_dataset(a):
         lines.append(json.dumps({"id": f"r{i:05d}", "input_ids": p, "max_new_tokens": m}))
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def cmd_random_ids(a):
+    rng = random.Random(a.seed)
+    with open(a.out, "w") as f:
+        for i in range(a.n):
+            ids = [rng.randrange(3, a.vocab) for _ in range(rng.randrange(a.min_len, a.max_len + 1))]
+            f.write(json.dumps({"id": f"q{i}", "input_ids": ids}) + "\n")
 
 
 def cmd_same(a):
@@ -309,6 +319,9 @@ def main():
     s.add_argument("--n", type=int); s.add_argument("--long-every", type=int, default=0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--with-goldens", action="store_true"); s.add_argument("--bad-line", action="store_true")
+    s = sub.add_parser("random-ids"); s.add_argument("out"); s.add_argument("--n", type=int)
+    s.add_argument("--vocab", type=int); s.add_argument("--min-len", type=int)
+    s.add_argument("--max-len", type=int); s.add_argument("--seed", type=int, default=1)
     s = sub.add_parser("same"); s.add_argument("a"); s.add_argument("b")
     s = sub.add_parser("once"); s.add_argument("results"); s.add_argument("dataset")
     s.add_argument("--errors", type=int, required=True)
