@@ -16,7 +16,9 @@ trap 'slurm_stop; cleanup_tmp' EXIT
 chmod 755 "$TMP"  # munged wants every directory above its socket open to all
 cd "$TMP"
 
-$CHECK make-dataset data.jsonl --goldens "$GOLDEN" --n 600 --long-every 2 --with-goldens
+# Long enough that the requeue lands while the job runs: at 600 requests the two ranks could
+# finish the last three quarters before the batch shell's trap had requeued the job.
+$CHECK make-dataset data.jsonl --goldens "$GOLDEN" --n 2400 --long-every 2 --with-goldens
 TOTAL=$(grep -c . data.jsonl)
 step "reference: one process"
 "$BIN" run --model "$MODEL" --input data.jsonl --batch-size 4 --output ref.jsonl 2>/dev/null
