@@ -153,7 +153,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     // A streamed part is this rank's to read when its first byte falls in the rank's 1/N of
     // the pool: contiguous shares of about equal bytes.
     const MemoryPool& pool = mem_->weight_pool();
-    const double share_bytes = double(pool.bytes()) / (shared ? g.size() : 1);
+    const double share_bytes = double(pool.bytes()) / g.size();  // g: alone unless shared
     int64_t offset = 0;
     for (int l = 0; l < L; ++l) {
       const std::vector<PartSpec> specs = layer_parts(cfg_, l);
@@ -164,8 +164,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
           resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
           continue;
         }
-        const int owner = shared ? static_cast<int>(double(offset) / share_bytes) : 0;
-        if (owner == g.rank() || !shared)
+        if (static_cast<int>(double(offset) / share_bytes) == g.rank())
           weights.read(specs[i], dt, pool.ptr(mem_->host_layer_parts[l][i]));
         offset += specs[i].numel() * elem_;
       }
