@@ -142,8 +142,8 @@ void add_run_command(CLI::App& app) {
                   "End a request when its decoded text contains this string (repeatable; needs "
                   "the model's tokenizer.json)");
   cmd->add_option("--checkpoint-s", o->checkpoint_s,
-                  "Rewrite the results file from the journal at most this often while running "
-                  "(seconds; it is always written at the end)")
+                  "Add the rows finished since the last checkpoint to the results file at most "
+                  "this often (seconds; earlier rows are not rewritten; always at the end)")
       ->capture_default_str();
   cmd->add_flag("--no-trace", o->no_trace,
                 "Keep no engine trace (OUT.trace, /trace): for long jobs on large models, whose "

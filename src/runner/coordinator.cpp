@@ -27,10 +27,11 @@ double unix_ms() {
 
 }  // namespace
 
-Coordinator::Coordinator(JobResults& results, CoordinatorLink& link, Journal& journal,
-                         TraceLog& trace, Progress& progress, std::function<void()> checkpoint,
-                         const CoordinatorOptions& o)
-    : results_(results),
+Coordinator::Coordinator(UnitSource& source, ResultsSink& sink, CoordinatorLink& link,
+                         Journal& journal, TraceLog& trace, Progress& progress,
+                         std::function<void(int64_t)> checkpoint, const CoordinatorOptions& o)
+    : source_(source),
+      sink_(sink),
       link_(link),
       journal_(journal),
       trace_(trace),
@@ -39,31 +40,7 @@ Coordinator::Coordinator(JobResults& results, CoordinatorLink& link, Journal& jo
       opt_(o),
       ranks_(static_cast<size_t>(link.ranks())),
       last_sync_(std::chrono::steady_clock::now()),
-      last_checkpoint_(std::chrono::steady_clock::now()) {
-  form_units();
-}
-
-// Units of unit_size unfinished requests, in input order. Input order keeps a checkpoint's
-// finished rows mostly a prefix of the file; load balance comes from handing units out on
-// demand, not from their order.
-void Coordinator::form_units() {
-  WorkUnit u;
-  auto flush = [&] {
-    if (u.rows.empty()) return;
-    u.index = static_cast<int64_t>(queue_.size());
-    queue_.push_back(std::move(u));
-    u = WorkUnit{};
-  };
-  for (size_t row = 0; row < results_.rows.size(); ++row) {
-    const RequestRecord& r = results_.rows[row];
-    if (r.done) continue;
-    u.rows.push_back(static_cast<int64_t>(row));
-    u.requests.push_back({r.id, r.prompt_ids, r.max_new_tokens});
-    u.options.push_back(r.options);
-    if (static_cast<int64_t>(u.rows.size()) == opt_.unit_size) flush();
-  }
-  flush();
-}
+      last_checkpoint_(std::chrono::steady_clock::now()) {}
 
 bool Coordinator::draining() const {
   return InterruptGuard::count() > 0;
@@ -85,18 +62,13 @@ std::vector<int> Coordinator::ranks_busy() const {
 
 void Coordinator::run() {
   try {
-    if (queue_.empty()) {  // all done in earlier sessions: no engine needs to be built
+    if (opt_.to_compute == 0) {  // all done before, or no line can run: no engine is built
       stop_idle_ranks();
       return;
     }
-    int64_t max_prompt = 0, max_new = 0;
-    for (const WorkUnit& u : queue_)
-      for (const GenRequest& q : u.requests) {
-        max_prompt = std::max<int64_t>(max_prompt, static_cast<int64_t>(q.prompt.size()));
-        max_new = std::max(max_new, q.max_new_tokens);
-      }
-    const std::string shape =
-        json{{"max_prompt_tokens", max_prompt}, {"max_new_tokens", max_new}}.dump();
+    const std::string shape = json{{"max_prompt_tokens", opt_.max_prompt_tokens},
+                                   {"max_new_tokens", opt_.max_new_tokens}}
+                                  .dump();
     for (int r = 0; r < link_.ranks(); ++r) {
       link_.send(r, MsgKind::start, shape);
       progress_.set_rank_state(r, "loading");
@@ -109,7 +81,7 @@ void Coordinator::run() {
                      InterruptGuard::last_signal(), strsignal(InterruptGuard::last_signal()),
                      ranks_busy().size());
         sync_journal();
-        checkpoint_();
+        checkpoint_(journal_units());
         drain_checkpoint_written_ = true;
         stop_idle_ranks();
         continue;
@@ -127,27 +99,26 @@ void Coordinator::run() {
               .count();
       if (applied_since_checkpoint_ > 0 && since >= opt_.checkpoint_s) {
         sync_journal();  // a checkpoint never holds a result the journal could still lose
-        checkpoint_();
+        checkpoint_(journal_units());
         applied_since_checkpoint_ = 0;
         last_checkpoint_ = std::chrono::steady_clock::now();
       }
       progress_.tick();
     }
     sync_journal();
-    size_t left = queue_.size();
+    const int64_t left = opt_.to_compute - ok_ - failed_;
     if (draining())
       fail("interrupted by signal ", InterruptGuard::last_signal(), " (",
-           strsignal(InterruptGuard::last_signal()), "): ", results_.done_count(), " of ",
-           results_.rows.size(),
-           " requests are done and saved; run the same command with "
+           strsignal(InterruptGuard::last_signal()), "): ", ok_ + failed_, " of the ",
+           opt_.to_compute,
+           " requests of this run are done and saved; run the same command with "
            "--resume to finish the other ",
-           results_.rows.size() - results_.done_count());
+           left);
     if (left > 0) {
       std::string why;
       for (size_t r = 0; r < ranks_.size(); ++r)
         if (ranks_[r].state == RankState::failed) why += cat("\n  rank ", r, ": ", ranks_[r].error);
-      fail("no rank is left to compute the remaining ", left,
-           " work units; every rank failed:", why,
+      fail("no rank is left to compute the remaining ", left, " requests; every rank failed:", why,
            "\nNothing finished is lost: fix the cause and run the same command with --resume.");
     }
   } catch (...) {
@@ -190,7 +161,7 @@ void Coordinator::handle(const Message& m) {
       std::fprintf(stderr, "\nhybridserve: rank %d failed and leaves the job: %s\n", m.rank,
                    m.payload.c_str());
       if (k.unit) {  // someone else computes it
-        queue_.push_front(std::move(*k.unit));
+        returned_.push_front(std::move(*k.unit));
         k.unit.reset();
       }
       k.error = m.payload;
@@ -206,12 +177,23 @@ void Coordinator::handle(const Message& m) {
 void Coordinator::on_result(int rank, const std::string& payload) {
   Rank& k = ranks_[rank];
   UnitResult r = decode_unit_result(payload);
-  HS_CHECK(k.unit && k.unit->index == r.unit, "rank ", rank, " sent results of unit ", r.unit,
-           " it does not hold");
+  HS_CHECK(k.unit && k.unit->unit.index == r.unit, "rank ", rank, " sent results of unit ",
+           r.unit, " it does not hold");
   r.rank = rank;
   r.session = opt_.session;
   r.start_ms = k.dispatched_ms;
   r.end_ms = unix_ms();
+  // The journal record carries each request's input, so that it alone rebuilds the row.
+  const PendingUnit& u = *k.unit;
+  for (RequestResult& q : r.results) {
+    const auto at = std::find(u.unit.rows.begin(), u.unit.rows.end(), q.row);
+    HS_CHECK(at != u.unit.rows.end(), "rank ", rank, " sent a result for row ", q.row,
+             " that unit ", r.unit, " does not hold");
+    const size_t i = static_cast<size_t>(at - u.unit.rows.begin());
+    q.line = u.lines[i];
+    q.prompt_ids = u.unit.requests[i].prompt;
+    q.prompt_text = u.prompt_texts[i];
+  }
   k.unit.reset();
   k.state = RankState::idle;
   dispatch(rank);  // first keep the rank busy, then write
@@ -225,31 +207,47 @@ void Coordinator::record(UnitResult r) {
   for (const TraceEvent& e : r.trace) rows.push_back({e, r.rank, opt_.session, r.unit});
   trace_.append(rows);
   r.trace_rows_end = trace_.rows();
-  results_.trace_rows = trace_.rows();
   journal_.append(JournalRecordType::unit,
                   unit_result_to_json(r, /*with_trace=*/false)
                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   unsynced_ = true;
-  const JobResults::Applied a = results_.apply(r);
+  int64_t failed = 0, tokens = 0;
+  for (const RequestResult& q : r.results) {
+    failed += q.ok ? 0 : 1;
+    tokens += static_cast<int64_t>(q.output_ids.size());
+    sink_.add(record_of(r, q));
+  }
+  const int64_t n = static_cast<int64_t>(r.results.size());
+  ok_ += n - failed;
+  failed_ += failed;
+  tokens_ += tokens;
   ++units_done_;
-  applied_since_checkpoint_ += a.requests;
-  progress_.add_done(a.requests, a.failed, a.generated_tokens);
+  applied_since_checkpoint_ += n;
+  progress_.add_done(n, failed, tokens);
 }
 
 void Coordinator::dispatch(int rank) {
   Rank& k = ranks_[rank];
-  if (queue_.empty() || draining()) {
+  if (!draining()) {
+    if (!returned_.empty()) {
+      k.unit = std::move(returned_.front());
+      returned_.pop_front();
+    } else if (!source_done_) {
+      k.unit = source_.next();
+      source_done_ = !k.unit;
+      if (k.unit) k.unit->unit.index = units_formed_++;
+    }
+  }
+  if (!k.unit) {
     link_.send(rank, MsgKind::stop);
     k.state = RankState::stopped;
     progress_.set_rank_state(rank, "done");
     return;
   }
-  k.unit = std::move(queue_.front());
-  queue_.pop_front();
   k.dispatched_ms = unix_ms();
   k.state = RankState::busy;
-  link_.send(rank, MsgKind::unit, encode_work_unit(*k.unit));
-  progress_.set_rank_state(rank, cat("u", k.unit->index));
+  link_.send(rank, MsgKind::unit, encode_work_unit(k.unit->unit));
+  progress_.set_rank_state(rank, cat("u", k.unit->unit.index));
 }
 
 std::string Coordinator::hardware_json() const {

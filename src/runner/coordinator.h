@@ -1,7 +1,10 @@
 // The coordinator (rank 0's main thread): hands out work units on demand, one at a time per
 // rank, so a rank that drew long prompts simply asks less often and no rank waits on another;
-// journals each unit's results as they arrive, keeps the progress line, and writes checkpoints
-// of the results file.
+// journals each unit's results as they arrive, hands them to the results file, keeps the
+// progress line, and writes checkpoints.
+//
+// Memory: units are read from the dataset as ranks ask for them (UnitSource), so rank 0 holds
+// the units in flight and the results file's write buffer, whatever the dataset's size.
 //
 // Durability: each unit's record is appended (one write()) as soon as its results arrive, so it
 // survives the death of the process (kill -9, OOM, Slurm) at once; fdatasync, which makes it
@@ -22,25 +25,45 @@
 #include <vector>
 
 #include "runner/coordinator_link.h"
-#include "runner/job_results.h"
 #include "runner/journal.h"
 #include "runner/progress.h"
+#include "runner/results_sink.h"
 #include "runner/trace_log.h"
 #include "runner/work_unit.h"
 
 namespace hs {
 
+// A work unit and the input of its requests that the results file keeps but a rank does not
+// need (their lines and text prompts).
+struct PendingUnit {
+  WorkUnit unit;
+  std::vector<int64_t> lines;
+  std::vector<std::optional<std::string>> prompt_texts;
+};
+
+// Where units come from: the next one of the dataset's unfinished requests, in input order
+// (its index is set by the coordinator), or none when the dataset is read to its end.
+class UnitSource {
+ public:
+  virtual ~UnitSource() = default;
+  virtual std::optional<PendingUnit> next() = 0;
+};
+
 struct CoordinatorOptions {
-  int64_t unit_size = 16;     // requests per work unit
-  double checkpoint_s = 600;  // rewrite the results file at most this often (and at the end)
+  double checkpoint_s = 600;  // write a checkpoint at most this often (and at the end)
   int32_t session = 0;
+  int64_t to_compute = 0;  // requests this session computes (their lines read as valid)
+  // The job's shape for the engines: the longest prompt and generation among them.
+  int64_t max_prompt_tokens = 0, max_new_tokens = 0;
+  int64_t journal_units = 0;  // unit records in the journal before this session's
 };
 
 class Coordinator {
  public:
-  // `checkpoint` rewrites the results file from `results` (atomically).
-  Coordinator(JobResults& results, CoordinatorLink& link, Journal& journal, TraceLog& trace,
-              Progress& progress, std::function<void()> checkpoint, const CoordinatorOptions& o);
+  // `checkpoint(journal_units)` writes the results file's checkpoint (runner/results_sink.h).
+  Coordinator(UnitSource& source, ResultsSink& sink, CoordinatorLink& link, Journal& journal,
+              TraceLog& trace, Progress& progress,
+              std::function<void(int64_t journal_units)> checkpoint, const CoordinatorOptions& o);
 
   // Starts every rank, hands out the unfinished requests, returns when all have results and
   // every rank was told to stop. Throws hs::Error when no rank is left to compute, or after an
@@ -54,18 +77,22 @@ class Coordinator {
   std::string hardware_json() const;
   std::string plan_json() const;  // the first plan a rank reported ("" if none)
   int64_t units_done() const { return units_done_; }
+  // This session's results so far.
+  int64_t requests_ok() const { return ok_; }
+  int64_t requests_failed() const { return failed_; }
+  int64_t tokens_generated() const { return tokens_; }
+  int64_t journal_units() const { return opt_.journal_units + units_done_; }
 
  private:
   enum class RankState { starting, idle, busy, stopped, failed };
   struct Rank {
     RankState state = RankState::starting;
-    std::optional<WorkUnit> unit;  // the unit it holds
+    std::optional<PendingUnit> unit;  // the unit it holds
     double dispatched_ms = 0;      // when it got it (Unix ms)
     std::string hello;             // JSON
     std::string error;
   };
 
-  void form_units();
   void handle(const Message& m);
   void on_result(int rank, const std::string& payload);
   void record(UnitResult r);  // trace rows, journal record, results rows
@@ -74,17 +101,21 @@ class Coordinator {
   bool draining() const;
   int ranks_left() const;
 
-  JobResults& results_;
+  UnitSource& source_;
+  ResultsSink& sink_;
   CoordinatorLink& link_;
   Journal& journal_;
   TraceLog& trace_;
   Progress& progress_;
-  std::function<void()> checkpoint_;
+  std::function<void(int64_t)> checkpoint_;
   CoordinatorOptions opt_;
 
-  std::deque<WorkUnit> queue_;
+  std::deque<PendingUnit> returned_;  // units of failed ranks, handed out before new ones
+  bool source_done_ = false;
+  int64_t units_formed_ = 0;
   std::vector<Rank> ranks_;
   int64_t units_done_ = 0;
+  int64_t ok_ = 0, failed_ = 0, tokens_ = 0;
   int64_t applied_since_checkpoint_ = 0;
   bool unsynced_ = false;  // journal records not yet fdatasync'ed
   std::chrono::steady_clock::time_point last_sync_;

@@ -1,7 +1,7 @@
 #include "runner/dataset.h"
 
+#include <algorithm>
 #include <fstream>
-#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +46,7 @@ std::string read_ids(const json& ids, const std::string& field, std::vector<int3
 // Tokenizes a text prompt: "" or why it cannot be.
 std::string read_text(const std::string& text, const DatasetOptions& opt, DatasetEntry& e) {
   e.prompt = text;
+  if (!opt.tokenize) return "";
   if (!opt.encode) return "'prompt' needs a tokenizer (tokenizer.json in the model directory)";
   try {
     e.input_ids = opt.encode(text);
@@ -163,7 +164,7 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     if (!j.contains("body")) return bad("an OpenAI batch line needs a 'body'");
     const std::string why = read_completion_body(j["body"], opt, e);
     if (!why.empty()) return bad(why);
-    const std::string misfit = check_prompt(e.input_ids, opt.model);
+    const std::string misfit = opt.tokenize ? check_prompt(e.input_ids, opt.model) : "";
     if (!misfit.empty()) return bad(misfit);
     return e;
   }
@@ -195,35 +196,152 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     const std::string why = read_text(j["prompt"].get<std::string>(), opt, e);
     if (!why.empty()) return bad(why);
   }
-  const std::string why = check_prompt(e.input_ids, opt.model);
+  const std::string why = opt.tokenize ? check_prompt(e.input_ids, opt.model) : "";
   if (!why.empty()) return bad(why);
   return e;
 }
 
-std::vector<DatasetEntry> read_dataset(const std::string& path, const DatasetOptions& opt) {
-  std::ifstream f(path, std::ios::binary);
-  HS_CHECK(f.good(), "cannot open input file '", path, "'");
-  std::vector<DatasetEntry> out;
-  std::unordered_map<std::string, int64_t> seen;  // id -> line of first use
-  std::string text;
-  int64_t line = 0;
-  while (std::getline(f, text)) {
-    ++line;
+LineReader::LineReader(const std::string& path) : path_(path), f_(path, std::ios::binary) {
+  HS_CHECK(f_.good(), "cannot open input file '", path, "'");
+}
+
+bool LineReader::next(std::string& text) {
+  while (std::getline(f_, text)) {
+    ++line_;
+    offset_ = next_offset_;
+    next_offset_ += text.size() + 1;
     if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    DatasetEntry e = parse_dataset_line(text, line, opt);
+    if (text.find_first_not_of(" \t") != std::string::npos) return true;
+  }
+  HS_CHECK(!f_.bad(), "error reading input file '", path_, "'");
+  return false;
+}
+
+namespace {
+
+// The ids seen so far, for finding duplicates without keeping them: an open-addressing table of
+// (hash, line, byte offset). Two ids with one hash are told apart by reading the earlier line
+// again, so a duplicate is never reported by a hash collision alone.
+class IdIndex {
+ public:
+  explicit IdIndex(const std::string& path) : path_(path) { slots_.resize(1024); }
+
+  // The line of an earlier row with this id, or 0 (then this row's id is recorded).
+  int64_t first_line(const std::string& id, int64_t line, uint64_t offset) {
+    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
+    const uint64_t h = hash(id);
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (s.hash == 0) {
+        s = {h, line, offset};
+        ++used_;
+        return 0;
+      }
+      if (s.hash == h && id_at(s.offset, s.line) == id) return s.line;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;  // 0: empty
+    int64_t line = 0;
+    uint64_t offset = 0;
+  };
+  static uint64_t hash(const std::string& id) {
+    const uint64_t h = std::hash<std::string>{}(id);
+    return h == 0 ? 1 : h;
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& s : old) {
+      if (s.hash == 0) continue;
+      size_t i = s.hash & (slots_.size() - 1);
+      while (slots_[i].hash != 0) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = s;
+    }
+  }
+  std::string id_at(uint64_t offset, int64_t line) {
+    if (!reread_.is_open()) reread_.open(path_, std::ios::binary);
+    reread_.clear();
+    reread_.seekg(static_cast<std::streamoff>(offset));
+    std::string text;
+    HS_CHECK(std::getline(reread_, text), "error reading input file '", path_, "' again at line ",
+             line);
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    DatasetOptions ids_only;
+    ids_only.tokenize = false;
+    return parse_dataset_line(text, line, ids_only).id.value_or("");
+  }
+
+  std::string path_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
+  std::ifstream reread_;
+};
+
+}  // namespace
+
+DatasetSummary summarize_dataset(const std::string& path, const DatasetOptions& opt,
+                                 const std::function<bool(int64_t row)>& skip) {
+  DatasetSummary s;
+  LineReader lines(path);
+  IdIndex ids(path);
+  DatasetOptions ids_only = opt;
+  ids_only.tokenize = false;
+  std::string text;
+  for (; lines.next(text); ++s.rows) {
+    const bool done = skip && skip(s.rows);
+    const DatasetEntry e = parse_dataset_line(text, lines.line(), done ? ids_only : opt);
+    s.openai = s.openai || e.openai;
+    bool ok = e.ok();
     if (e.id) {
-      auto [it, fresh] = seen.emplace(*e.id, line);
-      if (!fresh) {
-        // The first line keeps the id: results stay one per id.
-        e.error =
-            cat("line ", line, ": duplicate id '", *e.id, "' (first on line ", it->second, ")");
-        e.id.reset();
+      const int64_t first = ids.first_line(*e.id, lines.line(), lines.offset());
+      if (first > 0) {
+        s.duplicates[s.rows] = cat("line ", lines.line(), ": duplicate id '", *e.id,
+                                   "' (first on line ", first, ")");
+        ok = false;
       }
     }
-    out.push_back(std::move(e));
+    if (done) continue;
+    if (!ok) {
+      ++s.bad_rows;
+      continue;
+    }
+    s.max_prompt_tokens = std::max<int64_t>(s.max_prompt_tokens, e.input_ids.size());
+    s.max_new_tokens = std::max<int64_t>(s.max_new_tokens, e.max_new_tokens.value_or(0));
   }
-  HS_CHECK(!f.bad(), "error reading input file '", path, "'");
+  return s;
+}
+
+DatasetReader::DatasetReader(const std::string& path, const DatasetOptions& opt,
+                             const DatasetSummary& s)
+    : lines_(path), opt_(opt), summary_(s) {}
+
+bool DatasetReader::next(DatasetEntry& e, bool parse) {
+  if (!lines_.next(text_)) return false;
+  const int64_t row = row_++;
+  if (!parse) {
+    e = DatasetEntry{};
+    e.line = lines_.line();
+  } else {
+    e = parse_dataset_line(text_, lines_.line(), opt_);
+    auto dup = summary_.duplicates.find(row);
+    if (dup != summary_.duplicates.end()) {
+      e.error = dup->second;
+      e.id.reset();
+    }
+  }
+  e.row = row;
+  return true;
+}
+
+std::vector<DatasetEntry> read_dataset(const std::string& path, const DatasetOptions& opt) {
+  const DatasetSummary s = summarize_dataset(path, opt, nullptr);
+  DatasetReader reader(path, opt, s);
+  std::vector<DatasetEntry> out;
+  DatasetEntry e;
+  while (reader.next(e, true)) out.push_back(std::move(e));
   return out;
 }
 

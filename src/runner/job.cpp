@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,6 +25,7 @@
 #include "runner/job_output.h"
 #include "runner/mpi_session.h"
 #include "runner/progress.h"
+#include "runner/results_sink.h"
 #include "util/error.h"
 
 namespace hs {
@@ -77,84 +79,179 @@ void check_input(const std::string& path) {
   HS_CHECK(f.good(), "cannot open input file '", path, "': not readable");
 }
 
-// Everything rank 0 prepares before the first unit: checked output, journal, results rows.
-struct PreparedJob {
-  JobOutput output;
-  JobResults results;
-  int64_t skipped = 0;  // requests with results from earlier sessions
+// The dataset's unfinished requests as work units, read line by line as ranks ask for them.
+// Lines that cannot run become error rows of the results file as they are read.
+class DatasetUnits : public UnitSource {
+ public:
+  DatasetUnits(const std::string& path, const DatasetOptions& opt, const DatasetSummary& summary,
+               const std::vector<bool>& done, int64_t unit_size, int64_t default_max_new,
+               ResultsSink& sink, int32_t session)
+      : reader_(path, opt, summary),
+        done_(done),
+        unit_size_(unit_size),
+        default_max_new_(default_max_new),
+        sink_(sink),
+        session_(session) {}
+
+  std::optional<PendingUnit> next() override {
+    PendingUnit u;
+    DatasetEntry e;
+    while (static_cast<int64_t>(u.unit.rows.size()) < unit_size_) {
+      const int64_t row = reader_.next_row();
+      const bool done = row < static_cast<int64_t>(done_.size()) && done_[row];
+      if (!reader_.next(e, !done)) break;
+      if (done) continue;
+      if (!e.ok()) {
+        // Decided by the input alone, so not journaled: a resume decides the same again.
+        RequestRecord r;
+        r.row = e.row;
+        r.line = e.line;
+        r.id = e.id.value_or("");
+        r.prompt_ids = std::move(e.input_ids);
+        r.prompt_text = std::move(e.prompt);
+        r.error = e.error;
+        r.session = session_;
+        sink_.add(std::move(r));
+        continue;
+      }
+      u.unit.rows.push_back(e.row);
+      u.unit.requests.push_back(
+          {*e.id, std::move(e.input_ids), e.max_new_tokens.value_or(default_max_new_)});
+      u.unit.options.push_back(std::move(e.options));
+      u.lines.push_back(e.line);
+      u.prompt_texts.push_back(std::move(e.prompt));
+    }
+    if (u.unit.rows.empty()) return std::nullopt;
+    return u;
+  }
+
+ private:
+  DatasetReader reader_;
+  const std::vector<bool>& done_;
+  int64_t unit_size_, default_max_new_;
+  ResultsSink& sink_;
+  int32_t session_;
 };
 
-PreparedJob prepare(const JobOptions& o, int ranks, const std::string& start_time) {
+// Peak resident memory and bytes written by this process so far, from /proc/self (0 if absent).
+std::pair<int64_t, int64_t> peak_rss_and_written() {
+  int64_t hwm_kb = 0, wchar = 0;
+  std::ifstream status("/proc/self/status"), io("/proc/self/io");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) hwm_kb = std::atoll(line.c_str() + 6);
+  for (std::string line; std::getline(io, line);)
+    if (line.rfind("wchar:", 0) == 0) wchar = std::atoll(line.c_str() + 6);
+  return {hwm_kb * 1024, wchar};
+}
+
+int64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto n = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(n);
+}
+
+// Everything rank 0 prepares before the first unit: the output side, the dataset's summary,
+// the results file with what the journal holds restored into it.
+struct PreparedJob {
+  JobOutput output;
+  std::unique_ptr<ResultsSink> sink;
+  ModelConfig model;  // what dataset_options check prompts against
+  DatasetOptions dataset_options;
+  std::optional<Tokenizer> tokenizer;
+  DatasetSummary summary;
+  std::vector<bool> done;  // rows with a result from an earlier session
+  JobMeta meta;
+  int64_t skipped = 0;      // requests with results from earlier sessions
+  int64_t ok_before = 0, failed_before = 0;  // of them
+};
+
+std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
+                                     const std::string& start_time) {
   // Everything that can be wrong with the command is found before the journal is created, so a
   // failed start leaves no files behind that the next attempt would have to be told about.
   check_input(o.input);
   check_output_rules(o.output, o.resume, o.overwrite);
+  auto p = std::make_unique<PreparedJob>();
   const ModelConfig cfg = load_model_config(o.model_dir);
   const bool has_tokenizer = fs::exists(fs::path(o.model_dir) / "tokenizer.json");
   HS_CHECK(o.stop.empty() || has_tokenizer, "--stop needs the model's tokenizer, but '",
            (fs::path(o.model_dir) / "tokenizer.json").string(), "' does not exist");
-  std::optional<Tokenizer> tok;
-  DatasetOptions dopt;
-  dopt.model = &cfg;
+  p->model = cfg;
+  DatasetOptions& dopt = p->dataset_options;
+  dopt.model = &p->model;
   if (has_tokenizer) {
-    tok = Tokenizer::from_model_dir(o.model_dir);
-    dopt.encode = [&tok](const std::string& text) { return tok->encode(text, true); };
+    p->tokenizer = Tokenizer::from_model_dir(o.model_dir);
+    Tokenizer* tok = &*p->tokenizer;
+    dopt.encode = [tok](const std::string& text) { return tok->encode(text, true); };
   }
-  std::vector<DatasetEntry> entries = read_dataset(o.input, dopt);
   FingerprintInputs fi{o.model_dir, o.input, o.max_new_tokens, o.sampling, o.stop};
   const json fingerprint = job_fingerprint(fi);
 
-  PreparedJob p;
   JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,
                        command_line(), start_time, ranks};
-  p.output = open_job_output(req);
-  JobResults& res = p.results;
-  res.has_text = has_tokenizer;
-  res.model_name = fs::path(o.model_dir).lexically_normal().filename().string();
-  if (res.model_name.empty())
-    res.model_name = fs::path(o.model_dir).lexically_normal().parent_path().filename().string();
-  res.rows.reserve(entries.size());
-  // An OpenAI batch file gets batch output lines for every line, those that could not be read
-  // as any format included.
-  const bool openai_file =
-      std::any_of(entries.begin(), entries.end(), [](const DatasetEntry& e) { return e.openai; });
-  for (DatasetEntry& e : entries) {
-    RequestRecord r;
-    r.line = e.line;
-    r.id = e.id.value_or("");
-    r.prompt_ids = std::move(e.input_ids);
-    r.prompt_text = std::move(e.prompt);
-    r.max_new_tokens = e.max_new_tokens.value_or(o.max_new_tokens);
-    r.options = std::move(e.options);
-    r.openai = openai_file;
-    if (!e.ok()) {
-      // Decided by the input alone, so not journaled: a resume decides the same again.
-      r.done = true;
-      r.error = e.error;
-      r.session = p.output.session;
-    }
-    res.rows.push_back(std::move(r));
-  }
-  for (UnitResult& u : p.output.replayed) {
-    if (o.retry_failed)
-      u.results.erase(std::remove_if(u.results.begin(), u.results.end(),
-                                     [](const RequestResult& q) { return !q.ok; }),
-                      u.results.end());
-    p.skipped += res.apply(u).requests;
-  }
-  p.output.replayed.clear();
-  res.trace_path = p.output.paths.trace;
-  res.trace_rows = p.output.trace->rows();
+  p->output = open_job_output(req);
+  const std::string& journal = p->output.paths.journal;
 
-  JobMeta& m = res.meta;
+  // What earlier sessions finished (the first result of a row wins; --retry-failed drops the
+  // failed ones, which are computed again).
+  int64_t first_retried = -1;
+  auto kept = [&](const RequestResult& q) { return q.ok || !o.retry_failed; };
+  if (p->output.replayed_units > 0)
+    replay_units(journal, [&](UnitResult&& u) {
+      for (const RequestResult& q : u.results) {
+        HS_CHECK(q.row >= 0, "journal '", journal, "': a result has row ", q.row);
+        if (!kept(q)) {
+          first_retried = first_retried < 0 ? q.row : std::min(first_retried, q.row);
+          continue;
+        }
+        if (q.row >= static_cast<int64_t>(p->done.size())) p->done.resize(q.row + 1, false);
+        if (p->done[q.row]) continue;
+        p->done[q.row] = true;
+        ++p->skipped;
+        (q.ok ? p->ok_before : p->failed_before) += 1;
+      }
+    });
+  p->summary = summarize_dataset(o.input, dopt, [&](int64_t row) {
+    return row < static_cast<int64_t>(p->done.size()) && p->done[row];
+  });
+  HS_CHECK(static_cast<int64_t>(p->done.size()) <= p->summary.rows, "journal '", journal,
+           "' holds results for rows beyond the input's ", p->summary.rows);
+
+  ResultsLayout layout;
+  layout.total = p->summary.rows;
+  layout.has_text = has_tokenizer;
+  layout.openai = p->summary.openai;
+  layout.model_name = fs::path(o.model_dir).lexically_normal().filename().string();
+  if (layout.model_name.empty())
+    layout.model_name =
+        fs::path(o.model_dir).lexically_normal().parent_path().filename().string();
+  layout.fingerprint = fingerprint.dump();
+  layout.trace_path = p->output.paths.trace;
+  JobMeta& m = p->meta;
   m.command_line = req.command_line;
   m.job_config = o.config_toml;
   m.model_config = read_text((fs::path(o.model_dir) / "config.json").string());
-  m.fingerprint = fingerprint.dump();
+  m.fingerprint = layout.fingerprint;
   m.version = HS_VERSION;
   m.start_time = start_time;
-  m.first_start_time = p.output.first_start_time;
-  m.sessions = p.output.session + 1;
+  m.first_start_time = p->output.first_start_time;
+  m.sessions = p->output.session + 1;
+  m.requests_total = layout.total;
+  m.hardware = "[]";
+  std::string note;
+  p->sink = ResultsSink::open(p->output.paths, layout, m, p->output.session > 0, &note);
+  if (!note.empty()) std::fprintf(stderr, "hybridserve: %s\n", note.c_str());
+  if (first_retried >= 0) p->sink->rewrite_from(first_retried);
+  // Restore what the journal holds and the file does not (rows after its last checkpoint).
+  if (p->output.replayed_units > 0) {
+    int64_t index = 0;
+    replay_units(journal, [&](UnitResult&& u) {
+      for (const RequestResult& q : u.results)
+        if (kept(q) && p->sink->missing(index, q.row)) p->sink->add(record_of(u, q));
+      ++index;
+    });
+  }
+
   return p;
 }
 
@@ -164,17 +261,18 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
   auto to_local = std::make_shared<Mailbox>(), from_local = std::make_shared<Mailbox>();
   CoordinatorLink link(mpi, to_local, from_local);
   const std::string start_time = iso_now();
-  PreparedJob p;
+  std::unique_ptr<PreparedJob> prepared;
   try {
-    p = prepare(o, link.ranks(), start_time);
+    prepared = prepare(o, link.ranks(), start_time);
   } catch (...) {
     for (int r = 1; r < link.ranks(); ++r) link.send(r, MsgKind::stop);
     throw;
   }
-  JobResults& res = p.results;
-  const int64_t total = static_cast<int64_t>(res.rows.size());
-  int64_t failed_before = 0;
-  for (const RequestRecord& r : res.rows) failed_before += (r.done && !r.ok) ? 1 : 0;
+  PreparedJob& p = *prepared;
+  const DatasetSummary& sum = p.summary;
+  const int64_t total = sum.rows;
+  const int64_t done_before = p.skipped + sum.bad_rows;
+  const int64_t to_compute = total - done_before;
   if (!p.output.journal_note.empty())
     std::fprintf(stderr, "hybridserve: %s\n", p.output.journal_note.c_str());
   if (p.output.session > 0)
@@ -183,8 +281,7 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
                  "done, skipped: %lld; to compute: %lld\n",
                  p.output.session, p.output.paths.journal.c_str(),
                  static_cast<long long>(p.skipped), static_cast<long long>(total),
-                 static_cast<long long>(p.skipped),
-                 static_cast<long long>(total - res.done_count()));
+                 static_cast<long long>(p.skipped), static_cast<long long>(to_compute));
   std::fprintf(stderr, "hybridserve: %lld requests from '%s' on %d rank%s (launcher: %s) -> '%s'\n",
                static_cast<long long>(total), o.input.c_str(), link.ranks(),
                link.ranks() == 1 ? "" : "s", mpi.launcher().c_str(), o.output.c_str());
@@ -193,29 +290,36 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     LocalWorkerLink l(from_local, to_local);
     run_worker(l, make_engine, wo);
   });
-  Progress progress(total, res.done_count(), failed_before, link.ranks(),
+  Progress progress(total, done_before, p.failed_before + sum.bad_rows, link.ranks(),
                     ::isatty(STDERR_FILENO) == 1, o.progress_s);
+  DatasetUnits units(o.input, p.dataset_options, sum, p.done, o.batch_size, o.max_new_tokens,
+                     *p.sink, p.output.session);
   Coordinator* coordinator = nullptr;
-  auto checkpoint = [&] {
-    res.meta.end_time = iso_now();
-    res.meta.hardware = coordinator->hardware_json();
-    res.meta.plan = coordinator->plan_json();
-    res.meta.complete = res.done_count() == total;
-    res.write_trace = res.meta.complete;  // checkpoints leave the (large) trace out
-    write_results_file(p.output.paths, res);
+  auto checkpoint = [&](int64_t journal_units) {
+    JobMeta& m = p.meta;
+    m.end_time = iso_now();
+    m.hardware = coordinator->hardware_json();
+    m.plan = coordinator->plan_json();
+    m.requests_done = done_before + coordinator->requests_ok() + coordinator->requests_failed();
+    m.complete = m.requests_done == total;
+    p.sink->checkpoint(m, journal_units, p.output.trace->rows());
   };
   CoordinatorOptions copt;
-  copt.unit_size = o.batch_size;
   copt.checkpoint_s = o.checkpoint_s;
   copt.session = p.output.session;
-  Coordinator coord(res, link, *p.output.journal, *p.output.trace, progress, checkpoint, copt);
+  copt.to_compute = to_compute;
+  copt.max_prompt_tokens = sum.max_prompt_tokens;
+  copt.max_new_tokens = std::max(sum.max_new_tokens, o.max_new_tokens);
+  copt.journal_units = p.output.replayed_units;
+  Coordinator coord(units, *p.sink, link, *p.output.journal, *p.output.trace, progress, checkpoint,
+                    copt);
   coordinator = &coord;
   try {
     coord.run();
   } catch (...) {
     progress.finish();
     try {
-      checkpoint();  // whatever is done is in the journal; make the results file say so too
+      checkpoint(coord.journal_units());  // what is done is in the journal; the file says so too
     } catch (const std::exception& e) {
       std::fprintf(stderr, "hybridserve: could not write a last checkpoint: %s\n", e.what());
     }
@@ -231,21 +335,24 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     throw;
   }
   local_worker.join();
+  // Lines after the last unit that cannot run (or all of them, when none could).
+  HS_CHECK(!units.next(), "internal error: work units left after every rank stopped");
   progress.finish();
-  checkpoint();
+  checkpoint(coord.journal_units());
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  int64_t ok = 0, failed = 0, tokens = 0;
-  for (const RequestRecord& r : res.rows) {
-    ok += r.ok ? 1 : 0;
-    failed += r.ok ? 0 : 1;
-    if (r.session == p.output.session) tokens += static_cast<int64_t>(r.output_ids.size());
-  }
   std::fprintf(stderr,
                "hybridserve run: %lld ok, %lld failed, %lld skipped (done before); %lld units, "
                "%lld tokens generated in %.2f s -> %s\n",
-               static_cast<long long>(ok), static_cast<long long>(failed),
+               static_cast<long long>(p.ok_before + coord.requests_ok()),
+               static_cast<long long>(p.failed_before + sum.bad_rows + coord.requests_failed()),
                static_cast<long long>(p.skipped), static_cast<long long>(coord.units_done()),
-               static_cast<long long>(tokens), s, o.output.c_str());
+               static_cast<long long>(coord.tokens_generated()), s, o.output.c_str());
+  const auto [peak, written] = peak_rss_and_written();
+  std::fprintf(stderr,
+               "hybridserve run: rank 0 peak memory %.1f MB; wrote %.1f MB (results file %.1f MB, "
+               "journal %.1f MB, trace %.1f MB now)\n",
+               peak / 1e6, written / 1e6, file_bytes(o.output) / 1e6,
+               file_bytes(p.output.paths.journal) / 1e6, file_bytes(p.output.paths.trace) / 1e6);
 }
 
 }  // namespace

@@ -42,8 +42,13 @@ struct Replay {
   bool has_header = false;
   json header;
   int32_t last_session = -1;
-  std::vector<UnitResult> units;
+  int64_t units = 0;
+  int64_t trace_rows_end = 0;  // the largest of the unit records
 };
+
+// The journal format this version writes; a journal of format 1 lacks the requests' input that
+// rebuilding a results file from the journal needs.
+constexpr int kJournalFormat = 2;
 
 Replay replay(const std::string& path) {
   Replay r;
@@ -62,8 +67,10 @@ Replay replay(const std::string& path) {
     }
     if (rec.type == JournalRecordType::session)
       r.last_session = std::max(r.last_session, j.at("session").get<int32_t>());
-    else if (rec.type == JournalRecordType::unit)
-      r.units.push_back(unit_result_from_json(j));
+    else if (rec.type == JournalRecordType::unit) {
+      ++r.units;
+      r.trace_rows_end = std::max(r.trace_rows_end, j.value("trace_rows_end", int64_t{0}));
+    }
   });
   return r;
 }
@@ -117,6 +124,11 @@ JobOutput open_job_output(const JobOutputRequest& req) {
       fail("--resume: '", p.journal, "' is not a HybridServe journal; refusing to touch it or '",
            p.output, "' (move them away, or use --overwrite to discard them)");
     if (r.has_header) {
+      if (r.header.value("format", 0) != kJournalFormat)
+        fail("--resume: the journal '", p.journal, "' is of format ", r.header.value("format", 0),
+             ", written by an older version; this one (format ", kJournalFormat,
+             ") cannot continue it. Finish the job with the version that started it, or use "
+             "--overwrite to start again.");
       const std::vector<std::string> diffs =
           fingerprint_differences(r.header.value("fingerprint", json::object()), req.fingerprint);
       if (!diffs.empty())
@@ -131,9 +143,8 @@ JobOutput open_job_output(const JobOutputRequest& req) {
       out.journal = std::make_unique<Journal>(Journal::reopen(p.journal, r.scan.valid_bytes));
       out.session = r.last_session + 1;
       out.first_start_time = r.header.value("created", "");
-      for (const UnitResult& u : r.units)
-        keep_trace_rows = std::max(keep_trace_rows, u.trace_rows_end);
-      out.replayed = std::move(r.units);
+      keep_trace_rows = r.trace_rows_end;
+      out.replayed_units = r.units;
       fresh = false;
     } else if (have_output) {
       fail("--resume: the journal '", p.journal, "' holds no job header (",
@@ -145,7 +156,7 @@ JobOutput open_job_output(const JobOutputRequest& req) {
   if (fresh) {
     out.journal = std::make_unique<Journal>(Journal::create(p.journal));
     out.first_start_time = req.start_time;
-    out.journal->append(JournalRecordType::header, to_text({{"format", 1},
+    out.journal->append(JournalRecordType::header, to_text({{"format", kJournalFormat},
                                                             {"created", req.start_time},
                                                             {"fingerprint", req.fingerprint},
                                                             {"command_line", req.command_line}}));
@@ -154,10 +165,27 @@ JobOutput open_job_output(const JobOutputRequest& req) {
   out.journal->append(JournalRecordType::session, to_text({{"session", out.session},
                                                            {"started", req.start_time},
                                                            {"ranks", req.ranks},
-                                                           {"replayed_units", out.replayed.size()},
+                                                           {"replayed_units", out.replayed_units},
                                                            {"command_line", req.command_line}}));
   out.journal->sync();
   return out;
+}
+
+void replay_units(const std::string& path, const std::function<void(UnitResult&&)>& fn) {
+  scan_journal(path, [&](const JournalRecord& rec) {
+    if (rec.type != JournalRecordType::unit) return;
+    const json j = json::parse(rec.payload, nullptr, /*allow_exceptions=*/false);
+    HS_CHECK(!j.is_discarded(), "journal '", path, "': record at byte ", rec.offset,
+             " has a valid checksum but unreadable contents");
+    UnitResult u;
+    try {
+      u = unit_result_from_json(j);
+    } catch (const json::exception& e) {
+      fail("journal '", path, "': the unit record at byte ", rec.offset, " is malformed: ",
+           e.what());
+    }
+    fn(std::move(u));
+  });
 }
 
 }  // namespace hs

@@ -8,6 +8,7 @@
 // the first checkpoint replaces it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,8 @@ struct JobOutput {
   OutputPaths paths;
   std::unique_ptr<Journal> journal;  // open for appending, this session's record on disk
   std::unique_ptr<TraceLog> trace;
-  int32_t session = 0;               // 0: a fresh job
-  std::vector<UnitResult> replayed;  // unit records of earlier sessions, in journal order
+  int32_t session = 0;         // 0: a fresh job
+  int64_t replayed_units = 0;  // unit records of earlier sessions (replay_units() reads them)
   std::string first_start_time;      // of session 0
   std::string journal_note;          // e.g. a dropped torn record, for the log ("" if none)
 };
@@ -42,6 +43,10 @@ struct JobOutputRequest {
 
 // Throws hs::Error with the reason (and what to do) when the output cannot be used.
 JobOutput open_job_output(const JobOutputRequest& req);
+
+// Calls fn with each unit record of the journal at `path`, in order, one at a time (a job's
+// journal holds every result: it is never read into memory whole).
+void replay_units(const std::string& path, const std::function<void(UnitResult&&)>& fn);
 
 // Checks that the output's directory exists and is writable, before anything else.
 void check_output_location(const std::string& output);

@@ -1,4 +1,5 @@
-// The JSONL results file: one JSON object per finished request, in input order.
+// The JSONL results file: one JSON object per input line, in input order, appended as the rows
+// before it are there (runner/results_sink.h).
 //   ok:    {"id", "line", "status": "ok", "output_ids", "text"?, "finish_reason", "prompt_len",
 //           "output_len", "rank", "unit", "session", "start_ms", "end_ms", "compute_ms"}
 //   error: {"id" (null if the line had none), "line", "status": "error", "error", ...}
@@ -11,14 +12,14 @@
 //    refused) | "generation_failed", "message"}}
 #pragma once
 
+#include <memory>
 #include <string>
 
-#include "runner/job_results.h"
+#include "runner/results_sink.h"
 
 namespace hs {
 
-// Writes the finished rows of `results` to `path` (created or truncated). Not atomic by itself:
-// see write_results_file() in runner/output_file.h.
-void write_results_jsonl(const std::string& path, const JobResults& results);
+std::unique_ptr<ResultsSink> open_jsonl_results(const OutputPaths& paths, const ResultsLayout& l,
+                                                bool resume, std::string* note);
 
 }  // namespace hs

@@ -2,7 +2,7 @@
 
 #include "runner/hdf5_writer.h"
 #include "runner/jsonl_writer.h"
-#include "runner/posix_file.h"
+#include "runner/results_sink.h"
 #include "util/error.h"
 
 namespace hs {
@@ -30,12 +30,12 @@ OutputPaths output_paths(const std::string& output) {
   return p;
 }
 
-void write_results_file(const OutputPaths& paths, const JobResults& results) {
+std::unique_ptr<ResultsSink> ResultsSink::open(const OutputPaths& paths,
+                                               const ResultsLayout& layout, const JobMeta& meta,
+                                               bool resume, std::string* note) {
   if (paths.format == OutputFormat::hdf5)
-    write_results_hdf5(paths.tmp, results);
-  else
-    write_results_jsonl(paths.tmp, results);
-  replace_file(paths.tmp, paths.output);
+    return open_hdf5_results(paths, layout, meta, resume, note);
+  return open_jsonl_results(paths, layout, resume, note);
 }
 
 }  // namespace hs

@@ -80,6 +80,11 @@ size_t PosixFile::read_some(void* data, size_t bytes) {
   }
 }
 
+void PosixFile::seek(uint64_t offset) {
+  HS_CHECK(::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) >= 0, "cannot seek in '", path_,
+           "': ", std::strerror(errno));
+}
+
 void PosixFile::sync() {
   if (::fdatasync(fd_) != 0) fail("cannot sync '", path_, "' to disk: ", errno_text());
 }

@@ -30,6 +30,7 @@ class PosixFile {
   void write_all(const void* data, size_t bytes);  // retries short writes and EINTR
   // Reads up to `bytes`; returns how many were read (0 at the end of the file).
   size_t read_some(void* data, size_t bytes);
+  void seek(uint64_t offset);     // where the next read_some starts
   void sync();                    // fdatasync: the data written so far is on disk
   void truncate(uint64_t bytes);  // and moves the write position there for append
   uint64_t size_bytes() const;

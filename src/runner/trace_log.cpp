@@ -78,13 +78,14 @@ void TraceLog::append(const std::vector<TraceRow>& rows) {
   rows_ += static_cast<int64_t>(rows.size());
 }
 
-void TraceLog::read(const std::string& path, int64_t rows, int64_t chunk_rows,
+void TraceLog::read(const std::string& path, int64_t first, int64_t rows, int64_t chunk_rows,
                     const std::function<void(const std::vector<TraceRow>&)>& fn) {
-  if (rows <= 0) return;
+  if (rows <= first) return;
   PosixFile f(path, PosixFile::Mode::read);
+  f.seek(static_cast<uint64_t>(first) * kRowBytes);
   std::vector<char> buf;
   std::vector<TraceRow> chunk;
-  for (int64_t done = 0; done < rows;) {
+  for (int64_t done = first; done < rows;) {
     const int64_t n = std::min(chunk_rows, rows - done);
     buf.resize(static_cast<size_t>(n) * kRowBytes);
     size_t got = 0;

@@ -39,8 +39,8 @@ class TraceLog {
   int64_t rows() const { return rows_; }
   const std::string& path() const { return file_.path(); }
 
-  // Calls fn with consecutive chunks of at most chunk_rows rows, [0, rows) in order.
-  static void read(const std::string& path, int64_t rows, int64_t chunk_rows,
+  // Calls fn with consecutive chunks of at most chunk_rows rows, [first, rows) in order.
+  static void read(const std::string& path, int64_t first, int64_t rows, int64_t chunk_rows,
                    const std::function<void(const std::vector<TraceRow>&)>& fn);
 
  private:

@@ -71,6 +71,11 @@ json unit_result_to_json(const UnitResult& r, bool with_trace) {
   json results = json::array();
   for (const RequestResult& q : r.results) {
     json o = {{"row", q.row}, {"id", q.id}, {"ok", q.ok}};
+    if (q.line > 0) {
+      o["line"] = q.line;
+      o["prompt_ids"] = q.prompt_ids;
+      if (q.prompt_text) o["prompt_text"] = *q.prompt_text;
+    }
     if (q.ok) {
       o["output_ids"] = q.output_ids;
       o["finish_reason"] = q.finish_reason;
@@ -130,6 +135,11 @@ UnitResult unit_result_from_json(const json& j) {
     q.row = o.at("row").get<int64_t>();
     q.id = o.at("id").get<std::string>();
     q.ok = o.at("ok").get<bool>();
+    if (o.contains("line")) {
+      q.line = o.at("line").get<int64_t>();
+      q.prompt_ids = o.at("prompt_ids").get<std::vector<int32_t>>();
+      if (o.contains("prompt_text")) q.prompt_text = o.at("prompt_text").get<std::string>();
+    }
     if (q.ok) {
       q.output_ids = o.at("output_ids").get<std::vector<int32_t>>();
       q.finish_reason = o.at("finish_reason").get<std::string>();

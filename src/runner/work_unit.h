@@ -38,6 +38,11 @@ struct WorkUnit {
 struct RequestResult {
   int64_t row = 0;
   std::string id;
+  // The request's input, added by the coordinator before journaling (a rank does not send it
+  // back), so that the journal alone rebuilds a row of the results file. line 0: not added.
+  int64_t line = 0;
+  std::vector<int32_t> prompt_ids;
+  std::optional<std::string> prompt_text;
   bool ok = true;
   std::string error;  // !ok: why generation failed for this request
   std::vector<int32_t> output_ids;

@@ -46,13 +46,13 @@ except ImportError:
 else:
     tok = Tokenizer.from_file("model/tokenizer.json")
     with h5py.File("out.h5") as f:
-        g = f["requests"]; po = g["prompt_offsets"][:]; pids = g["prompt_ids"][:]
+        pids = f["requests"]["prompt_ids"][:]
         for i, (p, r) in enumerate(zip(prompts, rows)):
             if p:
                 ids = tok.encode(p).ids
                 if tok.post_processor is None or ids[:1] != [2]:
                     ids = [2] + ids  # tokenizer_config.json: add_bos_token
-                assert list(pids[po[i]:po[i + 1]]) == ids, (r["id"], ids)
+                assert list(pids[i]) == ids, (r["id"], ids)
             assert tok.decode(r["output_ids"], skip_special_tokens=True) == r["text"], r["id"]
     print("   prompt ids and output text equal HF tokenizers'")
 PY

@@ -1,6 +1,7 @@
-// The HDF5 results file read back with the HDF5 library itself (the layout docs/OUTPUT.md
-// documents): finished rows only, in input order, ragged ids with offsets, UTF-8 strings, the
-// trace copied from its sidecar with the kind enum, /meta attributes; and the atomic replace.
+// The results files read back with the HDF5 library itself (the layout docs/OUTPUT.md
+// documents): rows at their input positions after each checkpoint, variable-length token ids,
+// UTF-8 strings, the trace appended from its sidecar with the kind enum, /meta attributes; a
+// resume continues this job's file and remakes another's; JSONL rows appended in input order.
 #include <gtest/gtest.h>
 
 #include <hdf5.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "runner/output_file.h"
+#include "runner/results_sink.h"
 #include "runner/trace_log.h"
 #include "test_support.h"
 #include "util/error.h"
@@ -39,7 +41,8 @@ std::vector<std::string> read_strings(hid_t file, const char* path) {
   H5Tset_cset(t, H5T_CSET_UTF8);
   std::vector<char*> raw(static_cast<size_t>(H5Sget_simple_extent_npoints(s)));
   if (!raw.empty()) H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data());
-  std::vector<std::string> out(raw.begin(), raw.end());
+  std::vector<std::string> out;
+  for (const char* p : raw) out.push_back(p ? p : "");  // a row not written yet reads as null
   if (!raw.empty()) H5Dvlen_reclaim(t, s, H5P_DEFAULT, raw.data());
   H5Tclose(t);
   H5Sclose(s);
@@ -67,103 +70,189 @@ int64_t read_int_attr(hid_t file, const char* obj, const char* name) {
   return v;
 }
 
-JobResults sample(const std::string& dir) {
-  JobResults r;
-  r.rows.resize(4);
-  r.rows[0] = {};
-  r.rows[0].line = 1;
-  r.rows[0].id = "first";
-  r.rows[0].prompt_ids = {5, 6, 7};
-  r.rows[0].done = r.rows[0].ok = true;
-  r.rows[0].output_ids = {8, 2};
-  r.rows[0].finish_reason = "eos";
-  r.rows[0].text = "caf\xc3\xa9";
-  r.rows[0].rank = 1;
-  r.rows[1].line = 2;  // not finished yet: left out
-  r.rows[1].id = "pending";
-  r.rows[1].prompt_ids = {1};
-  r.rows[2].line = 4;
-  r.rows[2].done = true;
-  r.rows[2].error = "line 4: not valid JSON";
-  r.rows[3].line = 5;
-  r.rows[3].id = "last";
-  r.rows[3].prompt_ids = {9};
-  r.rows[3].done = r.rows[3].ok = true;
-  r.rows[3].output_ids = {10, 11, 12};
-  r.rows[3].finish_reason = "length";
-  r.has_text = true;
-  r.meta.command_line = "hybridserve run --x";
-  r.meta.hardware = R"([{"rank":0}])";
-  r.meta.sessions = 2;
-  r.meta.complete = false;
-  r.trace_path = dir + "/out.h5.trace";
-  TraceLog log(r.trace_path, 0);
+std::vector<std::vector<int32_t>> read_id_arrays(hid_t file, const char* path) {
+  hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+  hid_t s = H5Dget_space(d);
+  hid_t t = H5Tvlen_create(H5T_NATIVE_INT32);
+  std::vector<hvl_t> raw(static_cast<size_t>(H5Sget_simple_extent_npoints(s)));
+  if (!raw.empty()) EXPECT_GE(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), 0);
+  std::vector<std::vector<int32_t>> out;
+  for (const hvl_t& v : raw) {
+    const int32_t* p = static_cast<const int32_t*>(v.p);
+    out.emplace_back(p, p + v.len);
+  }
+  if (!raw.empty()) H5Dvlen_reclaim(t, s, H5P_DEFAULT, raw.data());
+  H5Tclose(t);
+  H5Sclose(s);
+  H5Dclose(d);
+  return out;
+}
+
+RequestRecord row(int64_t index, int64_t line, const std::string& id, std::vector<int32_t> out) {
+  RequestRecord r;
+  r.row = index;
+  r.line = line;
+  r.id = id;
+  r.prompt_ids = {5, 6, 7};
+  r.ok = true;
+  r.output_ids = std::move(out);
+  r.finish_reason = "length";
+  r.rank = 1;
+  r.session = 0;
+  return r;
+}
+
+struct Fixture {
+  std::string dir = test::temp_dir();
+  OutputPaths paths = output_paths(dir + "/out.h5");
+  ResultsLayout layout;
+  Fixture() {
+    layout.total = 4;
+    layout.has_text = true;
+    layout.fingerprint = R"({"job":1})";
+    layout.trace_path = paths.trace;
+  }
+  JobMeta meta(bool complete) const {
+    JobMeta m;
+    m.command_line = "hybridserve run --x";
+    m.fingerprint = layout.fingerprint;
+    m.sessions = 2;
+    m.complete = complete;
+    m.requests_total = 4;
+    m.requests_done = complete ? 4 : 2;
+    return m;
+  }
+};
+
+void append_trace(const std::string& path, int64_t keep, int rows) {
+  TraceLog log(path, keep);
   TraceRow t;
   t.event.kind = TraceKind::ffn;
   t.event.bytes = 123;
   t.rank = 1;
   t.unit = 4;
-  TraceRow w = t;
-  w.event.kind = TraceKind::write_back;
-  log.append({t, w, t});
-  r.trace_rows = 2;  // the third row is not journaled: it must not appear
-  return r;
+  log.append(std::vector<TraceRow>(static_cast<size_t>(rows), t));
 }
 
-TEST(Hdf5Writer, SchemaReadBack) {
-  const std::string dir = test::temp_dir();
-  const JobResults res = sample(dir);
-  const OutputPaths paths = output_paths(dir + "/out.h5");
-  test::write_file(paths.output, "an older version");
-  write_results_file(paths, res);
-  EXPECT_FALSE(std::filesystem::exists(paths.tmp));
+TEST(Hdf5Results, RowsAtTheirPlacesAfterEachCheckpoint) {
+  Fixture x;
+  test::write_file(x.paths.output, "an older version");
+  auto sink = ResultsSink::open(x.paths, x.layout, x.meta(false), /*resume=*/false, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(x.paths.tmp));
+  append_trace(x.paths.trace, 0, 3);
+  RequestRecord last = row(3, 5, "last", {10, 11, 12});
+  last.text = "caf\xc3\xa9";
+  sink->add(last);
+  RequestRecord bad;
+  bad.row = 2;
+  bad.line = 4;
+  bad.error = "line 4: not valid JSON";
+  sink->add(bad);
+  sink->checkpoint(x.meta(false), 1, 2);  // the third trace row is not journaled yet
 
-  hid_t f = H5Fopen(paths.output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t f = H5Fopen(x.paths.output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   ASSERT_GE(f, 0);
-  EXPECT_EQ(read_strings(f, "/requests/id"), (std::vector<std::string>{"first", "", "last"}));
-  EXPECT_EQ(read_strings(f, "/requests/status"), (std::vector<std::string>{"ok", "error", "ok"}));
-  EXPECT_EQ(read_strings(f, "/requests/error")[1], "line 4: not valid JSON");
-  EXPECT_EQ(read_strings(f, "/requests/text")[0], "caf\xc3\xa9");
+  // Rows 0 and 1 are not done: status "" and nothing else.
+  EXPECT_EQ(read_strings(f, "/requests/id"), (std::vector<std::string>{"", "", "", "last"}));
+  EXPECT_EQ(read_strings(f, "/requests/status"),
+            (std::vector<std::string>{"", "", "error", "ok"}));
+  EXPECT_EQ(read_strings(f, "/requests/error")[2], "line 4: not valid JSON");
+  EXPECT_EQ(read_strings(f, "/requests/text")[3], "caf\xc3\xa9");
   EXPECT_EQ(read_numbers<int64_t>(f, "/requests/line", H5T_NATIVE_INT64),
-            (std::vector<int64_t>{1, 4, 5}));
-  EXPECT_EQ(read_numbers<int64_t>(f, "/requests/output_offsets", H5T_NATIVE_INT64),
-            (std::vector<int64_t>{0, 2, 2, 5}));
-  EXPECT_EQ(read_numbers<int32_t>(f, "/requests/output_ids", H5T_NATIVE_INT32),
-            (std::vector<int32_t>{8, 2, 10, 11, 12}));
-  EXPECT_EQ(read_numbers<int64_t>(f, "/requests/prompt_offsets", H5T_NATIVE_INT64),
-            (std::vector<int64_t>{0, 3, 3, 4}));
-  EXPECT_EQ(read_numbers<int32_t>(f, "/requests/rank", H5T_NATIVE_INT32),
-            (std::vector<int32_t>{1, -1, -1}));
-  EXPECT_EQ(read_int_attr(f, "/requests", "count"), 3);
+            (std::vector<int64_t>{0, 0, 4, 5}));
+  EXPECT_EQ(read_id_arrays(f, "/requests/output_ids"),
+            (std::vector<std::vector<int32_t>>{{}, {}, {}, {10, 11, 12}}));
+  EXPECT_EQ(read_numbers<int64_t>(f, "/requests/output_len", H5T_NATIVE_INT64),
+            (std::vector<int64_t>{0, 0, 0, 3}));
+  EXPECT_EQ(read_int_attr(f, "/requests", "count"), 2);
   EXPECT_EQ(read_int_attr(f, "/requests", "total"), 4);
-
+  EXPECT_EQ(read_int_attr(f, "/requests", "journal_units"), 1);
   EXPECT_EQ(read_int_attr(f, "/trace", "count"), 2);
   EXPECT_EQ(read_numbers<uint8_t>(f, "/trace/kind", H5T_NATIVE_UINT8),
-            (std::vector<uint8_t>{static_cast<uint8_t>(TraceKind::ffn),
-                                  static_cast<uint8_t>(TraceKind::write_back)}));
-  EXPECT_EQ(read_numbers<int64_t>(f, "/trace/bytes", H5T_NATIVE_INT64),
-            (std::vector<int64_t>{123, 123}));
+            (std::vector<uint8_t>(2, static_cast<uint8_t>(TraceKind::ffn))));
   EXPECT_EQ(read_strings(f, "/trace/kind_names")[static_cast<int>(TraceKind::ffn)],
             trace_kind_name(TraceKind::ffn));
   EXPECT_EQ(read_string_attr(f, "/meta", "command_line"), "hybridserve run --x");
-  EXPECT_EQ(read_int_attr(f, "/meta", "sessions"), 2);
   EXPECT_EQ(read_int_attr(f, "/meta", "complete"), 0);
-  EXPECT_EQ(read_int_attr(f, "/meta", "requests_done"), 3);
   H5Fclose(f);
+  const auto size_after_first = std::filesystem::file_size(x.paths.output);
+
+  // The next checkpoint adds its rows and trace rows; the earlier ones stay as they were.
+  sink->add(row(0, 1, "first", {8, 2}));
+  sink->add(row(1, 2, "second", {9}));
+  sink->checkpoint(x.meta(true), 2, 3);
+  f = H5Fopen(x.paths.output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  EXPECT_EQ(read_strings(f, "/requests/id"),
+            (std::vector<std::string>{"first", "second", "", "last"}));
+  EXPECT_EQ(read_id_arrays(f, "/requests/output_ids"),
+            (std::vector<std::vector<int32_t>>{{8, 2}, {9}, {}, {10, 11, 12}}));
+  EXPECT_EQ(read_id_arrays(f, "/requests/prompt_ids")[0], (std::vector<int32_t>{5, 6, 7}));
+  EXPECT_EQ(read_int_attr(f, "/requests", "count"), 4);
+  EXPECT_EQ(read_int_attr(f, "/trace", "count"), 3);
+  EXPECT_EQ(read_numbers<int64_t>(f, "/trace/bytes", H5T_NATIVE_INT64).size(), 3u);
+  EXPECT_EQ(read_int_attr(f, "/meta", "complete"), 1);
+  H5Fclose(f);
+  // Two rows and a trace row cost kilobytes, not a copy of the file.
+  EXPECT_LT(std::filesystem::file_size(x.paths.output), size_after_first + 64 * 1024);
 }
 
-TEST(Hdf5Writer, CheckpointLeavesTheTraceOut) {
+TEST(Hdf5Results, ResumeContinuesThisJobsFileAndRemakesAnotherOne) {
+  Fixture x;
+  {
+    auto sink = ResultsSink::open(x.paths, x.layout, x.meta(false), false, nullptr);
+    sink->add(row(1, 2, "second", {9}));
+    sink->checkpoint(x.meta(false), 3, 0);
+    sink->add(row(2, 3, "third", {9}));  // added after the last checkpoint: not in the file
+  }
+  std::string note;
+  {
+    auto sink = ResultsSink::open(x.paths, x.layout, x.meta(false), /*resume=*/true, &note);
+    EXPECT_EQ(note, "");
+    EXPECT_EQ(sink->rows_in_file(), 1);
+    EXPECT_FALSE(sink->missing(2, 1));  // journaled before the checkpoint and there
+    EXPECT_TRUE(sink->missing(2, 2));   // not there
+    EXPECT_TRUE(sink->missing(3, 1));   // journaled after the checkpoint: written again
+  }
+  ResultsLayout other = x.layout;
+  other.fingerprint = R"({"job":2})";
+  auto sink = ResultsSink::open(x.paths, other, x.meta(false), true, &note);
+  EXPECT_NE(note.find("belongs to another job"), std::string::npos) << note;
+  EXPECT_EQ(sink->rows_in_file(), 0);
+  EXPECT_TRUE(sink->missing(0, 1));
+  test::write_file(x.paths.output, "not HDF5");
+  sink = ResultsSink::open(x.paths, x.layout, x.meta(false), true, &note);
+  EXPECT_NE(note.find("cannot be opened as HDF5"), std::string::npos) << note;
+}
+
+TEST(JsonlResults, AppendsRowsInInputOrderAndDropsATornLine) {
   const std::string dir = test::temp_dir();
-  JobResults res = sample(dir);
-  res.write_trace = false;
-  const OutputPaths paths = output_paths(dir + "/out.h5");
-  write_results_file(paths, res);
-  hid_t f = H5Fopen(paths.output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  EXPECT_EQ(read_int_attr(f, "/trace", "count"), 0);
-  EXPECT_EQ(read_int_attr(f, "/trace", "omitted"), 2);
-  EXPECT_TRUE(read_numbers<int64_t>(f, "/trace/step", H5T_NATIVE_INT64).empty());
-  H5Fclose(f);
+  const OutputPaths paths = output_paths(dir + "/out.jsonl");
+  ResultsLayout layout;
+  layout.total = 3;
+  {
+    auto sink = ResultsSink::open(paths, layout, {}, false, nullptr);
+    sink->add(row(1, 2, "b", {2}));
+    sink->checkpoint({}, 1, 0);
+    EXPECT_EQ(test::read_file(paths.output), "");  // row 0 is not there yet
+    sink->add(row(0, 1, "a", {1}));
+    sink->checkpoint({}, 2, 0);
+    EXPECT_EQ(sink->rows_in_file(), 2);
+  }
+  const std::string two = test::read_file(paths.output);
+  EXPECT_EQ(two.find("\"id\":\"a\""), two.find("\"id\""));  // a before b
+  test::write_file(paths.output, two + "{\"id\": \"c\", \"li");  // a crash inside a line
+  std::string note;
+  auto sink = ResultsSink::open(paths, layout, {}, true, &note);
+  EXPECT_NE(note.find("cut short"), std::string::npos) << note;
+  EXPECT_EQ(sink->rows_in_file(), 2);
+  EXPECT_FALSE(sink->missing(0, 1));
+  EXPECT_TRUE(sink->missing(0, 2));
+  sink->add(row(2, 3, "c", {3}));
+  sink->checkpoint({}, 3, 0);
+  EXPECT_EQ(test::read_file(paths.output).rfind(two, 0), 0u);
+  sink->rewrite_from(1);  // --retry-failed from row 1: rows 1.. are dropped to be written again
+  EXPECT_EQ(sink->rows_in_file(), 1);
 }
 
 TEST(OutputFile, FormatFromTheName) {

@@ -1,5 +1,5 @@
 // Work units and their results survive the trip through MPI messages (CBOR) and the journal
-// (JSON text) unchanged, trace included; and JobResults::apply files results by row and id.
+// (JSON text) unchanged, trace included, the journal text with each request's input; and record_of.
 #include <gtest/gtest.h>
 
 #include "runner/job_results.h"
@@ -96,24 +96,34 @@ TEST(UnitResult, CorruptMessageIsAnError) {
   EXPECT_THROW(decode_work_unit(std::string(3, '\0')), Error);
 }
 
-TEST(JobResults, ApplyFilesByRowAndChecksIds) {
-  JobResults res;
-  res.rows.resize(6);
-  res.rows[4].id = "x\"y\n";
-  res.rows[5].id = "z";
-  const auto a = res.apply(sample_result());
-  EXPECT_EQ(a.requests, 2);
-  EXPECT_EQ(a.failed, 1);
-  EXPECT_EQ(a.generated_tokens, 3);
-  EXPECT_TRUE(res.rows[4].done && res.rows[4].ok);
-  EXPECT_EQ(res.rows[4].rank, 3);
-  EXPECT_EQ(res.rows[5].error, "generation failed: boom");
-  EXPECT_EQ(res.done_count(), 2);
-  EXPECT_EQ(res.apply(sample_result()).already_done, 2);  // first result wins
-  JobResults other;
-  other.rows.resize(6);
-  other.rows[4].id = "different";
-  EXPECT_THROW(other.apply(sample_result()), Error);
+TEST(UnitResult, JournalTextKeepsTheRequestsInput) {
+  UnitResult r = sample_result();
+  r.results[0].line = 12;
+  r.results[0].prompt_ids = {5, 6};
+  r.results[0].prompt_text = "hi";
+  const UnitResult back =
+      unit_result_from_json(nlohmann::json::parse(unit_result_to_json(r, false).dump()));
+  EXPECT_EQ(back.results[0].line, 12);
+  EXPECT_EQ(back.results[0].prompt_ids, (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(back.results[0].prompt_text, "hi");
+  EXPECT_EQ(back.results[1].line, 0);  // a rank's message has no input: none is invented
+  EXPECT_FALSE(back.results[1].prompt_text);
+}
+
+TEST(JobResults, RecordOfAResultTakesTheUnitsTimesAndRank) {
+  UnitResult u = sample_result();
+  u.results[0].line = 12;
+  const RequestRecord r = record_of(u, u.results[0]);
+  EXPECT_EQ(r.row, 4);
+  EXPECT_EQ(r.line, 12);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.rank, 3);
+  EXPECT_EQ(r.unit, 7);
+  EXPECT_EQ(r.session, 2);
+  EXPECT_EQ(r.end_ms, 1.7e12 + 13);
+  const RequestRecord bad = record_of(u, u.results[1]);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.error, "generation failed: boom");
 }
 
 }  // namespace

@@ -82,24 +82,28 @@ def load(path):
     import h5py
     with h5py.File(path, "r") as f:
         g = f["requests"]
-        col = {k: (g[k].asstr()[:] if g[k].dtype.kind == "O" else g[k][:]) for k in g.keys()}
-        po, oo = col["prompt_offsets"], col["output_offsets"]
+        strings = lambda d: h5py.check_string_dtype(d.dtype) is not None
+        col = {k: (g[k].asstr()[:] if strings(g[k]) else g[k][:]) for k in g.keys()}
         rows = []
         for i, (id_, st) in enumerate(zip(col["id"], col["status"])):
+            if st == "":  # not done yet (docs/OUTPUT.md)
+                continue
             r = {"id": id_ or None, "status": st, "line": int(col["line"][i]),
                  "prompt_len": int(col["prompt_len"][i]),
                  "output_len": int(col["output_len"][i]), "rank": int(col["rank"][i]),
                  "unit": int(col["unit"][i]), "session": int(col["session"][i]),
                  "start_ms": float(col["start_ms"][i]), "end_ms": float(col["end_ms"][i])}
             if st == "ok":
-                r["output_ids"] = [int(x) for x in col["output_ids"][oo[i]:oo[i + 1]]]
+                r["output_ids"] = [int(x) for x in col["output_ids"][i]]
                 r["finish_reason"] = col["finish_reason"][i]
                 if "text" in col:
                     r["text"] = col["text"][i]
             else:
                 r["error"] = col["error"][i]
-            if r["prompt_len"] != po[i + 1] - po[i]:
-                fail(f"{path}: prompt_len of row {i} disagrees with prompt_offsets")
+            if r["prompt_len"] != len(col["prompt_ids"][i]):
+                fail(f"{path}: prompt_len of row {i} disagrees with prompt_ids")
+            if r["output_len"] != len(col["output_ids"][i]):
+                fail(f"{path}: output_len of row {i} disagrees with output_ids")
             rows.append(r)
         return rows
 
@@ -285,17 +289,19 @@ def cmd_h5check(a):
     import h5py
     with h5py.File(a.results, "r") as f:
         g = f["requests"]
-        n = g.attrs["count"]
+        total, n = g.attrs["total"], g.attrs["count"]
         for name in ["id", "status", "error", "line", "prompt_len", "output_len", "finish_reason",
-                     "start_ms", "end_ms", "compute_ms", "rank", "unit", "session"]:
-            if g[name].shape != (n,):
-                fail(f"/requests/{name} has shape {g[name].shape}, count is {n}")
+                     "start_ms", "end_ms", "compute_ms", "rank", "unit", "session",
+                     "prompt_ids", "output_ids"]:
+            if g[name].shape != (total,):
+                fail(f"/requests/{name} has shape {g[name].shape}, total is {total}")
+        status = g["status"].asstr()[:]
+        if (status != "").sum() != n:
+            fail(f"/requests count is {n}, but {(status != '').sum()} rows have a status")
         for what in ["prompt", "output"]:
-            off = g[f"{what}_offsets"][:]
-            if off.shape != (n + 1,) or off[0] != 0 or off[-1] != g[f"{what}_ids"].shape[0]:
-                fail(f"/requests/{what}_offsets inconsistent")
-            if (off[1:] - off[:-1] != g[f"{what}_len"][:]).any():
-                fail(f"/requests/{what}_len disagrees with the offsets")
+            lens = [len(x) for x in g[f"{what}_ids"][:]]
+            if (g[f"{what}_len"][:] != lens).any():
+                fail(f"/requests/{what}_len disagrees with {what}_ids")
         t = f["trace"]
         kinds = list(t["kind_names"].asstr()[:])
         for name in ["step", "layer", "mini_batch", "kind", "bytes", "start_ms", "end_ms",
