@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "model/config.h"
 #include "model/shapes.h"
+#include "plan/batch_choice.h"
 #include "plan/constants_json.h"
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
@@ -29,6 +30,7 @@ using json = nlohmann::json;
 
 struct PlanCommandOptions {
   std::string model_dir, model_shape;
+  std::string batch_arg;  // --batch: a number, or auto
   int64_t batch = 0, prompt_len = 0, gen_len = 0;
   std::optional<double> h2d_gbps, d2h_gbps, gemm_tflops, mem_gbps, gpu_mem_gib, host_mem_gib;
   std::string policy = "auto";
@@ -179,7 +181,45 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
   };
 }
 
-void plan_command(const PlanCommandOptions& o) {
+// The candidates of --batch auto, as a table.
+void print_batch_choice(const BatchChoice& b) {
+  std::printf("\n  --batch auto: %s\n", b.why.c_str());
+  std::printf("    %8s  %14s\n", "batch", "tokens/s");
+  for (const BatchCandidate& k : b.candidates)
+    std::printf("    %8lld  %14s%s\n", static_cast<long long>(k.batch),
+                k.fits ? fmt("%.1f", k.tokens_per_s).c_str() : "does not fit",
+                k.batch == b.batch ? "  <- chosen" : "");
+}
+
+json batch_choice_json(const BatchChoice& b) {
+  json candidates = json::array();
+  for (const BatchCandidate& k : b.candidates) {
+    json j = {{"batch", k.batch}, {"fits", k.fits}};
+    if (k.fits)
+      j["tokens_per_s"] = k.tokens_per_s;
+    else
+      j["why_not"] = k.why_not;
+    candidates.push_back(j);
+  }
+  return {{"batch", b.batch}, {"tokens_per_s", b.tokens_per_s}, {"why", b.why},
+          {"candidates", candidates}};
+}
+
+void plan_command(const PlanCommandOptions& options) {
+  PlanCommandOptions o = options;
+  const bool auto_batch = o.batch_arg == "auto";
+  if (!auto_batch) {
+    size_t used = 0;
+    try {
+      o.batch = std::stoll(o.batch_arg, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    HS_CHECK(used == o.batch_arg.size() && !o.batch_arg.empty(),
+             "--batch must be a number or auto, got '", o.batch_arg, "'");
+  } else {
+    o.batch = 1;
+  }
   HS_CHECK(o.model_dir.empty() != o.model_shape.empty(),
            "give exactly one of --model DIR and --model-shape NAME");
   const ModelConfig c =
@@ -231,13 +271,24 @@ void plan_command(const PlanCommandOptions& o) {
                                                     : "command line";
   if (o.gpu_mem_gib) po.gpu_mem_gib = *o.gpu_mem_gib;
 
+  std::optional<BatchChoice> choice;
+  if (auto_batch) {
+    choice = choose_batch(kMaxAutoBatch, [&](int64_t b) {
+      return make_plan(c, Workload::uniform(b, o.prompt_len, o.gen_len), po);
+    });
+    o.batch = choice->batch;
+  }
   const Workload w = Workload::uniform(o.batch, o.prompt_len, o.gen_len);
   const Plan p = make_plan(c, w, po);
   const Footprint fp = plan_footprint(c, p, w);
-  if (o.json)
-    std::printf("%s\n", to_json(model_name, c, p, fp, po, source, o).dump(2).c_str());
-  else
+  if (o.json) {
+    json j = to_json(model_name, c, p, fp, po, source, o);
+    if (choice) j["batch_choice"] = batch_choice_json(*choice);
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
     print_table(model_name, c, p, fp, po, source, o);
+    if (choice) print_batch_choice(*choice);
+  }
 }
 
 std::string shape_list() {
@@ -262,7 +313,12 @@ void add_plan_command(CLI::App& app) {
                                 "A named model shape instead of a directory: " + shape_list());
   model->excludes(shape);
   shape->excludes(model);
-  cmd->add_option("--batch", o->batch, "Requests in the batch")->required();
+  cmd->add_option("--batch", o->batch_arg,
+                  "Requests in the batch, or auto: the batch with the best predicted throughput "
+                  "that fits the budgets (the smallest within 1% of the best, at most 4096; "
+                  "what `run --batch-size auto` picks), shown with the predictions at each "
+                  "batch tried")
+      ->required();
   cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request")->required();
   cmd->add_option("--gen-len", o->gen_len, "Tokens generated per request")->required();
   cmd->add_option("--policy", o->policy,

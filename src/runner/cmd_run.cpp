@@ -7,6 +7,8 @@
 
 #include "backend/backend.h"
 #include "engine/engine.h"
+#include "engine/factory.h"
+#include "plan/batch_choice.h"
 #include "runner/commands.h"
 #include "runner/job.h"
 #include "runner/job_config.h"
@@ -19,7 +21,7 @@ struct RunOptions {
   std::string model_dir, input, output;
   int64_t max_new_tokens = 32;
   std::string device = "cpu";
-  int64_t batch_size = 16;
+  std::string batch_size = "auto";  // or a number
   SamplingParams sampling;
   std::vector<std::string> stop;
   bool resume = false, overwrite = false, retry_failed = false;
@@ -33,13 +35,27 @@ struct RunOptions {
   std::string share_weights = "node";
 };
 
+// A fixed --batch-size: a positive integer.
+int64_t parse_batch_size(const std::string& v) {
+  size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  HS_CHECK(used == v.size() && n > 0, "--batch-size must be a positive integer or auto, not '", v,
+           "'");
+  return n;
+}
+
 void run(const RunOptions& o, const std::string& config_toml) {
   JobOptions job;
   job.model_dir = o.model_dir;
   job.input = o.input;
   job.output = o.output;
   job.max_new_tokens = o.max_new_tokens;
-  job.batch_size = o.batch_size;
+  job.batch_size = o.batch_size == "auto" ? 0 : parse_batch_size(o.batch_size);
   job.sampling = o.sampling;
   job.stop = o.stop;
   job.resume = o.resume;
@@ -53,7 +69,9 @@ void run(const RunOptions& o, const std::string& config_toml) {
   // One engine per rank, built on the thread that runs it; device_index is the rank's GPU and
   // shape the longest prompt and generation in the dataset (what the plan must hold).
   auto summary = std::make_shared<TraceSummary>();  // this rank's engine, over the whole job
-  EngineFactory make_engine = [o, summary](const RankPlace& place, const JobShape& shape) {
+  const int64_t fixed_batch = job.batch_size;
+  EngineFactory make_engine = [o, summary, fixed_batch](const RankPlace& place,
+                                                        const JobShape& shape) {
     RankEngine e;
     const bool share = o.share_weights == "node" && place.node && place.node->size() > 1;
     HS_CHECK(!share || place.collectives_ok,
@@ -84,10 +102,28 @@ void run(const RunOptions& o, const std::string& config_toml) {
                           : double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
     eo.node = place.node;
     eo.share_weights = share;
-    eo.workload =
-        run_workload(weights->config(), o.batch_size,
-                     o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens,
-                     shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens);
+    const int64_t prompt =
+        o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens;
+    const int64_t gen = shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens;
+    if (fixed_batch > 0) {
+      e.batch = fixed_batch;
+      e.batch_why = cat("batch ", e.batch, " (--batch-size)");
+    } else if (eo.engine != "hybrid") {
+      e.batch = 16;
+      e.batch_why = cat("batch 16 (the ", eo.engine, " engine has no planner to choose one)");
+    } else {
+      // The planner's prediction at each batch, for this rank's budgets and the dataset's
+      // longest request (plan/batch_choice.h).
+      const BatchChoice c = choose_batch(
+          shape.max_batch > 0 ? shape.max_batch : kMaxAutoBatch, [&](int64_t b) {
+            EngineOptions at = eo;
+            at.workload = run_workload(weights->config(), b, prompt, gen);
+            return plan_run(weights->config(), at, *backend);
+          });
+      e.batch = c.batch;
+      e.batch_why = c.why + " (--batch-size auto)";
+    }
+    eo.workload = run_workload(weights->config(), e.batch, prompt, gen);
     e.device_name = backend->device_name();
     e.generator = make_generator(eo, *weights, std::move(backend));
     if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_json(*p);
@@ -160,7 +196,19 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size,
                   "Requests run together: a rank's engine batch, and the work unit rank 0 hands "
-                  "out")
+                  "out. auto: each rank's planner picks the batch with the best predicted "
+                  "throughput that fits its GPU and host budgets for the dataset's longest "
+                  "prompt and generation (the smallest within 1% of the best; never more than "
+                  "the job's requests per rank); the log and /meta hardware say what it chose "
+                  "and why. `plan --batch auto` shows the same choice")
+      ->check([](const std::string& v) {
+        try {
+          if (v != "auto") parse_batch_size(v);
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      })
       ->capture_default_str();
   cmd->add_option("--temperature", o->sampling.temperature,
                   "Sampling temperature; 0 (the default) is greedy decoding")

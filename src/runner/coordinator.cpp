@@ -66,8 +66,10 @@ void Coordinator::run() {
       stop_idle_ranks();
       return;
     }
+    const int64_t per_rank = (opt_.to_compute + link_.ranks() - 1) / link_.ranks();
     const std::string shape = json{{"max_prompt_tokens", opt_.max_prompt_tokens},
-                                   {"max_new_tokens", opt_.max_new_tokens}}
+                                   {"max_new_tokens", opt_.max_new_tokens},
+                                   {"max_batch", per_rank}}
                                   .dump();
     for (int r = 0; r < link_.ranks(); ++r) {
       link_.send(r, MsgKind::start, shape);
@@ -75,11 +77,18 @@ void Coordinator::run() {
     }
     while (ranks_left() > 0) {
       if (draining() && !drain_checkpoint_written_) {
+        // The units running, by rank: when the launcher sent the signal because a rank died,
+        // that rank is among them.
+        std::string running;
+        for (int r : ranks_busy())
+          running += cat(running.empty() ? "" : "; ", "rank ", r, " (host ", ranks_[r].host,
+                         "): unit ", ranks_[r].unit->unit.index, ", lines ",
+                         ranks_[r].unit->lines.front(), "-", ranks_[r].unit->lines.back());
         std::fprintf(stderr,
                      "\nhybridserve: signal %d (%s): no new work units; waiting for the %zu "
-                     "running ones (signal again to stop now)\n",
+                     "running ones (signal again to stop now): %s\n",
                      InterruptGuard::last_signal(), strsignal(InterruptGuard::last_signal()),
-                     ranks_busy().size());
+                     ranks_busy().size(), running.c_str());
         sync_journal();
         checkpoint_(journal_units());
         drain_checkpoint_written_ = true;
@@ -149,11 +158,19 @@ void Coordinator::handle(const Message& m) {
            m.rank);
   Rank& k = ranks_[m.rank];
   switch (m.kind) {
-    case MsgKind::hello:
+    case MsgKind::hello: {
       k.hello = m.payload;
+      const json h = json::parse(m.payload, nullptr, false);
+      if (h.is_object()) {
+        k.host = h.value("host", "");
+        k.pid = h.value("pid", int64_t{0});
+        k.batch = h.value("batch", int64_t{0});
+      }
+      if (opt_.unit_size > 0 || k.batch <= 0) k.batch = std::max<int64_t>(opt_.unit_size, 1);
       k.state = RankState::idle;
       dispatch(m.rank);
       break;
+    }
     case MsgKind::result:
       on_result(m.rank, m.payload);
       break;
@@ -233,7 +250,7 @@ void Coordinator::dispatch(int rank) {
       k.unit = std::move(returned_.front());
       returned_.pop_front();
     } else if (!source_done_) {
-      k.unit = source_.next();
+      k.unit = source_.next(k.batch);
       source_done_ = !k.unit;
       if (k.unit) k.unit->unit.index = units_formed_++;
     }
@@ -247,6 +264,20 @@ void Coordinator::dispatch(int rank) {
   k.dispatched_ms = unix_ms();
   k.state = RankState::busy;
   link_.send(rank, MsgKind::unit, encode_work_unit(k.unit->unit));
+  // A unit handed out is journaled too, so that if the rank dies with it (mpirun then ends
+  // the job, often before rank 0 can say anything), the resume names the rank, host and unit.
+  const PendingUnit& u = *k.unit;
+  journal_.append(JournalRecordType::dispatch,
+                  json{{"session", opt_.session},
+                       {"unit", u.unit.index},
+                       {"rank", rank},
+                       {"host", k.host},
+                       {"pid", k.pid},
+                       {"first_line", u.lines.front()},
+                       {"last_line", u.lines.back()},
+                       {"requests", u.unit.rows.size()}}
+                      .dump(-1, ' ', false, json::error_handler_t::replace));
+  unsynced_ = true;
   progress_.set_rank_state(rank, cat("u", k.unit->unit.index));
 }
 

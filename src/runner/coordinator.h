@@ -46,10 +46,12 @@ struct PendingUnit {
 class UnitSource {
  public:
   virtual ~UnitSource() = default;
-  virtual std::optional<PendingUnit> next() = 0;
+  virtual std::optional<PendingUnit> next(int64_t size) = 0;  // of up to `size` requests
 };
 
 struct CoordinatorOptions {
+  // Requests per work unit; 0: each rank's engine batch, from its hello (--batch-size auto).
+  int64_t unit_size = 0;
   double checkpoint_s = 600;  // write a checkpoint at most this often (and at the end)
   int32_t session = 0;
   int64_t to_compute = 0;  // requests this session computes (their lines read as valid)
@@ -90,6 +92,9 @@ class Coordinator {
     std::optional<PendingUnit> unit;  // the unit it holds
     double dispatched_ms = 0;      // when it got it (Unix ms)
     std::string hello;             // JSON
+    std::string host;              // from its hello
+    int64_t pid = 0;
+    int64_t batch = 0;             // requests per unit it is handed
     std::string error;
   };
 

@@ -259,7 +259,7 @@ class Hdf5Results : public ResultsSink {
 
  private:
   // Rows waiting beyond this many bytes are written before the next checkpoint.
-  static constexpr size_t kBufferBytes = 64u << 20;
+  static constexpr size_t kBufferBytes = 2u << 20;
 
   struct Open {
     Open(const std::string& path, const char* what)

@@ -1,5 +1,6 @@
 #include "runner/job.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,7 +65,7 @@ std::string read_text(const std::string& path) {
 void check_options(const JobOptions& o) {
   validate(o.sampling);
   HS_CHECK(o.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
-  HS_CHECK(o.batch_size > 0, "--batch-size must be > 0");
+  HS_CHECK(o.batch_size >= 0, "--batch-size must be > 0 (or auto)");
   HS_CHECK(o.checkpoint_s >= 0, "--checkpoint-s must be >= 0");
   HS_CHECK(o.progress_s > 0, "--progress-s must be > 0");
   for (const std::string& s : o.stop) HS_CHECK(!s.empty(), "--stop strings must not be empty");
@@ -84,19 +85,18 @@ void check_input(const std::string& path) {
 class DatasetUnits : public UnitSource {
  public:
   DatasetUnits(const std::string& path, const DatasetOptions& opt, const DatasetSummary& summary,
-               const std::vector<bool>& done, int64_t unit_size, int64_t default_max_new,
-               ResultsSink& sink, int32_t session)
+               const std::vector<bool>& done, int64_t default_max_new, ResultsSink& sink,
+               int32_t session)
       : reader_(path, opt, summary),
         done_(done),
-        unit_size_(unit_size),
         default_max_new_(default_max_new),
         sink_(sink),
         session_(session) {}
 
-  std::optional<PendingUnit> next() override {
+  std::optional<PendingUnit> next(int64_t size) override {
     PendingUnit u;
     DatasetEntry e;
-    while (static_cast<int64_t>(u.unit.rows.size()) < unit_size_) {
+    while (static_cast<int64_t>(u.unit.rows.size()) < size) {
       const int64_t row = reader_.next_row();
       const bool done = row < static_cast<int64_t>(done_.size()) && done_[row];
       if (!reader_.next(e, !done)) break;
@@ -128,7 +128,7 @@ class DatasetUnits : public UnitSource {
  private:
   DatasetReader reader_;
   const std::vector<bool>& done_;
-  int64_t unit_size_, default_max_new_;
+  int64_t default_max_new_;
   ResultsSink& sink_;
   int32_t session_;
 };
@@ -142,6 +142,13 @@ std::pair<int64_t, int64_t> peak_rss_and_written() {
   for (std::string line; std::getline(io, line);)
     if (line.rfind("wchar:", 0) == 0) wchar = std::atoll(line.c_str() + 6);
   return {hwm_kb * 1024, wchar};
+}
+
+// CPU seconds of the calling thread (rank 0's coordinator: its bookkeeping, not the engine's).
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
 int64_t file_bytes(const std::string& path) {
@@ -261,6 +268,7 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
   auto to_local = std::make_shared<Mailbox>(), from_local = std::make_shared<Mailbox>();
   CoordinatorLink link(mpi, to_local, from_local);
   const std::string start_time = iso_now();
+  const double cpu0 = thread_cpu_s();
   std::unique_ptr<PreparedJob> prepared;
   try {
     prepared = prepare(o, link.ranks(), start_time);
@@ -269,12 +277,21 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     throw;
   }
   PreparedJob& p = *prepared;
+  const double prepare_cpu_s = thread_cpu_s() - cpu0;
   const DatasetSummary& sum = p.summary;
   const int64_t total = sum.rows;
   const int64_t done_before = p.skipped + sum.bad_rows;
   const int64_t to_compute = total - done_before;
   if (!p.output.journal_note.empty())
     std::fprintf(stderr, "hybridserve: %s\n", p.output.journal_note.c_str());
+  // What earlier sessions lost (at most a screenful; the journal has all of them).
+  const size_t lost = p.output.lost_units.size();
+  for (size_t i = 0; i < std::min<size_t>(lost, 8); ++i)
+    std::fprintf(stderr, "hybridserve: lost: %s; computing it again\n",
+                 p.output.lost_units[i].c_str());
+  if (lost > 8)
+    std::fprintf(stderr, "hybridserve: lost: %zu more units (journal '%s', records of type 4)\n",
+                 lost - 8, p.output.paths.journal.c_str());
   if (p.output.session > 0)
     std::fprintf(stderr,
                  "hybridserve: resuming (session %d, journal '%s'): %lld of %lld requests already "
@@ -292,10 +309,13 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
   });
   Progress progress(total, done_before, p.failed_before + sum.bad_rows, link.ranks(),
                     ::isatty(STDERR_FILENO) == 1, o.progress_s);
-  DatasetUnits units(o.input, p.dataset_options, sum, p.done, o.batch_size, o.max_new_tokens,
-                     *p.sink, p.output.session);
+  DatasetUnits units(o.input, p.dataset_options, sum, p.done, o.max_new_tokens, *p.sink,
+                     p.output.session);
   Coordinator* coordinator = nullptr;
+  int64_t checkpoints = 0;
+  double checkpoint_max_s = 0, checkpoint_total_s = 0;
   auto checkpoint = [&](int64_t journal_units) {
+    const auto c0 = std::chrono::steady_clock::now();
     JobMeta& m = p.meta;
     m.end_time = iso_now();
     m.hardware = coordinator->hardware_json();
@@ -303,8 +323,14 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     m.requests_done = done_before + coordinator->requests_ok() + coordinator->requests_failed();
     m.complete = m.requests_done == total;
     p.sink->checkpoint(m, journal_units, p.output.trace->rows());
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+    ++checkpoints;
+    checkpoint_total_s += took;
+    checkpoint_max_s = std::max(checkpoint_max_s, took);
   };
   CoordinatorOptions copt;
+  copt.unit_size = o.batch_size;
   copt.checkpoint_s = o.checkpoint_s;
   copt.session = p.output.session;
   copt.to_compute = to_compute;
@@ -336,7 +362,7 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
   }
   local_worker.join();
   // Lines after the last unit that cannot run (or all of them, when none could).
-  HS_CHECK(!units.next(), "internal error: work units left after every rank stopped");
+  HS_CHECK(!units.next(1), "internal error: work units left after every rank stopped");
   progress.finish();
   checkpoint(coord.journal_units());
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -347,12 +373,25 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
                static_cast<long long>(p.failed_before + sum.bad_rows + coord.requests_failed()),
                static_cast<long long>(p.skipped), static_cast<long long>(coord.units_done()),
                static_cast<long long>(coord.tokens_generated()), s, o.output.c_str());
+  // Rank 0's own costs, for sizing jobs (tools/bench_coordinator.sh reads these lines): the
+  // coordinator thread's CPU time is its bookkeeping (summary pass, hand-out, journal, results
+  // file), apart from the engine it runs beside.
   const auto [peak, written] = peak_rss_and_written();
+  const double run_cpu_s = thread_cpu_s() - cpu0 - prepare_cpu_s;
+  const int64_t handled = coord.requests_ok() + coord.requests_failed();
   std::fprintf(stderr,
                "hybridserve run: rank 0 peak memory %.1f MB; wrote %.1f MB (results file %.1f MB, "
                "journal %.1f MB, trace %.1f MB now)\n",
                peak / 1e6, written / 1e6, file_bytes(o.output) / 1e6,
                file_bytes(p.output.paths.journal) / 1e6, file_bytes(p.output.paths.trace) / 1e6);
+  std::fprintf(stderr,
+               "hybridserve run: rank 0 bookkeeping: %.2f s CPU to read the input and open the "
+               "output (%.0f lines/s), %.2f s CPU for %lld requests (%.0f requests/s); %lld "
+               "checkpoints, %.1f ms each on average, %.1f ms at most\n",
+               prepare_cpu_s, total / std::max(prepare_cpu_s, 1e-9), run_cpu_s,
+               static_cast<long long>(handled), handled / std::max(run_cpu_s, 1e-9),
+               static_cast<long long>(checkpoints),
+               1e3 * checkpoint_total_s / std::max<int64_t>(checkpoints, 1), 1e3 * checkpoint_max_s);
 }
 
 }  // namespace

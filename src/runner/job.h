@@ -16,7 +16,9 @@ namespace hs {
 struct JobOptions {
   std::string model_dir, input, output;
   int64_t max_new_tokens = 32;
-  int64_t batch_size = 16;  // requests per work unit (what a rank's engine runs at once)
+  // Requests per work unit (what a rank's engine runs at once); 0: auto, each rank's engine
+  // batch as its planner chose it (plan/batch_choice.h).
+  int64_t batch_size = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;
   bool resume = false;        // continue the job whose journal is beside the output

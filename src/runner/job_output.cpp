@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "runner/fingerprint.h"
 #include "util/error.h"
@@ -44,7 +45,17 @@ struct Replay {
   int32_t last_session = -1;
   int64_t units = 0;
   int64_t trace_rows_end = 0;  // the largest of the unit records
+  // Dispatch records without a unit record after them, by (session, unit).
+  std::map<std::pair<int64_t, int64_t>, json> in_flight;
 };
+
+std::string lost_unit_line(const json& d) {
+  return cat("session ", d.value("session", -1), ": unit ", d.value("unit", -1), " (lines ",
+             d.value("first_line", 0), "-", d.value("last_line", 0), ", ",
+             d.value("requests", 0), " requests) was handed to rank ", d.value("rank", -1),
+             " (host ", d.value("host", "?"), ", pid ", d.value("pid", 0),
+             ") and its results never came back");
+}
 
 // The journal format this version writes; a journal of format 1 lacks the requests' input that
 // rebuilding a results file from the journal needs.
@@ -70,6 +81,9 @@ Replay replay(const std::string& path) {
     else if (rec.type == JournalRecordType::unit) {
       ++r.units;
       r.trace_rows_end = std::max(r.trace_rows_end, j.value("trace_rows_end", int64_t{0}));
+      r.in_flight.erase({j.value("session", int64_t{-1}), j.value("unit", int64_t{-1})});
+    } else if (rec.type == JournalRecordType::dispatch) {
+      r.in_flight[{j.value("session", int64_t{-1}), j.value("unit", int64_t{-1})}] = j;
     }
   });
   return r;
@@ -145,6 +159,9 @@ JobOutput open_job_output(const JobOutputRequest& req) {
       out.first_start_time = r.header.value("created", "");
       keep_trace_rows = r.trace_rows_end;
       out.replayed_units = r.units;
+      // The last session's: earlier ones' were reported (and computed again) by the next.
+      for (const auto& [key, d] : r.in_flight)
+        if (key.first == r.last_session) out.lost_units.push_back(lost_unit_line(d));
       fresh = false;
     } else if (have_output) {
       fail("--resume: the journal '", p.journal, "' holds no job header (",

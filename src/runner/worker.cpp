@@ -149,6 +149,7 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     JobShape shape;
     shape.max_prompt_tokens = shape_json.at("max_prompt_tokens").get<int64_t>();
     shape.max_new_tokens = shape_json.at("max_new_tokens").get<int64_t>();
+    shape.max_batch = shape_json.value("max_batch", int64_t{0});
     RankState s;
     s.engine = make_engine(o.place, shape);
     HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
@@ -161,6 +162,8 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     hello["device_index"] = o.place.device_index;
     hello["plan"] = s.engine.plan_json;
     hello["load_s"] = s.engine.load_s;
+    hello["batch"] = s.engine.batch;
+    hello["batch_choice"] = s.engine.batch_why;
     const json plan = s.engine.plan_json.empty() ? json::object()
                                                  : json::parse(s.engine.plan_json, nullptr, false);
     const NodeGroup* node = o.place.node;
@@ -169,10 +172,11 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
                      {"rank", node ? node->rank() : 0},
                      {"shared_weight_bytes", plan.value("shared_weight_bytes", int64_t(0))}};
     std::fprintf(
-        stderr, "hybridserve: rank %d (pid %d, %s, node %s, %d rank%s): engine ready in %.2f s%s\n",
+        stderr,
+        "hybridserve: rank %d (pid %d, %s, node %s, %d rank%s): engine ready in %.2f s, %s%s\n",
         rank, static_cast<int>(getpid()), s.engine.device_name.c_str(),
         node ? node->name().c_str() : "-", node ? node->size() : 1,
-        node && node->size() > 1 ? "s" : "", s.engine.load_s,
+        node && node->size() > 1 ? "s" : "", s.engine.load_s, s.engine.batch_why.c_str(),
         plan.value("shared_weight_bytes", int64_t(0)) > 0
             ? cat(", sharing ", plan.value("shared_weight_bytes", int64_t(0)),
                   " bytes of streamed weights with the node's ranks")

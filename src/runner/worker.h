@@ -22,6 +22,8 @@ struct RankEngine {
   std::string device_name;  // for /meta hardware, e.g. "cpu" or "NVIDIA H100 80GB HBM3"
   std::string plan_json;    // the engine's plan, if it has one (for /meta plan)
   double load_s = 0;        // seconds the engine took to build (memory and weights)
+  int64_t batch = 0;        // the engine batch: requests per work unit this rank is handed
+  std::string batch_why;    // how it was chosen (--batch-size auto: the planner's reasons)
   // The engine's trace events since the last call (empty function: the engine keeps none).
   std::function<std::vector<TraceEvent>()> take_trace;
 };
@@ -30,6 +32,7 @@ struct RankEngine {
 struct JobShape {
   int64_t max_prompt_tokens = 0;
   int64_t max_new_tokens = 0;  // the largest per-request max_new_tokens (the default included)
+  int64_t max_batch = 0;       // the job's requests per rank: a larger batch would idle ranks
 };
 // Where a rank runs: its GPU, and the ranks of its node, with which it may hold one copy of the
 // weights (cache/node_group.h).

@@ -8,7 +8,7 @@ CHECK="$PY $SRC/tests/system/lib/hs_results.py"
 MODEL=$SRC/tests/models/opt-tiny
 GOLDEN=$SRC/tests/goldens/opt-tiny.json
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hs-system-XXXXXX")
-cleanup_tmp() { rm -rf "$TMP"; }
+cleanup_tmp() { [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"; }  # KEEP_TMP=1: keep it to look at
 trap cleanup_tmp EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # 2 cores in CI, up to 4 ranks: oversubscribe, and let idle ranks yield the core.

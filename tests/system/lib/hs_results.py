@@ -19,6 +19,8 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py wait-journal JOURNAL --requests N [--pid P] [--timeout S]
     hs_results.py count RESULTS FIELD VALUE   prints how many rows have FIELD == VALUE
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
+    hs_results.py lost JOURNAL           units of the last session handed out without results
+    hs_results.py wait-dispatch JOURNAL --rank R --units K [--timeout S]
     hs_results.py not-recomputed RESULTS IDS SESSION   ids in file IDS have session < SESSION
     hs_results.py h5check RESULTS.h5     every dataset of the schema readable and consistent
     hs_results.py random-ids OUT --n N --vocab V --min-len A --max-len B [--seed S]
@@ -37,7 +39,9 @@ import zlib
 
 MAGIC = b"HSJRNL1\n"
 RECORD = b"HSRC"
+TYPE_SESSION = 2
 TYPE_UNIT = 3
+TYPE_DISPATCH = 4
 
 
 def fail(msg):
@@ -245,6 +249,34 @@ def cmd_wait_journal(a):
     fail(f"journal did not reach {a.requests} requests within {a.timeout} s")
 
 
+def cmd_lost(a):
+    """Units the journal's last session handed out (dispatch records) without a unit record:
+    one line "session unit rank host first_line last_line" each."""
+    recs = read_journal(a.journal)[0]
+    last = max(r["session"] for t, r in recs if t == TYPE_SESSION)
+    out = {}
+    for t, r in recs:
+        if t == TYPE_DISPATCH and r["session"] == last:
+            out[(r["session"], r["unit"])] = r
+        elif t == TYPE_UNIT:
+            out.pop((r["session"], r["unit"]), None)
+    for (s, u), r in sorted(out.items()):
+        print(s, u, r["rank"], r["host"], r["first_line"], r["last_line"])
+
+
+def cmd_wait_dispatch(a):
+    # Polling the journal is how the test finds a point where the rank holds work.
+    t0 = time.time()
+    while time.time() - t0 < a.timeout:
+        if os.path.exists(a.journal):
+            n = sum(1 for t, r in read_journal(a.journal)[0]
+                    if t == TYPE_DISPATCH and r["rank"] == a.rank)
+            if n >= a.units:
+                return
+        time.sleep(0.02)
+    fail(f"rank {a.rank} was not handed {a.units} units within {a.timeout} s")
+
+
 def cmd_subset(a):
     have = set(journal_ids(a.journal))
     rows = [r for r in load(a.results) if r.get("rank", -1) >= 0]
@@ -341,6 +373,10 @@ def main():
     s.add_argument("--requests", type=int); s.add_argument("--pid", type=int, default=0)
     s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("subset"); s.add_argument("results"); s.add_argument("journal")
+    s = sub.add_parser("lost"); s.add_argument("journal")
+    s = sub.add_parser("wait-dispatch"); s.add_argument("journal")
+    s.add_argument("--rank", type=int); s.add_argument("--units", type=int)
+    s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("not-recomputed"); s.add_argument("results"); s.add_argument("ids")
     s.add_argument("session", type=int)
     s = sub.add_parser("h5check"); s.add_argument("results")
