@@ -1,11 +1,11 @@
 // Choosing the engine batch (`run --batch-size auto`, `plan --batch auto`): an offloaded engine
 // streams every layer's weights once per step whatever the batch, so throughput grows with the
 // batch until the caches fill the memory budgets. The planner's prediction is taken at batches
-// 1, 2, 4, ... up to a cap, the first batch that does not fit, or the first that predicts less
+// 16, 32, 64, ... up to a cap, the first batch that does not fit, or the first that predicts less
 // than the one before (the budgets bind: caches give way to slower policies, and the planner's
-// own time grows with the batch). The choice is the smallest batch within 1% of the best
-// prediction: past that point a larger batch only makes units coarser (worse balance across
-// ranks, longer time to first results).
+// own time grows with the batch); below 16 only when 16 does not fit. The choice is the
+// smallest batch within 1% of the best prediction: past that point a larger batch only makes
+// units coarser (worse balance across ranks, longer time to first results).
 #pragma once
 
 #include <cstdint>
@@ -17,8 +17,9 @@
 
 namespace hs {
 
-// The largest batch auto considers.
+// The largest batch auto considers, and where its search starts.
 constexpr int64_t kMaxAutoBatch = 4096;
+constexpr int64_t kFirstAutoBatch = 16;
 
 struct BatchCandidate {
   int64_t batch = 0;

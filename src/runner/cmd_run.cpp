@@ -1,5 +1,6 @@
 // hybridserve run: push a JSONL dataset of prompts through a model and write one result per
 // request.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -114,6 +115,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
     } else {
       // The planner's prediction at each batch, for this rank's budgets and the dataset's
       // longest request (plan/batch_choice.h).
+      const auto t0 = std::chrono::steady_clock::now();
       const BatchChoice c = choose_batch(
           shape.max_batch > 0 ? shape.max_batch : kMaxAutoBatch, [&](int64_t b) {
             EngineOptions at = eo;
@@ -121,7 +123,11 @@ void run(const RunOptions& o, const std::string& config_toml) {
             return plan_run(weights->config(), at, *backend);
           });
       e.batch = c.batch;
-      e.batch_why = c.why + " (--batch-size auto)";
+      const double planning_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      char took[32];
+      std::snprintf(took, sizeof took, "%.1f", planning_s);
+      e.batch_why = c.why + " (--batch-size auto, " + took + " s of planning)";
     }
     eo.workload = run_workload(weights->config(), e.batch, prompt, gen);
     e.device_name = backend->device_name();

@@ -19,7 +19,7 @@ for gpu in 0.002 0.004; do
   want=$("$PY" -c 'import json; print(json.load(open("plan.json"))["batch_choice"]["batch"])')
   "$BIN" run --model "$MODEL" --input data.jsonl --output "out-$gpu.h5" --max-new-tokens 8 \
     --gpu-mem-gib "$gpu" "${BUDGET[@]}" 2>"run-$gpu.log" || { cat "run-$gpu.log"; die "run failed"; }
-  grep -q "engine ready in .* s, batch $want: predicted .* (--batch-size auto)" "run-$gpu.log" ||
+  grep -q "engine ready in .* s, batch $want: predicted .* (--batch-size auto, " "run-$gpu.log" ||
     { cat "run-$gpu.log"; die "the log does not say batch $want was chosen"; }
   "$PY" - "out-$gpu.h5" "$want" <<'PY'
 import collections, json, sys
