@@ -27,6 +27,7 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool resume = false, overwrite = false, retry_failed = false;
   double checkpoint_s = 600, progress_s = 30;
+  std::string on_checkpoint;
   bool no_trace = false;
   // The engine (src/engine/engine.h): its plan and memory.
   std::string engine = "hybrid", policy = "auto";
@@ -63,6 +64,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.overwrite = o.overwrite;
   job.retry_failed = o.retry_failed;
   job.checkpoint_s = o.checkpoint_s;
+  job.on_checkpoint = o.on_checkpoint;
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;
@@ -190,6 +192,11 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--no-trace", o->no_trace,
                 "Keep no engine trace (OUT.trace, /trace): for long jobs on large models, whose "
                 "trace grows by GBs");
+  cmd->add_option("--on-checkpoint", o->on_checkpoint,
+                  "Shell command run by rank 0 after each checkpoint, when the results file is "
+                  "complete and closed (e.g. to copy it off the node); it sees "
+                  "HYBRIDSERVE_OUTPUT (the file) and HYBRIDSERVE_ROWS_DONE; new units wait while "
+                  "it runs; a failure is logged and the job goes on");
   cmd->add_option("--progress-s", o->progress_s,
                   "Seconds between progress lines when stderr is not a terminal (Slurm logs)")
       ->capture_default_str();

@@ -151,6 +151,26 @@ double thread_cpu_s() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
+// `text` as one word of the shell.
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char ch : text) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+// Runs the --on-checkpoint command through the shell, its variables set on its command line
+// (not with setenv: the engine's thread may read the environment meanwhile); its failure is
+// reported, not thrown.
+void run_on_checkpoint(const std::string& command, const std::string& output, int64_t done) {
+  const std::string line = "HYBRIDSERVE_OUTPUT=" + shell_quote(output) +
+                           " HYBRIDSERVE_ROWS_DONE=" + std::to_string(done) + " /bin/sh -c " +
+                           shell_quote(command);
+  const int rc = std::system(line.c_str());
+  if (rc != 0)
+    std::fprintf(stderr, "\nhybridserve: --on-checkpoint command failed (status %d): %s\n", rc,
+                 command.c_str());
+}
+
 int64_t file_bytes(const std::string& path) {
   std::error_code ec;
   const auto n = fs::file_size(path, ec);
@@ -328,6 +348,7 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
     ++checkpoints;
     checkpoint_total_s += took;
     checkpoint_max_s = std::max(checkpoint_max_s, took);
+    if (!o.on_checkpoint.empty()) run_on_checkpoint(o.on_checkpoint, o.output, m.requests_done);
   };
   CoordinatorOptions copt;
   copt.unit_size = o.batch_size;

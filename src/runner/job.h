@@ -24,7 +24,10 @@ struct JobOptions {
   bool resume = false;        // continue the job whose journal is beside the output
   bool overwrite = false;     // discard an existing output and journal
   bool retry_failed = false;  // with resume: recompute requests whose generation failed
-  double checkpoint_s = 600;  // rewrite the results file at most this often while running
+  double checkpoint_s = 600;  // add finished rows to the results file at most this often
+  // A shell command run after each checkpoint, the results file complete (e.g. to copy it
+  // off the node); "" none. Its failure is logged, not fatal.
+  std::string on_checkpoint;
   double progress_s = 30;     // progress line interval when stderr is not a terminal
   bool trace = true;          // keep the engine's trace (OUT.trace, /trace)
   std::string config_toml;    // the effective options (for /meta job_config)

@@ -180,5 +180,47 @@ TEST(Dataset, FileBlankLinesCrlfAndDuplicateIds) {
   EXPECT_THROW(read_dataset(path + ".missing", {}), Error);
 }
 
+TEST(Dataset, SummaryCountsRowsAndLongestPromptAndFindsDuplicatesWithoutKeepingLines) {
+  const ModelConfig c = tiny();
+  DatasetOptions o;
+  o.model = &c;
+  o.encode = [](const std::string& text) { return std::vector<int32_t>(text.size(), 7); };
+  const std::string path = test::temp_dir() + "/d.jsonl";
+  std::string text;
+  // 3000 ids (the index grows several times), then one of them again as an integer id, a text
+  // prompt, a bad line, and a row that `skip` marks done (its too-long prompt is not checked).
+  for (int i = 0; i < 3000; ++i) text += cat("{\"id\": \"", i, "\", \"input_ids\": [1]}\n");
+  text += "{\"id\": 17, \"input_ids\": [1, 2]}\n";
+  text += "{\"id\": \"t\", \"prompt\": \"hello\", \"max_new_tokens\": 9}\n";
+  text += "{\"id\": \"x\", \"input_ids\": [1,\n";
+  text += "{\"id\": \"done\", \"input_ids\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n";
+  test::write_file(path, text);
+  const DatasetSummary s = summarize_dataset(path, o, [](int64_t row) { return row == 3003; });
+  EXPECT_EQ(s.rows, 3004);
+  EXPECT_EQ(s.bad_rows, 2);  // the duplicate and the broken line; the done row is not counted
+  EXPECT_EQ(s.max_prompt_tokens, 5);  // "hello", one token a byte; the done row is skipped
+  EXPECT_EQ(s.max_new_tokens, 9);
+  EXPECT_FALSE(s.openai);
+  ASSERT_EQ(s.duplicates.size(), 1u);
+  EXPECT_EQ(s.duplicates.at(3000), "line 3001: duplicate id '17' (first on line 18)");
+
+  // The reader gives each row in order with the summary's verdicts; a done row is not parsed.
+  DatasetReader r(path, o, s);
+  DatasetEntry e;
+  for (int64_t row = 0; row < 3000; ++row) ASSERT_TRUE(r.next(e, true));
+  ASSERT_TRUE(r.next(e, true));
+  EXPECT_EQ(e.row, 3000);
+  EXPECT_EQ(e.error, "line 3001: duplicate id '17' (first on line 18)");
+  ASSERT_TRUE(r.next(e, true));
+  EXPECT_EQ(e.input_ids.size(), 5u);
+  ASSERT_TRUE(r.next(e, true));
+  EXPECT_EQ(e.error, "line 3003: not valid JSON");
+  EXPECT_EQ(r.next_row(), 3003);
+  ASSERT_TRUE(r.next(e, false));
+  EXPECT_EQ(e.line, 3004);
+  EXPECT_TRUE(e.input_ids.empty());
+  EXPECT_FALSE(r.next(e, true));
+}
+
 }  // namespace
 }  // namespace hs

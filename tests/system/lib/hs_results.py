@@ -20,6 +20,7 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py count RESULTS FIELD VALUE   prints how many rows have FIELD == VALUE
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py lost JOURNAL           units of the last session handed out without results
+    hs_results.py snapshot RESULTS JOURNAL OUT   checks at a checkpoint; rows to OUT (JSON)
     hs_results.py wait-dispatch JOURNAL --rank R --units K [--timeout S]
     hs_results.py not-recomputed RESULTS IDS SESSION   ids in file IDS have session < SESSION
     hs_results.py h5check RESULTS.h5     every dataset of the schema readable and consistent
@@ -249,6 +250,17 @@ def cmd_wait_journal(a):
     fail(f"journal did not reach {a.requests} requests within {a.timeout} s")
 
 
+def cmd_snapshot(a):
+    """What a reader sees at a checkpoint (run from --on-checkpoint): the file is consistent
+    (h5check for .h5), every result in it is journaled, and its rows go to OUT as JSON."""
+    if a.results.endswith(".h5"):
+        cmd_h5check(argparse.Namespace(results=a.results))
+    cmd_subset(argparse.Namespace(results=a.results, journal=a.journal))
+    rows = {r["line"]: [r["id"], r["status"], r.get("output_ids")] for r in load(a.results)}
+    json.dump({"rows": rows, "bytes": open(a.results, "rb").read().decode("utf-8", "replace")
+               if a.results.endswith(".jsonl") else ""}, open(a.out, "w"))
+
+
 def cmd_lost(a):
     """Units the journal's last session handed out (dispatch records) without a unit record:
     one line "session unit rank host first_line last_line" each."""
@@ -374,6 +386,8 @@ def main():
     s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("subset"); s.add_argument("results"); s.add_argument("journal")
     s = sub.add_parser("lost"); s.add_argument("journal")
+    s = sub.add_parser("snapshot"); s.add_argument("results"); s.add_argument("journal")
+    s.add_argument("out")
     s = sub.add_parser("wait-dispatch"); s.add_argument("journal")
     s.add_argument("--rank", type=int); s.add_argument("--units", type=int)
     s.add_argument("--timeout", type=float, default=120)
