@@ -201,7 +201,9 @@ json batch_choice_json(const BatchChoice& b) {
       j["why_not"] = k.why_not;
     candidates.push_back(j);
   }
-  return {{"batch", b.batch}, {"tokens_per_s", b.tokens_per_s}, {"why", b.why},
+  return {{"batch", b.batch},
+          {"tokens_per_s", b.tokens_per_s},
+          {"why", b.why},
           {"candidates", candidates}};
 }
 

@@ -105,8 +105,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
                           : double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
     eo.node = place.node;
     eo.share_weights = share;
-    const int64_t prompt =
-        o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens;
+    const int64_t prompt = o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens;
     const int64_t gen = shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens;
     if (fixed_batch > 0) {
       e.batch = fixed_batch;
@@ -118,8 +117,8 @@ void run(const RunOptions& o, const std::string& config_toml) {
       // The planner's prediction at each batch, for this rank's budgets and the dataset's
       // longest request (plan/batch_choice.h).
       const auto t0 = std::chrono::steady_clock::now();
-      const BatchChoice c = choose_batch(
-          shape.max_batch > 0 ? shape.max_batch : kMaxAutoBatch, [&](int64_t b) {
+      const BatchChoice c =
+          choose_batch(shape.max_batch > 0 ? shape.max_batch : kMaxAutoBatch, [&](int64_t b) {
             EngineOptions at = eo;
             at.workload = run_workload(weights->config(), b, prompt, gen);
             return plan_run(weights->config(), at, *backend);

@@ -67,10 +67,10 @@ void Coordinator::run() {
       return;
     }
     const int64_t per_rank = (opt_.to_compute + link_.ranks() - 1) / link_.ranks();
-    const std::string shape = json{{"max_prompt_tokens", opt_.max_prompt_tokens},
-                                   {"max_new_tokens", opt_.max_new_tokens},
-                                   {"max_batch", per_rank}}
-                                  .dump();
+    const std::string shape = json{
+        {"max_prompt_tokens", opt_.max_prompt_tokens},
+        {"max_new_tokens", opt_.max_new_tokens},
+        {"max_batch", per_rank}}.dump();
     for (int r = 0; r < link_.ranks(); ++r) {
       link_.send(r, MsgKind::start, shape);
       progress_.set_rank_state(r, "loading");
@@ -194,8 +194,8 @@ void Coordinator::handle(const Message& m) {
 void Coordinator::on_result(int rank, const std::string& payload) {
   Rank& k = ranks_[rank];
   UnitResult r = decode_unit_result(payload);
-  HS_CHECK(k.unit && k.unit->unit.index == r.unit, "rank ", rank, " sent results of unit ",
-           r.unit, " it does not hold");
+  HS_CHECK(k.unit && k.unit->unit.index == r.unit, "rank ", rank, " sent results of unit ", r.unit,
+           " it does not hold");
   r.rank = rank;
   r.session = opt_.session;
   r.start_ms = k.dispatched_ms;

@@ -90,11 +90,11 @@ class Coordinator {
   struct Rank {
     RankState state = RankState::starting;
     std::optional<PendingUnit> unit;  // the unit it holds
-    double dispatched_ms = 0;      // when it got it (Unix ms)
-    std::string hello;             // JSON
-    std::string host;              // from its hello
+    double dispatched_ms = 0;         // when it got it (Unix ms)
+    std::string hello;                // JSON
+    std::string host;                 // from its hello
     int64_t pid = 0;
-    int64_t batch = 0;             // requests per unit it is handed
+    int64_t batch = 0;  // requests per unit it is handed
     std::string error;
   };
 

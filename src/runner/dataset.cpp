@@ -298,8 +298,8 @@ DatasetSummary summarize_dataset(const std::string& path, const DatasetOptions& 
     if (e.id) {
       const int64_t first = ids.first_line(*e.id, lines.line(), lines.offset());
       if (first > 0) {
-        s.duplicates[s.rows] = cat("line ", lines.line(), ": duplicate id '", *e.id,
-                                   "' (first on line ", first, ")");
+        s.duplicates[s.rows] =
+            cat("line ", lines.line(), ": duplicate id '", *e.id, "' (first on line ", first, ")");
         ok = false;
       }
     }

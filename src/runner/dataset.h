@@ -58,7 +58,7 @@ class LineReader {
   explicit LineReader(const std::string& path);
   // The next non-blank line (without its newline or a trailing CR); false at the end.
   bool next(std::string& text);
-  int64_t line() const { return line_; }      // of the line last returned (1-based)
+  int64_t line() const { return line_; }       // of the line last returned (1-based)
   uint64_t offset() const { return offset_; }  // its first byte
   const std::string& path() const { return path_; }
 
@@ -71,9 +71,9 @@ class LineReader {
 
 // What one pass over a dataset tells the job before any work.
 struct DatasetSummary {
-  int64_t rows = 0;       // non-blank lines
-  int64_t bad_rows = 0;   // rows that fail as input, among those not skipped
-  bool openai = false;    // some line is an OpenAI batch line: the output uses its format
+  int64_t rows = 0;               // non-blank lines
+  int64_t bad_rows = 0;           // rows that fail as input, among those not skipped
+  bool openai = false;            // some line is an OpenAI batch line: the output uses its format
   int64_t max_prompt_tokens = 0;  // over the rows not skipped that can run
   int64_t max_new_tokens = 0;     // their largest own max_new_tokens (0 if none sets one)
   // Rows whose id an earlier row has, with their error ("line N: duplicate id ..."). The first

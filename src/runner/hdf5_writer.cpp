@@ -63,8 +63,8 @@ void make_fixed_column(hid_t group, const char* name, hid_t type, hsize_t n) {
   H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, cat("make the dataspace of ", name));
   H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
   check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "allocate a dataset early");
-  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-         H5Dclose, cat("create dataset ", name));
+  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
+         cat("create dataset ", name));
 }
 
 // A 1-D dataset that grows by appending (the trace).
@@ -73,8 +73,8 @@ void make_growing_column(hid_t group, const char* name, hid_t type) {
   H5Id space(H5Screate_simple(1, &zero, &unlimited), H5Sclose, "make a growing dataspace");
   H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
   check(H5Pset_chunk(dcpl.get(), 1, &chunk), "set the trace's chunk size");
-  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-         H5Dclose, cat("create dataset ", name));
+  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
+         cat("create dataset ", name));
 }
 
 // A fixed-size dataset written whole at creation (the trace's name tables).
@@ -141,7 +141,6 @@ H5Id make_group(hid_t parent, const char* name) {
   return H5Id(H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
               cat("create group ", name));
 }
-
 
 // The results file's layout version (/requests attribute "layout"): a file of another layout is
 // made again rather than continued.
@@ -220,8 +219,7 @@ class Hdf5Results : public ResultsSink {
   void rewrite_from(int64_t) override {}  // rows are overwritten in place when they come
 
   void add(RequestRecord r) override {
-    HS_CHECK(r.row >= 0 && r.row < layout_.total, "result for row ", r.row, " of ",
-             layout_.total);
+    HS_CHECK(r.row >= 0 && r.row < layout_.total, "result for row ", r.row, " of ", layout_.total);
     buffered_bytes_ += 128 + r.id.size() + r.error.size() + r.text.value_or("").size() +
                        r.prompt_text.value_or("").size() +
                        4 * (r.prompt_ids.size() + r.output_ids.size());
@@ -439,7 +437,8 @@ class Hdf5Results : public ResultsSink {
     strings("finish_reason", [](const R& r) { return r.finish_reason.c_str(); });
     if (layout_.has_text) {
       strings("text", [](const R& r) { return r.text ? r.text->c_str() : ""; });
-      strings("prompt_text", [](const R& r) { return r.prompt_text ? r.prompt_text->c_str() : ""; });
+      strings("prompt_text",
+              [](const R& r) { return r.prompt_text ? r.prompt_text->c_str() : ""; });
     }
     arrays("prompt_ids", [](R& r) -> std::vector<int32_t>& { return r.prompt_ids; });
     arrays("output_ids", [](R& r) -> std::vector<int32_t>& { return r.output_ids; });
@@ -479,37 +478,38 @@ class Hdf5Results : public ResultsSink {
     hsize_t first = static_cast<hsize_t>(trace_in_file_);
     TraceLog::read(layout_.trace_path, trace_in_file_, trace_rows, 1 << 20,
                    [&](const std::vector<TraceRow>& rows) {
-      const hsize_t c = rows.size();
-      std::vector<int64_t> i64(c);
-      std::vector<int32_t> i32(c);
-      std::vector<uint8_t> u8(c);
-      std::vector<double> f64(c);
-      auto col64 = [&](const char* name, auto get) {
-        for (hsize_t i = 0; i < c; ++i) i64[i] = get(rows[i]);
-        column(name, H5T_NATIVE_INT64, first, c, i64.data());
-      };
-      auto col32 = [&](const char* name, auto get) {
-        for (hsize_t i = 0; i < c; ++i) i32[i] = get(rows[i]);
-        column(name, H5T_NATIVE_INT32, first, c, i32.data());
-      };
-      auto colf = [&](const char* name, auto get) {
-        for (hsize_t i = 0; i < c; ++i) f64[i] = get(rows[i]);
-        column(name, H5T_NATIVE_DOUBLE, first, c, f64.data());
-      };
-      col64("step", [](const TraceRow& r) { return r.event.step; });
-      col32("layer", [](const TraceRow& r) { return r.event.layer; });
-      col32("mini_batch", [](const TraceRow& r) { return r.event.mini_batch; });
-      for (hsize_t i = 0; i < c; ++i) u8[i] = static_cast<uint8_t>(rows[i].event.kind);
-      column("kind", kind_t.get(), first, c, u8.data());
-      col64("bytes", [](const TraceRow& r) { return r.event.bytes; });
-      colf("start_ms", [](const TraceRow& r) { return r.event.start_ms; });
-      colf("end_ms", [](const TraceRow& r) { return r.event.end_ms; });
-      col32("stream", [](const TraceRow& r) { return r.event.stream; });
-      col32("rank", [](const TraceRow& r) { return r.rank; });
-      col32("session", [](const TraceRow& r) { return r.session; });
-      col64("unit", [](const TraceRow& r) { return r.unit; });
-      first += c;
-    });
+                     const hsize_t c = rows.size();
+                     std::vector<int64_t> i64(c);
+                     std::vector<int32_t> i32(c);
+                     std::vector<uint8_t> u8(c);
+                     std::vector<double> f64(c);
+                     auto col64 = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) i64[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_INT64, first, c, i64.data());
+                     };
+                     auto col32 = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) i32[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_INT32, first, c, i32.data());
+                     };
+                     auto colf = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) f64[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_DOUBLE, first, c, f64.data());
+                     };
+                     col64("step", [](const TraceRow& r) { return r.event.step; });
+                     col32("layer", [](const TraceRow& r) { return r.event.layer; });
+                     col32("mini_batch", [](const TraceRow& r) { return r.event.mini_batch; });
+                     for (hsize_t i = 0; i < c; ++i)
+                       u8[i] = static_cast<uint8_t>(rows[i].event.kind);
+                     column("kind", kind_t.get(), first, c, u8.data());
+                     col64("bytes", [](const TraceRow& r) { return r.event.bytes; });
+                     colf("start_ms", [](const TraceRow& r) { return r.event.start_ms; });
+                     colf("end_ms", [](const TraceRow& r) { return r.event.end_ms; });
+                     col32("stream", [](const TraceRow& r) { return r.event.stream; });
+                     col32("rank", [](const TraceRow& r) { return r.rank; });
+                     col32("session", [](const TraceRow& r) { return r.session; });
+                     col64("unit", [](const TraceRow& r) { return r.unit; });
+                     first += c;
+                   });
     trace_in_file_ = trace_rows;
   }
 

@@ -16,7 +16,6 @@
 namespace hs {
 
 std::unique_ptr<ResultsSink> open_hdf5_results(const OutputPaths& paths, const ResultsLayout& l,
-                                               const JobMeta& meta, bool resume,
-                                               std::string* note);
+                                               const JobMeta& meta, bool resume, std::string* note);
 
 }  // namespace hs

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -188,7 +188,7 @@ struct PreparedJob {
   DatasetSummary summary;
   std::vector<bool> done;  // rows with a result from an earlier session
   JobMeta meta;
-  int64_t skipped = 0;      // requests with results from earlier sessions
+  int64_t skipped = 0;                       // requests with results from earlier sessions
   int64_t ok_before = 0, failed_before = 0;  // of them
 };
 
@@ -250,8 +250,7 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
   layout.openai = p->summary.openai;
   layout.model_name = fs::path(o.model_dir).lexically_normal().filename().string();
   if (layout.model_name.empty())
-    layout.model_name =
-        fs::path(o.model_dir).lexically_normal().parent_path().filename().string();
+    layout.model_name = fs::path(o.model_dir).lexically_normal().parent_path().filename().string();
   layout.fingerprint = fingerprint.dump();
   layout.trace_path = p->output.paths.trace;
   JobMeta& m = p->meta;
@@ -412,7 +411,8 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
                prepare_cpu_s, total / std::max(prepare_cpu_s, 1e-9), run_cpu_s,
                static_cast<long long>(handled), handled / std::max(run_cpu_s, 1e-9),
                static_cast<long long>(checkpoints),
-               1e3 * checkpoint_total_s / std::max<int64_t>(checkpoints, 1), 1e3 * checkpoint_max_s);
+               1e3 * checkpoint_total_s / std::max<int64_t>(checkpoints, 1),
+               1e3 * checkpoint_max_s);
 }
 
 }  // namespace

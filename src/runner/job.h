@@ -28,9 +28,9 @@ struct JobOptions {
   // A shell command run after each checkpoint, the results file complete (e.g. to copy it
   // off the node); "" none. Its failure is logged, not fatal.
   std::string on_checkpoint;
-  double progress_s = 30;     // progress line interval when stderr is not a terminal
-  bool trace = true;          // keep the engine's trace (OUT.trace, /trace)
-  std::string config_toml;    // the effective options (for /meta job_config)
+  double progress_s = 30;   // progress line interval when stderr is not a terminal
+  bool trace = true;        // keep the engine's trace (OUT.trace, /trace)
+  std::string config_toml;  // the effective options (for /meta job_config)
 };
 
 // Throws hs::Error for anything the user can fix (options, files, a foreign journal, no rank

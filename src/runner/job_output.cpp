@@ -51,10 +51,9 @@ struct Replay {
 
 std::string lost_unit_line(const json& d) {
   return cat("session ", d.value("session", -1), ": unit ", d.value("unit", -1), " (lines ",
-             d.value("first_line", 0), "-", d.value("last_line", 0), ", ",
-             d.value("requests", 0), " requests) was handed to rank ", d.value("rank", -1),
-             " (host ", d.value("host", "?"), ", pid ", d.value("pid", 0),
-             ") and its results never came back");
+             d.value("first_line", 0), "-", d.value("last_line", 0), ", ", d.value("requests", 0),
+             " requests) was handed to rank ", d.value("rank", -1), " (host ", d.value("host", "?"),
+             ", pid ", d.value("pid", 0), ") and its results never came back");
 }
 
 // The journal format this version writes; a journal of format 1 lacks the requests' input that
@@ -198,8 +197,8 @@ void replay_units(const std::string& path, const std::function<void(UnitResult&&
     try {
       u = unit_result_from_json(j);
     } catch (const json::exception& e) {
-      fail("journal '", path, "': the unit record at byte ", rec.offset, " is malformed: ",
-           e.what());
+      fail("journal '", path, "': the unit record at byte ", rec.offset,
+           " is malformed: ", e.what());
     }
     fn(std::move(u));
   });

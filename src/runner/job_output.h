@@ -26,10 +26,10 @@ struct JobOutput {
   OutputPaths paths;
   std::unique_ptr<Journal> journal;  // open for appending, this session's record on disk
   std::unique_ptr<TraceLog> trace;
-  int32_t session = 0;         // 0: a fresh job
-  int64_t replayed_units = 0;  // unit records of earlier sessions (replay_units() reads them)
-  std::string first_start_time;      // of session 0
-  std::string journal_note;          // e.g. a dropped torn record, for the log ("" if none)
+  int32_t session = 0;           // 0: a fresh job
+  int64_t replayed_units = 0;    // unit records of earlier sessions (replay_units() reads them)
+  std::string first_start_time;  // of session 0
+  std::string journal_note;      // e.g. a dropped torn record, for the log ("" if none)
   // Units the last session handed out and never got results for (a rank or the job died with
   // them), as log lines naming the session, unit, rank, host and lines.
   std::vector<std::string> lost_units;

@@ -18,9 +18,9 @@
 namespace hs {
 
 enum class JournalRecordType : uint32_t {
-  header = 1,   // first record: format version and the job's fingerprint
-  session = 2,  // a run (first or resumed) started
-  unit = 3,     // the results of one finished work unit
+  header = 1,    // first record: format version and the job's fingerprint
+  session = 2,   // a run (first or resumed) started
+  unit = 3,      // the results of one finished work unit
   dispatch = 4,  // a work unit handed to a rank (a unit without results names what was lost)
 };
 

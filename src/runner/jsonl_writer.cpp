@@ -138,8 +138,8 @@ class JsonlResults : public ResultsSink {
         }
     if (lines > layout_.total) {
       if (note)
-        *note = cat("'", paths_.output, "' holds ", lines, " lines for an input of ",
-                    layout_.total, ": made again from the journal");
+        *note = cat("'", paths_.output, "' holds ", lines, " lines for an input of ", layout_.total,
+                    ": made again from the journal");
       return false;
     }
     file_ = PosixFile(paths_.output, PosixFile::Mode::append);

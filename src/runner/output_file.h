@@ -8,7 +8,6 @@
 
 #include <string>
 
-
 namespace hs {
 
 enum class OutputFormat { jsonl, hdf5 };

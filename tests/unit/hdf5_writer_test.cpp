@@ -154,8 +154,7 @@ TEST(Hdf5Results, RowsAtTheirPlacesAfterEachCheckpoint) {
   ASSERT_GE(f, 0);
   // Rows 0 and 1 are not done: status "" and nothing else.
   EXPECT_EQ(read_strings(f, "/requests/id"), (std::vector<std::string>{"", "", "", "last"}));
-  EXPECT_EQ(read_strings(f, "/requests/status"),
-            (std::vector<std::string>{"", "", "error", "ok"}));
+  EXPECT_EQ(read_strings(f, "/requests/status"), (std::vector<std::string>{"", "", "error", "ok"}));
   EXPECT_EQ(read_strings(f, "/requests/error")[2], "line 4: not valid JSON");
   EXPECT_EQ(read_strings(f, "/requests/text")[3], "caf\xc3\xa9");
   EXPECT_EQ(read_numbers<int64_t>(f, "/requests/line", H5T_NATIVE_INT64),
@@ -240,7 +239,7 @@ TEST(JsonlResults, AppendsRowsInInputOrderAndDropsATornLine) {
     EXPECT_EQ(sink->rows_in_file(), 2);
   }
   const std::string two = test::read_file(paths.output);
-  EXPECT_EQ(two.find("\"id\":\"a\""), two.find("\"id\""));  // a before b
+  EXPECT_EQ(two.find("\"id\":\"a\""), two.find("\"id\""));       // a before b
   test::write_file(paths.output, two + "{\"id\": \"c\", \"li");  // a crash inside a line
   std::string note;
   auto sink = ResultsSink::open(paths, layout, {}, true, &note);
