@@ -16,15 +16,7 @@ $CHECK once ref.jsonl data.jsonl --errors 0
 step "mpirun -np 3: kill -9 rank 1 once it holds work"
 mpirun -np 3 "$BIN" "${ARGS[@]}" --output out.h5 --resume 2>first.log &
 JOB=$!
-rank1=""
-for _ in $(seq 200); do  # rank 1 is the child of mpirun whose environment says so
-  for p in $(pgrep -P "$JOB" || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$p
-  done
-  [ -n "$rank1" ] && break
-  sleep 0.05
-done
-[ -n "$rank1" ] || die "rank 1 of mpirun not found"
+rank1=$(mpirun_rank_pid "$JOB" 1)
 $CHECK wait-dispatch out.h5.journal --rank 1 --units 3
 kill -9 "$rank1"
 rc=0

@@ -80,15 +80,7 @@ $CHECK not-recomputed out.jsonl out.jsonl.done-1.txt 1
 
 step "mpirun -np 2: kill -9 rank 0 mid-way, resume on 3 ranks"
 start_job mpi.h5 mpirun -np 2
-rank0=""
-for _ in $(seq 200); do  # rank 0 is the child of mpirun whose environment says so
-  for p in $(pgrep -P "$JOB" || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=0 && rank0=$p
-  done
-  [ -n "$rank0" ] && break
-  sleep 0.05
-done
-[ -n "$rank0" ] || die "rank 0 of mpirun not found"
+rank0=$(mpirun_rank_pid "$JOB" 0)
 kill_when mpi.h5 $((TOTAL / 2)) "$rank0"; after_kill mpi.h5 1
 sed -i 's/^/   | /' mpi.h5.log
 ARGS_SAVED=("${ARGS[@]}")

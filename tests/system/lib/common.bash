@@ -26,3 +26,18 @@ expect_error() {
   grep -qF -- "$want" "$TMP/stderr" || { cat "$TMP/stderr"; die "stderr lacks '$want'"; }
   echo "   error as expected (rc $rc): $(grep -F -- "$want" "$TMP/stderr" | head -1 | cut -c1-160)"
 }
+# mpirun_rank_pid LAUNCHER_PID RANK: prints the pid of that rank, the child of mpirun whose
+# environment says OMPI_COMM_WORLD_RANK=RANK (waits up to 10 s for it to start).
+mpirun_rank_pid() {
+  local launcher=$1 rank=$2 p
+  for _ in $(seq 200); do
+    for p in $(pgrep -P "$launcher" || true); do
+      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then
+        echo "$p"
+        return 0
+      fi
+    done
+    sleep 0.05
+  done
+  die "rank $rank of mpirun (pid $launcher) not found"
+}
