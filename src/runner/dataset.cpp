@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -219,66 +220,42 @@ bool LineReader::next(std::string& text) {
 
 namespace {
 
-// The ids seen so far, for finding duplicates without keeping them: an open-addressing table of
-// (hash, line, byte offset). Two ids with one hash are told apart by reading the earlier line
-// again, so a duplicate is never reported by a hash collision alone.
-class IdIndex {
- public:
-  explicit IdIndex(const std::string& path) : path_(path) { slots_.resize(1024); }
+// The id of the line starting at byte `offset` of `path` (read again: ids are not kept).
+std::string id_at(std::ifstream& f, const std::string& path, uint64_t offset) {
+  f.clear();
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::string text;
+  HS_CHECK(std::getline(f, text), "error reading input file '", path, "' again at byte ", offset);
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  DatasetOptions ids_only;
+  ids_only.tokenize = false;
+  return parse_dataset_line(text, 0, ids_only).id.value_or("");
+}
 
-  // The line of an earlier row with this id, or 0 (then this row's id is recorded).
-  int64_t first_line(const std::string& id, int64_t line, uint64_t offset) {
-    if ((used_ + 1) * 10 > slots_.size() * 7) grow();
-    const uint64_t h = hash(id);
-    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
-      Slot& s = slots_[i];
-      if (s.hash == 0) {
-        s = {h, line, offset};
-        ++used_;
-        return 0;
+// The lines whose id an earlier line has, by byte offset, each with the offset of the first
+// line of that id. From (hash, offset) pairs of every id, 16 bytes a line: sorted by hash,
+// lines of one hash are told apart by reading them again, so a duplicate is never reported by a
+// hash collision alone.
+std::map<uint64_t, uint64_t> duplicate_offsets(std::vector<std::pair<uint64_t, uint64_t>>& ids,
+                                               const std::string& path) {
+  std::sort(ids.begin(), ids.end());
+  std::map<uint64_t, uint64_t> dups;
+  std::ifstream f;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i + 1;
+    while (j < ids.size() && ids[j].first == ids[i].first) ++j;
+    if (j - i > 1) {
+      if (!f.is_open()) f.open(path, std::ios::binary);
+      std::map<std::string, uint64_t> first;  // id -> its first line's offset (in offset order)
+      for (size_t k = i; k < j; ++k) {
+        auto [at, fresh] = first.emplace(id_at(f, path, ids[k].second), ids[k].second);
+        if (!fresh) dups[ids[k].second] = at->second;
       }
-      if (s.hash == h && id_at(s.offset, s.line) == id) return s.line;
     }
+    i = j;
   }
-
- private:
-  struct Slot {
-    uint64_t hash = 0;  // 0: empty
-    int64_t line = 0;
-    uint64_t offset = 0;
-  };
-  static uint64_t hash(const std::string& id) {
-    const uint64_t h = std::hash<std::string>{}(id);
-    return h == 0 ? 1 : h;
-  }
-  void grow() {
-    std::vector<Slot> old(slots_.size() * 2);
-    old.swap(slots_);
-    for (const Slot& s : old) {
-      if (s.hash == 0) continue;
-      size_t i = s.hash & (slots_.size() - 1);
-      while (slots_[i].hash != 0) i = (i + 1) & (slots_.size() - 1);
-      slots_[i] = s;
-    }
-  }
-  std::string id_at(uint64_t offset, int64_t line) {
-    if (!reread_.is_open()) reread_.open(path_, std::ios::binary);
-    reread_.clear();
-    reread_.seekg(static_cast<std::streamoff>(offset));
-    std::string text;
-    HS_CHECK(std::getline(reread_, text), "error reading input file '", path_, "' again at line ",
-             line);
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    DatasetOptions ids_only;
-    ids_only.tokenize = false;
-    return parse_dataset_line(text, line, ids_only).id.value_or("");
-  }
-
-  std::string path_;
-  std::vector<Slot> slots_;
-  size_t used_ = 0;
-  std::ifstream reread_;
-};
+  return dups;
+}
 
 }  // namespace
 
@@ -286,7 +263,7 @@ DatasetSummary summarize_dataset(const std::string& path, const DatasetOptions& 
                                  const std::function<bool(int64_t row)>& skip) {
   DatasetSummary s;
   LineReader lines(path);
-  IdIndex ids(path);
+  std::vector<std::pair<uint64_t, uint64_t>> ids;  // (hash of the id, offset of its line)
   DatasetOptions ids_only = opt;
   ids_only.tokenize = false;
   std::string text;
@@ -294,22 +271,33 @@ DatasetSummary summarize_dataset(const std::string& path, const DatasetOptions& 
     const bool done = skip && skip(s.rows);
     const DatasetEntry e = parse_dataset_line(text, lines.line(), done ? ids_only : opt);
     s.openai = s.openai || e.openai;
-    bool ok = e.ok();
-    if (e.id) {
-      const int64_t first = ids.first_line(*e.id, lines.line(), lines.offset());
-      if (first > 0) {
-        s.duplicates[s.rows] =
-            cat("line ", lines.line(), ": duplicate id '", *e.id, "' (first on line ", first, ")");
-        ok = false;
-      }
-    }
+    if (e.id) ids.emplace_back(std::hash<std::string>{}(*e.id), lines.offset());
     if (done) continue;
-    if (!ok) {
+    if (!e.ok()) {
       ++s.bad_rows;
       continue;
     }
+    // A duplicate found below still counts here: the shape stays an upper bound.
     s.max_prompt_tokens = std::max<int64_t>(s.max_prompt_tokens, e.input_ids.size());
     s.max_new_tokens = std::max<int64_t>(s.max_new_tokens, e.max_new_tokens.value_or(0));
+  }
+  const std::map<uint64_t, uint64_t> dups = duplicate_offsets(ids, path);
+  std::vector<std::pair<uint64_t, uint64_t>>().swap(ids);
+  if (dups.empty()) return s;
+  // Lines and rows of the lines involved, from one more pass that parses only the duplicates.
+  std::map<uint64_t, int64_t> line_at;  // offset -> line, for the first lines named
+  for (const auto& [dup, first] : dups) line_at[first] = 0;
+  LineReader again(path);
+  for (int64_t row = 0; again.next(text); ++row) {
+    auto f = line_at.find(again.offset());
+    if (f != line_at.end()) f->second = again.line();
+    auto d = dups.find(again.offset());
+    if (d == dups.end()) continue;
+    const bool done = skip && skip(row);
+    const DatasetEntry e = parse_dataset_line(text, again.line(), done ? ids_only : opt);
+    s.duplicates[row] = cat("line ", again.line(), ": duplicate id '", e.id.value_or(""),
+                            "' (first on line ", line_at.at(d->second), ")");
+    if (!done && e.ok()) ++s.bad_rows;  // bad for this reason alone
   }
   return s;
 }
