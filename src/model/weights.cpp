@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include "model/gguf_model.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -177,6 +179,7 @@ class DummyWeights final : public WeightSource {
 }  // namespace
 
 std::unique_ptr<WeightSource> open_model_dir(const std::string& dir) {
+  if (is_gguf_path(dir)) return open_gguf_model(dir);
   return std::make_unique<FileWeights>(dir);
 }
 

@@ -36,11 +36,13 @@ std::string file_fnv1a64(const std::string& path) {
   return hex;
 }
 
-// "name:bytes" of every *.safetensors file, sorted: catches swapped or re-downloaded weights
-// without reading tens of GB.
+// "name:bytes" of every *.safetensors file, sorted (or of the model itself, a .gguf file):
+// catches swapped or re-downloaded weights without reading tens of GB.
 std::vector<std::string> weight_files(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
+  if (fs::is_regular_file(dir, ec))
+    return {cat(fs::path(dir).filename().string(), ":", fs::file_size(dir, ec))};
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.path().extension() != ".safetensors") continue;
     out.push_back(cat(e.path().filename().string(), ":", fs::file_size(e.path(), ec)));

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "model/gguf_model.h"
 #include "model/tokenizer.h"
 #include "runner/coordinator.h"
 #include "runner/coordinator_link.h"
@@ -256,7 +257,9 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
   JobMeta& m = p->meta;
   m.command_line = req.command_line;
   m.job_config = o.config_toml;
-  m.model_config = read_text((fs::path(o.model_dir) / "config.json").string());
+  m.model_config = is_gguf_path(o.model_dir)
+                       ? gguf_config_json(o.model_dir).dump()
+                       : read_text((fs::path(o.model_dir) / "config.json").string());
   m.fingerprint = layout.fingerprint;
   m.version = HS_VERSION;
   m.start_time = start_time;
