@@ -1,5 +1,8 @@
 #include "model/tokenizer.h"
 
+#include "model/gguf_model.h"
+#include "model/gguf_tokenizer.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -34,7 +37,7 @@ struct Tokenizer::Impl {
     if (const AddedToken* t = added.find_id(id)) return &t->content;
     return model.token(id);
   }
-  static void apply_config(const std::string& path, Impl& impl);
+  static void apply_config(const nlohmann::json& doc, const std::string& source, Impl& impl);
   void index_ids() {
     token_by_id.resize(static_cast<size_t>(vocab_size));
     special_by_id.resize(static_cast<size_t>(vocab_size));
@@ -81,9 +84,9 @@ std::optional<std::string> config_token(const JsonNode& config, std::string_view
 
 // tokenizer_config.json: bos_token / eos_token name the BOS and EOS ids; add_bos_token /
 // add_eos_token add them where the post-processor adds nothing.
-void Tokenizer::Impl::apply_config(const std::string& path, Impl& impl) {
-  const nlohmann::json doc = JsonNode::parse_file(path);
-  const JsonNode config(doc, path);
+void Tokenizer::Impl::apply_config(const nlohmann::json& doc, const std::string& source,
+                                   Impl& impl) {
+  const JsonNode config(doc, source);
   if (!config.is_object()) config.fail("expected a JSON object at the top level");
   const auto resolve = [&](std::string_view key) -> std::optional<int32_t> {
     const auto name = config_token(config, key);
@@ -108,7 +111,14 @@ void Tokenizer::Impl::apply_config(const std::string& path, Impl& impl) {
 Tokenizer Tokenizer::from_file(const std::string& tokenizer_json_path,
                                const std::string& tokenizer_config_path) {
   const nlohmann::json doc = JsonNode::parse_file(tokenizer_json_path);
-  const JsonNode root(doc, tokenizer_json_path);
+  if (tokenizer_config_path.empty()) return from_json(doc, tokenizer_json_path);
+  const nlohmann::json config = JsonNode::parse_file(tokenizer_config_path);
+  return from_json(doc, tokenizer_json_path, &config, tokenizer_config_path);
+}
+
+Tokenizer Tokenizer::from_json(const nlohmann::json& doc, const std::string& source,
+                               const nlohmann::json* config, const std::string& config_source) {
+  const JsonNode root(doc, source);
   if (!root.is_object()) root.fail("expected a JSON object at the top level");
   check_unsupported_parts(root);
 
@@ -132,13 +142,14 @@ Tokenizer Tokenizer::from_file(const std::string& tokenizer_json_path,
     impl->bos_id = impl->post_processor.prefix_ids.front();
   if (impl->post_processor.suffix_ids.size() == 1)
     impl->eos_id = impl->post_processor.suffix_ids.back();
-  if (!tokenizer_config_path.empty()) Impl::apply_config(tokenizer_config_path, *impl);
+  if (config) Impl::apply_config(*config, config_source, *impl);
   impl->index_ids();
   return Tokenizer(std::move(impl));
 }
 
 Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   namespace fs = std::filesystem;
+  if (is_gguf_path(dir)) return tokenizer_from_gguf(dir);
   const fs::path json_path = fs::path(dir) / "tokenizer.json";
   if (!fs::is_regular_file(json_path))
     fail(dir, ": no tokenizer.json (the HF tokenizers format is required)");

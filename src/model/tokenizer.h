@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace hs {
 
 class Tokenizer {
@@ -34,8 +36,13 @@ class Tokenizer {
   // Loads tokenizer.json, and tokenizer_config.json if a path is given (empty: none).
   static Tokenizer from_file(const std::string& tokenizer_json_path,
                              const std::string& tokenizer_config_path = "");
-  // dir/tokenizer.json (required) and dir/tokenizer_config.json (if present).
+  // dir/tokenizer.json (required) and dir/tokenizer_config.json (if present); or, for a .gguf
+  // file, the tokenizer its metadata describes (model/gguf_tokenizer.h).
   static Tokenizer from_model_dir(const std::string& dir);
+  // The same from parsed documents: `source` and `config_source` name them in errors.
+  static Tokenizer from_json(const nlohmann::json& tokenizer, const std::string& source,
+                             const nlohmann::json* config = nullptr,
+                             const std::string& config_source = "");
 
   // Token ids of `text` (UTF-8; invalid UTF-8 throws hs::Error naming the byte offset), with the
   // post-processor's special tokens (e.g. BOS) when add_special_tokens.
