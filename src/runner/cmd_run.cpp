@@ -28,6 +28,7 @@ struct RunOptions {
   bool resume = false, overwrite = false, retry_failed = false;
   double checkpoint_s = 600, progress_s = 30;
   std::string on_checkpoint;
+  std::string system;
   bool no_trace = false;
   // The engine (src/engine/engine.h): its plan and memory.
   std::string engine = "hybrid", policy = "auto";
@@ -65,6 +66,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.retry_failed = o.retry_failed;
   job.checkpoint_s = o.checkpoint_s;
   job.on_checkpoint = o.on_checkpoint;
+  job.system = o.system;
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;
@@ -191,6 +193,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--no-trace", o->no_trace,
                 "Keep no engine trace (OUT.trace, /trace): for long jobs on large models, whose "
                 "trace grows by GBs");
+  cmd->add_option("--system", o->system,
+                  "System message of \"messages\" rows that have none (default: the chat "
+                  "template's own, e.g. SmolLM2's)");
   cmd->add_option("--on-checkpoint", o->on_checkpoint,
                   "Shell command run by rank 0 after each checkpoint, when the results file is "
                   "complete and closed (e.g. to copy it off the node); it sees "

@@ -187,9 +187,25 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
       return bad("'max_new_tokens' must be a non-negative integer");
     e.max_new_tokens = m.get<int64_t>();
   }
-  const bool has_ids = j.contains("input_ids"), has_prompt = j.contains("prompt");
-  if (has_ids == has_prompt) return bad("give exactly one of 'input_ids' or 'prompt'");
-  if (has_ids) {
+  const bool has_ids = j.contains("input_ids"), has_prompt = j.contains("prompt"),
+             has_messages = j.contains("messages");
+  if (int(has_ids) + int(has_prompt) + int(has_messages) != 1)
+    return bad("give exactly one of 'input_ids', 'prompt' or 'messages'");
+  if (has_messages) {
+    std::vector<ChatMessage> messages;
+    const std::string why = read_chat_messages(j["messages"], messages);
+    if (!why.empty()) return bad(why);
+    if (opt.tokenize) {
+      if (!opt.chat) return bad("'messages' needs the model's tokenizer and chat template");
+      try {
+        std::string text;
+        e.input_ids = opt.chat(messages, text);
+        e.prompt = text;
+      } catch (const Error& err) {
+        return bad(err.what());
+      }
+    }
+  } else if (has_ids) {
     const std::string why = read_ids(j["input_ids"], "input_ids", e.input_ids);
     if (!why.empty()) return bad(why);
   } else {

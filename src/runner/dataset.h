@@ -1,5 +1,6 @@
-// Reading a JSONL dataset of requests. Each line is {"id": ..., "input_ids": [..]} or
-// {"id": ..., "prompt": "text"}, with an optional "max_new_tokens", or a line of an OpenAI batch
+// Reading a JSONL dataset of requests. Each line is {"id": ..., "input_ids": [..]},
+// {"id": ..., "prompt": "text"} or {"id": ..., "messages": [{"role", "content"}, ...]} (formatted
+// by the model's chat template), with an optional "max_new_tokens", or a line of an OpenAI batch
 // file: {"custom_id": ..., "method": "POST", "url": "/v1/completions", "body": {"prompt": ...,
 // "max_tokens": ..., "temperature": ..., "top_p": ..., "seed": ..., "stop": ...}} (the format
 // of the Batch API and `vllm run-batch`). A bad line becomes a failed request carrying "line N:
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/chat_template.h"
 #include "runner/work_unit.h"
 
 namespace hs {
@@ -43,6 +45,9 @@ struct DatasetOptions {
   const ModelConfig* model = nullptr;  // checks vocabulary and context when given
   // Turns a "prompt" text into ids (throws hs::Error for bad text); empty: prompts are refused.
   std::function<std::vector<int32_t>(const std::string&)> encode;
+  // Turns chat messages into the prompt's ids and text (the model's chat template; throws
+  // hs::Error when it cannot); empty: "messages" rows are refused.
+  std::function<std::vector<int32_t>(const std::vector<ChatMessage>&, std::string& text)> chat;
   // false: read the line's fields but leave text prompts untokenized and the prompt unchecked
   // (for lines whose results exist already: only their ids matter).
   bool tokenize = true;

@@ -66,6 +66,7 @@ const std::map<std::string, std::string>& field_names() {
       {"generation.top_p", "--top-p"},
       {"generation.seed", "--seed"},
       {"generation.stop", "--stop strings"},
+      {"generation.system", "--system"},
   };
   return names;
 }
@@ -91,6 +92,7 @@ json job_fingerprint(const FingerprintInputs& in) {
       {"generation.top_p", in.sampling.top_p},
       {"generation.seed", in.sampling.seed},
       {"generation.stop", in.stop},
+      {"generation.system", in.system},
   };
 }
 

@@ -20,6 +20,7 @@ struct FingerprintInputs {
   int64_t max_new_tokens = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;
+  std::string system;  // --system (the default system message of chat rows)
 };
 
 // A flat JSON object, field name -> value. Reads the whole input file once (hashing).

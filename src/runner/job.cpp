@@ -186,6 +186,8 @@ struct PreparedJob {
   ModelConfig model;  // what dataset_options check prompts against
   DatasetOptions dataset_options;
   std::optional<Tokenizer> tokenizer;
+  std::optional<ChatFormat> chat;  // the model's chat layout, when it has one that is read
+  std::string chat_error;          // else why "messages" rows cannot run
   DatasetSummary summary;
   std::vector<bool> done;  // rows with a result from an earlier session
   JobMeta meta;
@@ -212,8 +214,24 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
     p->tokenizer = Tokenizer::from_model_dir(o.model_dir);
     Tokenizer* tok = &*p->tokenizer;
     dopt.encode = [tok](const std::string& text) { return tok->encode(text, true); };
+    // "messages" rows: the chat template's layout, or why the model has none that is read.
+    const std::string jinja = model_chat_template(o.model_dir);
+    try {
+      if (jinja.empty()) fail(o.model_dir, ": the model has no chat template");
+      p->chat = ChatFormat::from_template(jinja, *tok, o.model_dir);
+    } catch (const Error& e) {
+      p->chat_error = e.what();
+    }
+    const std::optional<std::string> system =
+        o.system.empty() ? std::nullopt : std::optional<std::string>(o.system);
+    const PreparedJob* job = p.get();
+    dopt.chat = [job, tok, system](const std::vector<ChatMessage>& messages, std::string& text) {
+      if (!job->chat) fail(job->chat_error);
+      text = job->chat->format(messages, system);
+      return tok->encode(text, false);  // the template wrote the special tokens
+    };
   }
-  FingerprintInputs fi{o.model_dir, o.input, o.max_new_tokens, o.sampling, o.stop};
+  FingerprintInputs fi{o.model_dir, o.input, o.max_new_tokens, o.sampling, o.stop, o.system};
   const json fingerprint = job_fingerprint(fi);
 
   JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,

@@ -21,6 +21,8 @@ struct JobOptions {
   int64_t batch_size = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;
+  // The system message of "messages" rows that have none ("" : the chat template's default).
+  std::string system;
   bool resume = false;        // continue the job whose journal is beside the output
   bool overwrite = false;     // discard an existing output and journal
   bool retry_failed = false;  // with resume: recompute requests whose generation failed

@@ -38,4 +38,46 @@ for r in rows:
 print(f"   {len(rows)} prompts: tokens identical to transformers' greedy "
       f"({sum(len(r['output_ids']) for r in rows)} tokens)")
 PY
+step "\"messages\" rows: the chat template's prompt (as transformers' apply_chat_template), its answers"
+"$PY" - "$GOLD" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+with open("chat.jsonl", "w") as f:
+    for c in g["cases"]:
+        if c["chat"]:
+            f.write(json.dumps({"id": c["name"], "messages": c["messages"]}) + "\n")
+    f.write(json.dumps({"id": "bad", "messages": [{"role": "user"}]}) + "\n")
+PY
+"$BIN" run --model "$GGUF" --input chat.jsonl --output chat.h5 --max-new-tokens 32 \
+  --device cpu 2>chat.log || { cat chat.log; die "chat run failed"; }
+"$PY" - "$GOLD" <<'PY'
+import json, sys
+import h5py
+g = json.load(open(sys.argv[1]))
+cases, eos = {c["name"]: c for c in g["cases"]}, g["config"]["eos_token_id"]
+with h5py.File("chat.h5", "r") as f:
+    r = f["requests"]
+    ids, status = r["id"].asstr()[:], r["status"].asstr()[:]
+    for i, name in enumerate(ids):
+        if status[i] != "ok":
+            assert "messages[0] must be" in r["error"].asstr()[i], r["error"].asstr()[i]
+            continue
+        c = cases[name]
+        want = c["greedy"][:c["greedy"].index(eos) + 1] if eos in c["greedy"] else c["greedy"]
+        assert list(r["prompt_ids"][i]) == c["prompt"], (name, "prompt")
+        assert r["prompt_text"].asstr()[i] == c["text"], (name, "prompt text")
+        assert list(r["output_ids"][i]) == want, (name, list(r["output_ids"][i]), want)
+        print(f"   {name}: {r['text'].asstr()[i][:70]!r}")
+PY
+
+step "--system sets the system message of rows without one"
+printf '{"id": "s", "messages": [{"role": "user", "content": "Hi"}]}\n' >sys.jsonl
+"$BIN" run --model "$GGUF" --input sys.jsonl --max-new-tokens 2 \
+  --device cpu --system "You answer in French." --output sys.h5 2>/dev/null
+"$PY" -c '
+import h5py
+t = h5py.File("sys.h5")["requests"]["prompt_text"].asstr()[0]
+want = "<|im_start|>system\nYou answer in French.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+assert t == want, repr(t)
+print("   prompt:", repr(t))'
 step "gguf_smollm2_test passed"

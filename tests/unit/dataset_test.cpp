@@ -47,7 +47,7 @@ TEST(Dataset, BadLinesNameTheirLineAndReason) {
       {R"({"input_ids": [1]})", "line 9: missing 'id'"},
       {R"({"id": "", "input_ids": [1]})", "line 9: 'id' is empty"},
       {R"({"id": 1.5, "input_ids": [1]})", "line 9: 'id' must be a string or an integer"},
-      {R"({"id": "a"})", "line 9: give exactly one of 'input_ids' or 'prompt'"},
+      {R"({"id": "a"})", "line 9: give exactly one of 'input_ids', 'prompt' or 'messages'"},
       {R"({"id": "a", "input_ids": [1], "prompt": "x"})", "line 9: give exactly one of"},
       {R"({"id": "a", "input_ids": []})", "line 9: empty prompt"},
       {R"({"id": "a", "input_ids": [1, "2"]})", "line 9: input_ids[1] is not an integer"},
