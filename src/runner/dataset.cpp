@@ -201,6 +201,7 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
         std::string text;
         e.input_ids = opt.chat(messages, text);
         e.prompt = text;
+        e.options.stop_ids = opt.chat_stop_ids;
       } catch (const Error& err) {
         return bad(err.what());
       }

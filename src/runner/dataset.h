@@ -48,6 +48,7 @@ struct DatasetOptions {
   // Turns chat messages into the prompt's ids and text (the model's chat template; throws
   // hs::Error when it cannot); empty: "messages" rows are refused.
   std::function<std::vector<int32_t>(const std::vector<ChatMessage>&, std::string& text)> chat;
+  std::vector<int32_t> chat_stop_ids;  // end a chat row's generation (its end-of-turn token)
   // false: read the line's fields but leave text prompts untokenized and the prompt unchecked
   // (for lines whose results exist already: only their ids matter).
   bool tokenize = true;

@@ -219,6 +219,10 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
     try {
       if (jinja.empty()) fail(o.model_dir, ": the model has no chat template");
       p->chat = ChatFormat::from_template(jinja, *tok, o.model_dir);
+      // A chat row ends at the template's end of turn, as at the model's EOS.
+      const auto& eos = p->model.eos_token_ids;
+      if (std::find(eos.begin(), eos.end(), p->chat->end_of_turn_id()) == eos.end())
+        dopt.chat_stop_ids = {p->chat->end_of_turn_id()};
     } catch (const Error& e) {
       p->chat_error = e.what();
     }

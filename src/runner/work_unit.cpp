@@ -42,6 +42,7 @@ std::string encode_work_unit(const WorkUnit& u) {
       if (o.top_p) q["top_p"] = *o.top_p;
       if (o.seed) q["seed"] = *o.seed;
       if (!o.stop.empty()) q["stop"] = o.stop;
+      if (!o.stop_ids.empty()) q["stop_ids"] = o.stop_ids;
     }
     reqs.push_back(std::move(q));
   }
@@ -61,6 +62,7 @@ WorkUnit decode_work_unit(const std::string& bytes) {
     if (r.contains("top_p")) o.top_p = r["top_p"].get<float>();
     if (r.contains("seed")) o.seed = r["seed"].get<uint64_t>();
     if (r.contains("stop")) o.stop = r["stop"].get<std::vector<std::string>>();
+    if (r.contains("stop_ids")) o.stop_ids = r["stop_ids"].get<std::vector<int32_t>>();
     u.options.push_back(std::move(o));
   }
   HS_CHECK(u.rows.size() == u.requests.size(), "corrupt work unit message (rows != requests)");

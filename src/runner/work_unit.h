@@ -22,7 +22,9 @@ struct RequestOptions {
   std::optional<float> temperature, top_p;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;  // beside the job's --stop strings
-  bool empty() const { return !temperature && !top_p && !seed && stop.empty(); }
+  // Tokens that end the request beside the model's EOS (a chat template's end of turn).
+  std::vector<int32_t> stop_ids;
+  bool empty() const { return !temperature && !top_p && !seed && stop.empty() && stop_ids.empty(); }
   // The job's sampling with this request's settings over it.
   SamplingParams over(const SamplingParams& job) const;
 };

@@ -45,16 +45,27 @@ std::vector<GenResult> generate(RankState& s, const WorkUnit& u, const std::vect
                                 const SamplingParams& p, const WorkerOptions& o) {
   std::vector<GenRequest> batch;
   std::vector<std::vector<std::string>> stops;
+  std::vector<std::vector<int32_t>> stop_ids;
   for (size_t i : which) {
     batch.push_back(u.requests[i]);
     stops.push_back(o.stop);
-    if (i < u.options.size())
+    stop_ids.emplace_back();
+    if (i < u.options.size()) {
       stops.back().insert(stops.back().end(), u.options[i].stop.begin(), u.options[i].stop.end());
+      stop_ids.back() = u.options[i].stop_ids;
+    }
   }
   StopFn stop;
-  if (s.tokenizer && std::any_of(stops.begin(), stops.end(), [](auto& v) { return !v.empty(); })) {
+  const bool any_ids =
+      std::any_of(stop_ids.begin(), stop_ids.end(), [](auto& v) { return !v.empty(); });
+  const bool any_strings =
+      s.tokenizer && std::any_of(stops.begin(), stops.end(), [](auto& v) { return !v.empty(); });
+  if (any_ids || any_strings) {
     stop = [&](size_t index, const std::vector<int32_t>& output) {
-      if (stops[index].empty()) return false;
+      const std::vector<int32_t>& ids = stop_ids[index];
+      if (!output.empty() && std::find(ids.begin(), ids.end(), output.back()) != ids.end())
+        return true;
+      if (!s.tokenizer || stops[index].empty()) return false;
       const std::string text = s.tokenizer->decode(output, /*skip_special_tokens=*/true);
       for (const std::string& str : stops[index])
         if (text.find(str) != std::string::npos) return true;

@@ -81,6 +81,17 @@ TEST(WorkUnit, RoundTrip) {
   EXPECT_EQ(v.requests[0].prompt, u.requests[0].prompt);
   EXPECT_EQ(v.requests[1].id, "b");
   EXPECT_EQ(v.requests[0].max_new_tokens, 16);
+  // A request's own options travel with it, a chat row's end-of-turn token included.
+  u.options.resize(2);
+  u.options[1].seed = 5;
+  u.options[1].stop = {"\n\n"};
+  u.options[1].stop_ids = {7};
+  const WorkUnit w = decode_work_unit(encode_work_unit(u));
+  ASSERT_EQ(w.options.size(), 2u);
+  EXPECT_TRUE(w.options[0].empty());
+  EXPECT_EQ(w.options[1].seed, 5u);
+  EXPECT_EQ(w.options[1].stop, (std::vector<std::string>{"\n\n"}));
+  EXPECT_EQ(w.options[1].stop_ids, (std::vector<int32_t>{7}));
 }
 
 TEST(UnitResult, RoundTripAsMessageAndJournalText) {
