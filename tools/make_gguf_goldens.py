@@ -58,6 +58,7 @@ Run (a few minutes of CPU; needs torch, transformers, accelerate, gguf, numpy):
 import argparse
 import glob
 import hashlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -368,7 +369,6 @@ def main():
     args = ap.parse_args()
 
     started = time.time()
-    import gguf
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -397,7 +397,7 @@ def main():
         "gguf_sha256": sha256_of(args.gguf),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
-        "gguf_version": getattr(gguf, "__version__", None),
+        "gguf_version": importlib.metadata.version("gguf"),
         "dtype": "float32 (transformers dequantises every GGUF tensor)",
         "generator": "tools/make_gguf_goldens.py",
     }

@@ -210,6 +210,7 @@ void Coordinator::on_result(int rank, const std::string& payload) {
     q.line = u.lines[i];
     q.prompt_ids = u.unit.requests[i].prompt;
     q.prompt_text = u.prompt_texts[i];
+    q.chat = u.chats[i];
   }
   k.unit.reset();
   k.state = RankState::idle;

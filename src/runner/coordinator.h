@@ -39,6 +39,7 @@ struct PendingUnit {
   WorkUnit unit;
   std::vector<int64_t> lines;
   std::vector<std::optional<std::string>> prompt_texts;
+  std::vector<bool> chats;  // chat rows (an OpenAI chat completion is written as one)
 };
 
 // Where units come from: the next one of the dataset's unfinished requests, in input order

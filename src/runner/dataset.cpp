@@ -57,9 +57,38 @@ std::string read_text(const std::string& text, const DatasetOptions& opt, Datase
   return "";
 }
 
-// The body of an OpenAI batch line for /v1/completions: "" or why it cannot run as asked.
+std::string read_body_options(const json& b, const DatasetOptions& opt, DatasetEntry& e);
+
+// Chat messages as a prompt: the model's chat template formats and tokenizes them (a chat row
+// also ends at the template's end of turn). "" or why not.
+std::string read_messages(const json& messages, const DatasetOptions& opt, DatasetEntry& e) {
+  std::vector<ChatMessage> list;
+  const std::string why = read_chat_messages(messages, list);
+  if (!why.empty()) return why;
+  if (!opt.tokenize) return "";
+  if (!opt.chat) return "'messages' needs the model's tokenizer and chat template";
+  try {
+    std::string text;
+    e.input_ids = opt.chat(list, text);
+    e.prompt = text;
+    e.options.stop_ids = opt.chat_stop_ids;
+  } catch (const Error& err) {
+    return err.what();
+  }
+  return "";
+}
+
+// The body of an OpenAI batch line for /v1/completions, or for /v1/chat/completions when
+// e.chat: "" or why it cannot run as asked.
 std::string read_completion_body(const json& b, const DatasetOptions& opt, DatasetEntry& e) {
   if (!b.is_object()) return "'body' must be a JSON object";
+  if (e.chat) {
+    if (!b.contains("messages")) return "'body' has no 'messages'";
+    const std::string why = read_messages(b["messages"], opt, e);
+    if (!why.empty())
+      return "chat completions (/v1/chat/completions) need the model's chat template: " + why;
+    return read_body_options(b, opt, e);
+  }
   if (!b.contains("prompt")) return "'body' has no 'prompt'";
   const json& p = b["prompt"];
   std::string why;
@@ -76,10 +105,18 @@ std::string read_completion_body(const json& b, const DatasetOptions& opt, Datas
     return "'prompt' must be a string, an array of token ids, or an array of one of these";
   }
   if (!why.empty()) return why;
-  if (b.contains("max_tokens") && !b["max_tokens"].is_null()) {
-    const json& m = b["max_tokens"];
+  return read_body_options(b, opt, e);
+}
+
+// The options of a body beside its prompt or messages.
+std::string read_body_options(const json& b, const DatasetOptions& opt, DatasetEntry& e) {
+  std::string why;
+  const char* max_key =
+      e.chat && b.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  if (b.contains(max_key) && !b[max_key].is_null()) {
+    const json& m = b[max_key];
     if (!m.is_number_integer() || m.get<int64_t>() < 0)
-      return "'max_tokens' must be a non-negative integer";
+      return cat("'", max_key, "' must be a non-negative integer");
     e.max_new_tokens = m.get<int64_t>();
   }
   auto number = [&](const char* k, std::optional<float>& out) -> std::string {
@@ -155,13 +192,10 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     if (j.contains("method") && j["method"] != "POST") return bad("'method' must be \"POST\"");
     const std::string url =
         j.contains("url") && j["url"].is_string() ? j["url"].get<std::string>() : std::string();
-    if (url == "/v1/chat/completions")
-      return bad(
-          "chat completions (/v1/chat/completions) need the model's chat template, which "
-          "this version does not read yet: give /v1/completions lines with a prompt");
-    if (url != "/v1/completions")
-      return bad(
-          cat("'url' must be \"/v1/completions\"", url.empty() ? "" : ", not '" + url + "'"));
+    e.chat = url == "/v1/chat/completions";
+    if (url != "/v1/completions" && !e.chat)
+      return bad(cat("'url' must be \"/v1/completions\" or \"/v1/chat/completions\"",
+                     url.empty() ? "" : ", not '" + url + "'"));
     if (!j.contains("body")) return bad("an OpenAI batch line needs a 'body'");
     const std::string why = read_completion_body(j["body"], opt, e);
     if (!why.empty()) return bad(why);
@@ -192,20 +226,9 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
   if (int(has_ids) + int(has_prompt) + int(has_messages) != 1)
     return bad("give exactly one of 'input_ids', 'prompt' or 'messages'");
   if (has_messages) {
-    std::vector<ChatMessage> messages;
-    const std::string why = read_chat_messages(j["messages"], messages);
+    e.chat = true;
+    const std::string why = read_messages(j["messages"], opt, e);
     if (!why.empty()) return bad(why);
-    if (opt.tokenize) {
-      if (!opt.chat) return bad("'messages' needs the model's tokenizer and chat template");
-      try {
-        std::string text;
-        e.input_ids = opt.chat(messages, text);
-        e.prompt = text;
-        e.options.stop_ids = opt.chat_stop_ids;
-      } catch (const Error& err) {
-        return bad(err.what());
-      }
-    }
   } else if (has_ids) {
     const std::string why = read_ids(j["input_ids"], "input_ids", e.input_ids);
     if (!why.empty()) return bad(why);

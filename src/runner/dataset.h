@@ -36,6 +36,7 @@ struct DatasetEntry {
   RequestOptions options;  // what the line sets over the job's options (OpenAI batch lines)
   bool openai = false;     // an OpenAI batch line: its id is the custom_id, its result a
                            // batch output line (runner/jsonl_writer.h)
+  bool chat = false;       // a chat row ("messages"; an OpenAI line for /v1/chat/completions)
   std::string error;       // non-empty: this entry failed ("line N: ...")
 
   bool ok() const { return error.empty(); }

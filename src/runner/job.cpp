@@ -111,6 +111,7 @@ class DatasetUnits : public UnitSource {
         r.prompt_ids = std::move(e.input_ids);
         r.prompt_text = std::move(e.prompt);
         r.error = e.error;
+        r.chat = e.chat;
         r.session = session_;
         sink_.add(std::move(r));
         continue;
@@ -121,6 +122,7 @@ class DatasetUnits : public UnitSource {
       u.unit.options.push_back(std::move(e.options));
       u.lines.push_back(e.line);
       u.prompt_texts.push_back(std::move(e.prompt));
+      u.chats.push_back(e.chat);
     }
     if (u.unit.rows.empty()) return std::nullopt;
     return u;

@@ -9,6 +9,7 @@ RequestRecord record_of(const UnitResult& u, const RequestResult& q) {
   r.id = q.id;
   r.prompt_ids = q.prompt_ids;
   r.prompt_text = q.prompt_text;
+  r.chat = q.chat;
   r.ok = q.ok;
   r.error = q.error;
   r.output_ids = q.output_ids;

@@ -18,6 +18,7 @@ struct RequestRecord {
   std::string id;                          // "" when the line had no usable id
   std::vector<int32_t> prompt_ids;         // empty for lines that failed to parse
   std::optional<std::string> prompt_text;  // when the line gave a text prompt
+  bool chat = false;                       // a chat row: an OpenAI line gets a chat completion
   bool ok = false;
   std::string error;  // when not ok: "line N: ..." or the generation error
   std::vector<int32_t> output_ids;

@@ -30,13 +30,17 @@ json openai_line(const RequestRecord& r, const std::string& model) {
   }
   const int64_t prompt = static_cast<int64_t>(r.prompt_ids.size()),
                 completion = static_cast<int64_t>(r.output_ids.size());
-  const json choice = {{"index", 0},
-                       {"text", r.text.value_or("")},
-                       {"token_ids", r.output_ids},
-                       {"logprobs", nullptr},
-                       {"finish_reason", r.finish_reason == "length" ? "length" : "stop"}};
-  const json body = {{"id", "cmpl-" + n},
-                     {"object", "text_completion"},
+  // A chat completion's answer is a message; a completion's is text.
+  json choice = {{"index", 0}};
+  if (r.chat)
+    choice["message"] = {{"role", "assistant"}, {"content", r.text.value_or("")}};
+  else
+    choice["text"] = r.text.value_or("");
+  choice["token_ids"] = r.output_ids;
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = r.finish_reason == "length" ? "length" : "stop";
+  const json body = {{"id", (r.chat ? "chatcmpl-" : "cmpl-") + n},
+                     {"object", r.chat ? "chat.completion" : "text_completion"},
                      {"created", static_cast<int64_t>(r.end_ms / 1000)},
                      {"model", model},
                      {"choices", json::array({choice})},

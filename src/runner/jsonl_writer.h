@@ -8,6 +8,8 @@
 //    "body": {"id", "object": "text_completion", "created", "model", "choices": [{"index": 0,
 //    "text", "token_ids", "logprobs": null, "finish_reason": "stop"|"length"}], "usage":
 //    {"prompt_tokens", "completion_tokens", "total_tokens"}}}, "error": null}
+//   (for a /v1/chat/completions line: "id": "chatcmpl-<line>", "object": "chat.completion", and
+//    each choice has "message": {"role": "assistant", "content"} in place of "text")
 //   or {"id", "custom_id", "response": null, "error": {"code": "invalid_request" (the line was
 //    refused) | "generation_failed", "message"}}
 #pragma once

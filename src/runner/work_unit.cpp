@@ -77,6 +77,7 @@ json unit_result_to_json(const UnitResult& r, bool with_trace) {
       o["line"] = q.line;
       o["prompt_ids"] = q.prompt_ids;
       if (q.prompt_text) o["prompt_text"] = *q.prompt_text;
+      if (q.chat) o["chat"] = true;
     }
     if (q.ok) {
       o["output_ids"] = q.output_ids;
@@ -141,6 +142,7 @@ UnitResult unit_result_from_json(const json& j) {
       q.line = o.at("line").get<int64_t>();
       q.prompt_ids = o.at("prompt_ids").get<std::vector<int32_t>>();
       if (o.contains("prompt_text")) q.prompt_text = o.at("prompt_text").get<std::string>();
+      q.chat = o.value("chat", false);
     }
     if (q.ok) {
       q.output_ids = o.at("output_ids").get<std::vector<int32_t>>();

@@ -45,6 +45,7 @@ struct RequestResult {
   int64_t line = 0;
   std::vector<int32_t> prompt_ids;
   std::optional<std::string> prompt_text;
+  bool chat = false;  // a chat row (its OpenAI output is a chat completion)
   bool ok = true;
   std::string error;  // !ok: why generation failed for this request
   std::vector<int32_t> output_ids;

@@ -70,6 +70,37 @@ with h5py.File("chat.h5", "r") as f:
         print(f"   {name}: {r['text'].asstr()[i][:70]!r}")
 PY
 
+step "OpenAI /v1/chat/completions lines: chat completions with the same answers"
+"$PY" - "$GOLD" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+with open("batch.jsonl", "w") as f:
+    for c in g["cases"]:
+        if c["chat"]:
+            f.write(json.dumps({"custom_id": c["name"], "method": "POST",
+                                "url": "/v1/chat/completions",
+                                "body": {"model": "smollm2", "messages": c["messages"],
+                                         "max_completion_tokens": 32}}) + "\n")
+PY
+"$BIN" run --model "$GGUF" --input batch.jsonl --output batch.out.jsonl --device cpu 2>/dev/null ||
+  die "OpenAI chat run failed"
+"$PY" - <<'PY'
+import json
+import h5py
+with h5py.File("chat.h5", "r") as f:
+    r = f["requests"]
+    texts = dict(zip(r["id"].asstr()[:], r["text"].asstr()[:]))
+n = 0
+for line in open("batch.out.jsonl"):
+    o = json.loads(line)
+    body = o["response"]["body"]
+    assert o["error"] is None and body["object"] == "chat.completion", o
+    msg = body["choices"][0]["message"]
+    assert msg["role"] == "assistant" and msg["content"] == texts[o["custom_id"]], (o, texts)
+    n += 1
+print(f"   {n} chat completions, each the chat row's answer")
+PY
+
 step "--system sets the system message of rows without one"
 printf '{"id": "s", "messages": [{"role": "user", "content": "Hi"}]}\n' >sys.jsonl
 "$BIN" run --model "$GGUF" --input sys.jsonl --max-new-tokens 2 \
