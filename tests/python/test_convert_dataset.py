@@ -136,7 +136,8 @@ class ConvertDatasetTest(unittest.TestCase):
             self.assertIn(option, r.stdout)
 
     def test_shipped_datasets_are_valid(self):
-        """Every file in datasets/ has unique ids and non-empty string prompts."""
+        """Every file in datasets/ has unique ids and non-empty string prompts (or chat messages
+        ending with a user's)."""
         root = os.path.join(os.path.dirname(SCRIPT), "..", "datasets")
         for name in sorted(os.listdir(root)):
             if not name.endswith(".jsonl"):
@@ -146,6 +147,11 @@ class ConvertDatasetTest(unittest.TestCase):
             self.assertGreaterEqual(len(rows), 20, name)
             self.assertEqual(len({r["id"] for r in rows}), len(rows), name)
             for r in rows:
+                if "messages" in r:
+                    self.assertEqual(set(r), {"id", "messages"}, name)
+                    self.assertEqual(r["messages"][-1]["role"], "user", name)
+                    self.assertTrue(all(m["content"].strip() for m in r["messages"]), name)
+                    continue
                 self.assertEqual(set(r), {"id", "prompt"}, name)
                 self.assertTrue(isinstance(r["prompt"], str) and r["prompt"].strip(), name)
 
