@@ -1,9 +1,5 @@
 #include "model/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -402,47 +398,16 @@ const char* gguf_value_type_name(GgufValueType t) {
 }
 
 int64_t GgufTensor::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+  return shape_numel(dims);
 }
 
 std::string GgufTensor::dims_str() const {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + "]";
+  return shape_text(dims);
 }
 
-GgufFile::GgufFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HS_CHECK(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail(path, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-    ::close(fd);
-    fail(path, S_ISREG(st.st_mode) ? ": empty file, not a GGUF file" : ": not a regular file");
-  }
-  const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
-  map_ = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  HS_CHECK(map_ != MAP_FAILED, path, ": mmap failed: ", std::strerror(err));
-  map_bytes_ = file_bytes;
-  try {
-    parse(static_cast<const uint8_t*>(map_), file_bytes);
-  } catch (...) {
-    ::munmap(map_, map_bytes_);
-    map_ = nullptr;
-    throw;
-  }
-}
-
-GgufFile::~GgufFile() {
-  if (map_) ::munmap(map_, map_bytes_);
+GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
+  HS_CHECK(file_.bytes() > 0, path, ": empty file, not a GGUF file");
+  parse(file_.data(), file_.bytes());
 }
 
 void GgufFile::parse(const uint8_t* base, uint64_t file_bytes) {

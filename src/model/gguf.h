@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "model/mapped_file.h"
+
 namespace hs {
 
 // ggml tensor type ids (the numbers are the format's). Only these are supported; any other id
@@ -95,9 +97,6 @@ struct GgufTensor {
 class GgufFile {
  public:
   explicit GgufFile(const std::string& path);  // throws hs::Error naming the file
-  ~GgufFile();
-  GgufFile(const GgufFile&) = delete;
-  GgufFile& operator=(const GgufFile&) = delete;
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
@@ -135,8 +134,7 @@ class GgufFile {
   T get_integer(const std::string& key, const char* type_name) const;
 
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
   uint32_t version_ = 0;
   uint32_t alignment_bytes_ = 32;
   uint64_t data_offset_ = 0;

@@ -122,14 +122,8 @@ class GgufWeights final : public WeightSource {
     const GgufTensor& t = file_.tensor(name);
     std::vector<int64_t> want(s.shape.rbegin(), s.shape.rend());
     HS_CHECK(t.dims == want, file_.path(), ": tensor '", name, "' has dims ", t.dims_str(),
-             ", expected ", dims_text(want), " for ", s.name);
+             ", expected ", shape_text(want), " for ", s.name);
     return t;
-  }
-
-  static std::string dims_text(const std::vector<int64_t>& d) {
-    std::string out = "[";
-    for (size_t i = 0; i < d.size(); ++i) out += (i ? ", " : "") + std::to_string(d[i]);
-    return out + "]";
   }
 
   // Rows of each head back to Hugging Face's order (see the header): `cols` values a row.

@@ -1,9 +1,5 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -46,38 +42,19 @@ bool mul_ok(uint64_t a, uint64_t b, uint64_t* out) {
 }  // namespace
 
 int64_t TensorView::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  return shape_numel(shape);
 }
 
 std::string TensorView::shape_str() const {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
+  return shape_text(shape);
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HS_CHECK(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail(path, ": cannot stat: ", std::strerror(errno));
-  }
-  const uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
-  if (file_bytes < 8) {
-    ::close(fd);
-    fail(path, ": truncated safetensors file (", file_bytes,
-         " bytes, shorter than the 8-byte header length)");
-  }
-  map_ = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  HS_CHECK(map_ != MAP_FAILED, path, ": mmap failed: ", std::strerror(errno));
-  map_bytes_ = file_bytes;
-  const uint8_t* base = static_cast<const uint8_t*>(map_);
-
-  try {
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(path) {
+  const uint64_t file_bytes = file_.bytes();
+  HS_CHECK(file_bytes >= 8, path, ": truncated safetensors file (", file_bytes,
+           " bytes, shorter than the 8-byte header length)");
+  const uint8_t* base = file_.data();
+  {
     uint64_t header_bytes = 0;
     for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | base[i];  // little-endian
     HS_CHECK(header_bytes <= kMaxHeaderBytes, path, ": header length ", header_bytes,
@@ -137,15 +114,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     for (size_t i = 1; i < ranges.size(); ++i)
       HS_CHECK(ranges[i].first >= ranges[i - 1].second, path,
                ": tensors overlap in the data section (corrupt header)");
-  } catch (...) {
-    ::munmap(map_, map_bytes_);
-    map_ = nullptr;
-    throw;
   }
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, map_bytes_);
 }
 
 TensorStore::TensorStore(const std::string& model_dir) : dir_(model_dir) {

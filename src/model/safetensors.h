@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/mapped_file.h"
 #include "util/dtype.h"
 
 namespace hs {
@@ -29,17 +30,13 @@ struct TensorView {
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);  // throws hs::Error naming the file
-  ~SafetensorsFile();
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::string& path() const { return path_; }
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
 
  private:
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
   std::map<std::string, TensorView> tensors_;
 };
 
