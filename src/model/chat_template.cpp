@@ -50,6 +50,10 @@ ChatFormat ChatFormat::from_template(const std::string& jinja, const Tokenizer& 
     return f;
   }
   if (contains(jinja, "<|start_header_id|>") && contains(jinja, "<|eot_id|>")) {
+    // LLaMA-3.1 and later templates write a dated system block and tool calls of their own.
+    HS_CHECK(!contains(jinja, "Knowledge Date"), source,
+             ": a LLaMA-3.1-style chat template (with its dated system block) is not read; "
+             "LLaMA-3.0 and ChatML layouts are");
     f.name_ = "LLaMA-3";
     need_token(tok, "<|start_header_id|>", source, f.name_);
     need_token(tok, "<|end_header_id|>", source, f.name_);
@@ -77,8 +81,14 @@ std::string ChatFormat::format(const std::vector<ChatMessage>& messages,
     return out + "<|im_start|>assistant\n";
   }
   out = "<|begin_of_text|>";
+  // The LLaMA-3 template trims each message (Jinja's trim: whitespace at both ends).
+  auto trim = [](const std::string& s) {
+    const char* ws = " \t\n\r\f\v";
+    const size_t b = s.find_first_not_of(ws);
+    return b == std::string::npos ? std::string() : s.substr(b, s.find_last_not_of(ws) - b + 1);
+  };
   auto turn = [&](const std::string& role, const std::string& content) {
-    out += "<|start_header_id|>" + role + "<|end_header_id|>\n\n" + content + "<|eot_id|>";
+    out += "<|start_header_id|>" + role + "<|end_header_id|>\n\n" + trim(content) + "<|eot_id|>";
   };
   if (first_system) turn("system", *first_system);
   for (const ChatMessage& m : messages) turn(m.role, m.content);

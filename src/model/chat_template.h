@@ -6,7 +6,8 @@
 //     with the template's default system message when the messages have none (a literal
 //     "<|im_start|>system\n...<|im_end|>" in the template, e.g. SmolLM2's).
 //   LLaMA-3:  <|begin_of_text|><|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|> ...
-//     <|start_header_id|>assistant<|end_header_id|>\n\n
+//     <|start_header_id|>assistant<|end_header_id|>\n\n, each content trimmed (LLaMA-3.0's
+//     template; 3.1's, with its dated system block, is refused)
 // Any other template is refused when a chat row needs it, naming what was looked for.
 #pragma once
 

@@ -57,18 +57,34 @@ TEST(ChatTemplate, ChatMlWithTheTemplatesDefaultSystemMessage) {
             "<|im_start|>assistant\n");
 }
 
-TEST(ChatTemplate, Llama3Layout) {
+// Meta-Llama-3-8B-Instruct's template; the expected texts are what jinja2 renders from it
+// (add_generation_prompt, bos_token "<|begin_of_text|>").
+TEST(ChatTemplate, Llama3LayoutAsJinjaRendersIt) {
   const Tokenizer tok = with_specials(
       {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"});
   const std::string jinja =
-      "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
-      "'<|end_header_id|>\n\n' + message['content'] + '<|eot_id|>' }}{% endfor %}";
+      "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+      "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | "
+      "trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
+      "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+      "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
   const ChatFormat f = ChatFormat::from_template(jinja, tok, "llama3");
   EXPECT_EQ(f.name(), "LLaMA-3");
   EXPECT_EQ(f.end_of_turn_id(), 3);
-  EXPECT_EQ(f.format({{"user", "Hi"}}, std::nullopt),
-            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+  EXPECT_EQ(f.format({{"user", " Hi there \n"}}, std::nullopt),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(
+      f.format({{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello"}, {"user", "2+2?"}},
+               std::nullopt),
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>"
+      "assistant<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>user"
+      "<|end_header_id|>\n\n2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
+      "\n\n");
+  EXPECT_THROW(
+      ChatFormat::from_template(jinja + "Cutting Knowledge Date: December 2023", tok, "llama3.1"),
+      Error);
 }
 
 std::string error_of(const std::function<void()>& f) {
