@@ -20,8 +20,31 @@ json pre_tokenizer_of(const GgufFile& f) {
                                      f.get_bool("tokenizer.ggml.add_space_prefix")},
             {"trim_offsets", true},
             {"use_regex", true}};
+  // LLaMA-3 and Qwen2 split the text by their own patterns first (numbers in runs of up to
+  // three digits, or one digit each), then map bytes without the GPT-2 split.
+  const char* pattern = nullptr;
+  if (pre == "llama-bpe" || pre == "llama3")
+    pattern =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  else if (pre == "qwen2")
+    pattern =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  if (pattern)
+    return {{"type", "Sequence"},
+            {"pretokenizers",
+             {{{"type", "Split"},
+               {"pattern", {{"Regex", pattern}}},
+               {"behavior", "Isolated"},
+               {"invert", false}},
+              {{"type", "ByteLevel"},
+               {"add_prefix_space", false},
+               {"trim_offsets", true},
+               {"use_regex", false}}}}};
   fail(f.path(), ": tokenizer.ggml.pre '", pre,
-       "' is not supported (GGUF pre-tokenizers read: gpt2, gpt-2, smollm, default)");
+       "' is not supported (GGUF pre-tokenizers read: gpt2, gpt-2, smollm, default, llama-bpe, "
+       "qwen2)");
 }
 
 }  // namespace

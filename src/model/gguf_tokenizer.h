@@ -4,10 +4,11 @@
 // tokenizer.ggml.pre. Only byte-level BPE (tokenizer.ggml.model "gpt2") is read.
 //
 // Pre-tokenizers follow what Hugging Face transformers builds from the same file, since its ids
-// are the reference: for "gpt2" and "smollm" the GPT-2 split inside ByteLevel. (llama.cpp
-// itself splits digits first for "smollm", as SmolLM2's own tokenizer.json does; transformers'
-// GGUF converter does not, and the two differ only where two or more whitespace characters
-// stand before a digit.) Other names are refused, naming them.
+// are the reference: for "gpt2" and "smollm" the GPT-2 split inside ByteLevel; for "llama-bpe"
+// and "qwen2" their own split (digits in runs of up to three, or one each) before ByteLevel.
+// (llama.cpp itself splits digits first for "smollm", as SmolLM2's own tokenizer.json does;
+// transformers' GGUF converter does not, and the two differ only where two or more whitespace
+// characters stand before a digit.) Other names are refused, naming them.
 #pragma once
 
 #include <string>

@@ -46,8 +46,11 @@ TEST(GgufTokenizer, IdsAndTextEqualTransformersForTheSameFile) {
         << c["name"];
 }
 
-// A GGUF file of tokenizer metadata only: model, pre, and three tokens.
-std::string tokenizer_only_gguf(const std::string& model, const std::string& pre) {
+// A GGUF file of tokenizer metadata only: model, pre, tokens (the last one a control token)
+// and merges.
+std::string tokenizer_only_gguf(const std::string& model, const std::string& pre,
+                                const std::vector<std::string>& tokens = {"a", "b", "ab"},
+                                const std::vector<std::string>& merges = {"a b"}) {
   std::string out = "GGUF";
   auto u32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
   auto u64 = [&](uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); };
@@ -55,28 +58,48 @@ std::string tokenizer_only_gguf(const std::string& model, const std::string& pre
     u64(v.size());
     out += v;
   };
+  auto strings = [&](const char* key, const std::vector<std::string>& v) {
+    str(key);
+    u32(9);  // array
+    u32(8);  // of strings
+    u64(v.size());
+    for (const std::string& t : v) str(t);
+  };
   u32(3);
   u64(0);  // tensors
-  u64(4);  // metadata
+  u64(5);  // metadata
   str("tokenizer.ggml.model");
   u32(8);
   str(model);
   str("tokenizer.ggml.pre");
   u32(8);
   str(pre);
-  str("tokenizer.ggml.tokens");
+  strings("tokenizer.ggml.tokens", tokens);
+  strings("tokenizer.ggml.merges", merges);
+  str("tokenizer.ggml.token_type");
   u32(9);
-  u32(8);
-  u64(3);
-  for (const char* t : {"a", "b", "ab"}) str(t);
-  str("tokenizer.ggml.merges");
-  u32(9);
-  u32(8);
-  u64(1);
-  str("a b");
+  u32(5);  // of i32
+  u64(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) u32(i + 1 == tokens.size() ? 3 : 1);
   const std::string path = test::temp_dir() + "/tok.gguf";
   std::ofstream(path, std::ios::binary).write(out.data(), static_cast<std::streamsize>(out.size()));
   return path;
+}
+
+// llama-bpe and qwen2 pre-tokenizers on one small vocabulary, against transformers' ids for GGUF
+// files made the same way (tools/make_gguf_pretokenizer_goldens.py).
+TEST(GgufTokenizer, Llama3AndQwen2PreTokenizersAsTransformersReadsThem) {
+  std::ifstream in(test::data_path("goldens/gguf-pretokenizers.json"));
+  const nlohmann::json g = nlohmann::json::parse(in);
+  const auto tokens = g["tokens"].get<std::vector<std::string>>();
+  const auto merges = g["merges"].get<std::vector<std::string>>();
+  for (const std::string pre : {"llama-bpe", "qwen2"}) {
+    const Tokenizer tok = tokenizer_from_gguf(tokenizer_only_gguf("gpt2", pre, tokens, merges));
+    for (const auto& c : g["cases"][pre])
+      EXPECT_EQ(tok.encode(c["text"].get<std::string>(), false),
+                c["ids"].get<std::vector<int32_t>>())
+          << pre << ": " << c["text"];
+  }
 }
 
 std::string error_of(const std::string& path) {
@@ -89,13 +112,15 @@ std::string error_of(const std::string& path) {
 }
 
 TEST(GgufTokenizer, RefusesWhatItDoesNotRead) {
-  EXPECT_EQ(tokenizer_from_gguf(tokenizer_only_gguf("gpt2", "smollm")).encode("ab", false),
+  EXPECT_EQ(tokenizer_from_gguf(tokenizer_only_gguf("gpt2", "smollm", {"a", "b", "ab", "x"}))
+                .encode("ab", false),
             (std::vector<int32_t>{2}));
   const std::string llama = error_of(tokenizer_only_gguf("llama", "default"));
   EXPECT_NE(llama.find("tokenizer.ggml.model 'llama' is not supported"), std::string::npos)
       << llama;
-  const std::string qwen = error_of(tokenizer_only_gguf("gpt2", "qwen2"));
-  EXPECT_NE(qwen.find("tokenizer.ggml.pre 'qwen2' is not supported"), std::string::npos) << qwen;
+  const std::string other = error_of(tokenizer_only_gguf("gpt2", "deepseek-llm"));
+  EXPECT_NE(other.find("tokenizer.ggml.pre 'deepseek-llm' is not supported"), std::string::npos)
+      << other;
 }
 
 }  // namespace
