@@ -1,6 +1,5 @@
 #include "model/gguf.h"
 
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>

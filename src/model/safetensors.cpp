@@ -1,6 +1,5 @@
 #include "model/safetensors.h"
 
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
