@@ -147,6 +147,12 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& doc, const std::string& sou
   return Tokenizer(std::move(impl));
 }
 
+bool Tokenizer::available(const std::string& model) {
+  std::error_code ec;
+  return is_gguf_path(model) ||
+         std::filesystem::is_regular_file(std::filesystem::path(model) / "tokenizer.json", ec);
+}
+
 Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   if (is_gguf_path(dir)) return tokenizer_from_gguf(dir);

@@ -39,6 +39,8 @@ class Tokenizer {
   // dir/tokenizer.json (required) and dir/tokenizer_config.json (if present); or, for a .gguf
   // file, the tokenizer its metadata describes (model/gguf_tokenizer.h).
   static Tokenizer from_model_dir(const std::string& dir);
+  // Whether `model` comes with a tokenizer: a .gguf file, or a directory with tokenizer.json.
+  static bool available(const std::string& model);
   // The same from parsed documents: `source` and `config_source` name them in errors.
   static Tokenizer from_json(const nlohmann::json& tokenizer, const std::string& source,
                              const nlohmann::json* config = nullptr,

@@ -203,9 +203,10 @@ void Coordinator::on_result(int rank, const std::string& payload) {
   // The journal record carries each request's input, so that it alone rebuilds the row.
   const PendingUnit& u = *k.unit;
   for (RequestResult& q : r.results) {
-    const auto at = std::find(u.unit.rows.begin(), u.unit.rows.end(), q.row);
-    HS_CHECK(at != u.unit.rows.end(), "rank ", rank, " sent a result for row ", q.row,
-             " that unit ", r.unit, " does not hold");
+    // A unit's rows are in input order (the reader forms units in order).
+    const auto at = std::lower_bound(u.unit.rows.begin(), u.unit.rows.end(), q.row);
+    HS_CHECK(at != u.unit.rows.end() && *at == q.row, "rank ", rank, " sent a result for row ",
+             q.row, " that unit ", r.unit, " does not hold");
     const size_t i = static_cast<size_t>(at - u.unit.rows.begin());
     q.line = u.lines[i];
     q.prompt_ids = u.unit.requests[i].prompt;

@@ -205,8 +205,7 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
   check_output_rules(o.output, o.resume, o.overwrite);
   auto p = std::make_unique<PreparedJob>();
   const ModelConfig cfg = load_model_config(o.model_dir);
-  const bool has_tokenizer =
-      is_gguf_path(o.model_dir) || fs::exists(fs::path(o.model_dir) / "tokenizer.json");
+  const bool has_tokenizer = Tokenizer::available(o.model_dir);
   HS_CHECK(o.stop.empty() || has_tokenizer, "--stop needs the model's tokenizer, but '",
            (fs::path(o.model_dir) / "tokenizer.json").string(), "' does not exist");
   p->model = cfg;

@@ -1,7 +1,5 @@
 #include "runner/worker.h"
 
-#include "model/gguf_model.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,9 +164,7 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     RankState s;
     s.engine = make_engine(o.place, shape);
     HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
-    if (is_gguf_path(o.model_dir) ||
-        std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
-      s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
+    if (Tokenizer::available(o.model_dir)) s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
     json hello = json::parse(host_facts_json());
     hello["rank"] = rank;
     hello["pid"] = static_cast<int64_t>(getpid());
