@@ -11,7 +11,7 @@ mkdir snaps
 ARGS=(run --model "$MODEL" --input data.jsonl --batch-size 16 --checkpoint-s 0.1 --progress-s 5)
 for out in out.h5 out.jsonl; do
   step "$out: a check after every checkpoint"
-  hook="[ ! -e \"\$HYBRIDSERVE_OUTPUT\" ] || { case \"\$HYBRIDSERVE_OUTPUT\" in *.h5) h5dump -H \"\$HYBRIDSERVE_OUTPUT\" >/dev/null ;; esac && $CHECK snapshot \"\$HYBRIDSERVE_OUTPUT\" \"\$HYBRIDSERVE_OUTPUT.journal\" snaps/$out.\$(date +%s%N).json >/dev/null; }"
+  hook="{ case \"\$HYBRIDSERVE_OUTPUT\" in *.h5) h5dump -H \"\$HYBRIDSERVE_OUTPUT\" >/dev/null ;; esac && $CHECK snapshot \"\$HYBRIDSERVE_OUTPUT\" \"\$HYBRIDSERVE_OUTPUT.journal\" snaps/$out.\$(date +%s%N).json >/dev/null; }"
   "$BIN" "${ARGS[@]}" --output "$out" --on-checkpoint "$hook" 2>"$out.log" ||
     { cat "$out.log"; die "run failed"; }
   if grep -q "on-checkpoint command failed" "$out.log"; then
