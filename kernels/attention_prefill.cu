@@ -49,10 +49,11 @@ struct Shape {
   static constexpr int rows = 16 * kMT * kWarps;  // query rows per tile
 };
 
-// The shape in use. Measured on the H100 (2026-11-22, prefill 128 x 1024 gqa4 d128 / 32 x 512
-// mha40 d128, fp16): 4 warps x 1 m-tile, 64 keys: 1.77 / 0.71 ms; 8 x 1, 64 keys: 1.59 / 0.64
-// ms; 4 x 2, 64 keys: 1.55 / 0.65 ms (255 registers, a few spilled); 4 x 2, 32 keys: 1.51 /
-// 0.59 ms (250 registers at d 128, 70 KB of shared memory, two blocks per SM).
+// The shape in use. Measured on an H100 80GB HBM3 (kernels/NOTES.md, "Tensor-core prefill kernel";
+// prefill 128 x 1024 gqa4 d128 / 32 x 512 mha40 d128, fp16): 4 warps x 1 m-tile, 64 keys: 1.77 /
+// 0.71 ms; 8 x 1, 64 keys: 1.59 / 0.64 ms; 4 x 2, 64 keys: 1.55 / 0.65 ms (255 registers, a few
+// spilled); 4 x 2, 32 keys: 1.51 / 0.59 ms (250 registers at d 128, 70 KB of shared memory, two
+// blocks per SM).
 using TileShape = Shape<4, 2, 32>;
 
 // Shared-memory row stride in elements: 16 bytes of padding put the 8 rows an ldmatrix reads

@@ -105,7 +105,8 @@ def find_binary(arg):
 
 
 # Share of a similar earlier run's wall time that a run must have left to be started: FlexGen's
-# split runs took 0.8-1.0x its all-CPU run of the same workload on an H100 (docs/BENCHMARKS.md).
+# split runs took 0.8-1.0x its all-CPU run of the same workload on an H100
+# (docs/benchmarks-log/2026-11.md).
 EXPECT_SHARE = 0.7
 
 
@@ -133,7 +134,7 @@ def shorter_gen_wall_s(records, gen, scales=True):
     gen / their gen when the run's length scales with gen (ours; FlexGen without a cut),
     else as it was (FlexGen with --cut-gen-len times the same few steps). Over-estimates a
     run whose set-up is a large part of it, which only makes the driver skip sooner.
-    Call W of 2026-11-23: opt-30b p1024 g32 took 90 s, and g128 was started with 57 s left."""
+    On an H100, ours opt-30b p1024 g32 took 90 s, and g128, started with 57 s left, was killed."""
     walls = [r["wall_s"] * (gen / r["workload"]["gen"] if scales else 1.0) for r in records
              if r and r.get("status") == "ok" and "wall_s" in r and r["workload"]["gen"] < gen]
     return min(walls) if walls else None

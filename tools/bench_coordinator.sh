@@ -5,7 +5,7 @@
 # hand-out, journal, results file; the engine runs on another thread), the bytes it wrote
 # against the final results file plus journal, and the checkpoints' time. A "text" row runs text
 # prompts through the demo model's tokenizer (tokenized on rank 0, twice: summary and hand-out).
-# Prints a Markdown table (docs/BENCHMARKS.md, "Coordinator at scale").
+# Prints a Markdown table (docs/BENCHMARKS.md, "Rank 0 at scale").
 #   bash tools/bench_coordinator.sh BINARY [N ...]      (default N: 10000 100000 1000000)
 # Needs about 600 bytes of disk per request (dataset, results, journal) in $TMPDIR.
 set -euo pipefail

@@ -13,7 +13,7 @@
 // device memory, only compute, tensor-core GEMMs, write mapped host memory, D2H copies, or a
 // second stream of H2D copies (as the engine's weight and cache loads; the two streams'
 // bytes over their span), or cudaMemcpyAsync device-to-device copies.
-// docs/BENCHMARKS.md (07:12 section) has what it measured on an H100.
+// docs/BENCHMARKS.md, "The H100 link's own rate", has what it measured on H100s.
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

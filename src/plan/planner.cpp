@@ -28,11 +28,11 @@ struct Candidate {
 // Throughputs within this relative distance count as equal, so ties resolve by search order
 // (smaller activation share first, larger mini-batches first) instead of by rounding noise.
 constexpr double kTie = 1e-9;
-// A host set beyond two must be predicted this much faster to be taken: it trades resident
-// caches for lookahead, and within the replay's error (measured / predicted step 0.93-1.13) a
-// smaller gain is noise. Measured on one H100 (opt-6.7b g32, 24 GiB, docs/BENCHMARKS.md call
-// 13J): p256 kv, predicted 3.5% faster with three sets, ran 6.1% faster; p256 act and p1024
-// auto, predicted within 1%, ran 1.5% slower and the same.
+// A host set beyond two must be predicted this much faster to be taken: it trades resident caches
+// for lookahead, and within the replay's error (measured / predicted step 0.93-1.13) a smaller gain
+// is noise. Measured on one H100 (opt-6.7b g32, 24 GiB; docs/BENCHMARKS.md, "Working sets: device
+// caches apart, and a third host set"): p256 kv, predicted 3.5% faster with three sets, ran 6.1%
+// faster; p256 act and p1024 auto, predicted within 1%, ran 1.5% slower and the same.
 constexpr double kExtraSetMargin = 0.02;
 
 // Predicted throughput, less the margin for host sets beyond two: what candidates are ranked by.

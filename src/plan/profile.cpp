@@ -139,14 +139,14 @@ std::vector<std::pair<int64_t, int64_t>> linear_shapes(const ModelConfig& c) {
   return v;
 }
 
-// Square GEMMs of d = 1024, 2048, ... (the first whose run takes 1 ms, at most 8192), to
-// measure how much a GPU's power cap slows GEMMs in a long run. An H100 80GB HBM3 (700 W) runs
-// bursts of a few milliseconds after an idle spell at 1980 MHz, but within 100-200 ms of
-// back-to-back GEMMs its power cap takes the clock to 1095-1425 MHz, swinging with a period of
-// about a second: 16384 x 5120 x 5120 fp16 ran at 771 TFLOP/s in 10 ms bursts and 667
-// averaged over seconds (docs/BENCHMARKS.md, 2026-11-23 03:56). Timing each curve point after
-// such a load lands on the swing (points 15% apart from one to the next); so the curves are
-// timed in bursts, and their GEMM-bound points scaled by this GEMM's sustained / burst time.
+// Square GEMMs of d = 1024, 2048, ... (the first whose run takes 1 ms, at most 8192), to measure
+// how much a GPU's power cap slows GEMMs in a long run. An H100 80GB HBM3 (700 W) runs bursts of a
+// few milliseconds after an idle spell at 1980 MHz, but within 100-200 ms of back-to-back GEMMs its
+// power cap takes the clock to 1095-1425 MHz, swinging with a period of about a second: 16384 x
+// 5120 x 5120 fp16 ran at 771 TFLOP/s in 10 ms bursts and 667 averaged over seconds
+// (docs/BENCHMARKS.md, "GEMMs under the power cap"). Timing each curve point after such a load
+// lands on the swing (points 15% apart from one to the next); so the curves are timed in bursts,
+// and their GEMM-bound points scaled by this GEMM's sustained / burst time.
 class SquareGemm {
  public:
   explicit SquareGemm(Backend& b) : b_(b), x_(b, false), w_(b, false), out_(b, false) {
@@ -408,11 +408,11 @@ void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
     break;
   }
 
-  // The PCIe rates again, seconds after measure_constants timed them; the higher of the two
-  // stands. A link can run at half rate for a while after a process starts: one run of four
-  // in a row (06:10 UTC call, docs/BENCHMARKS.md) measured 23.5 GB/s H2D where its neighbours
-  // measured 49-54, and planned as if PCIe were half as fast. Copies only ever run slower than
-  // the link allows, so the higher rate is the link's.
+  // The PCIe rates again, seconds after measure_constants timed them; the higher of the two stands.
+  // A link can run at half rate for a while after a process starts: one run of four in a row on an
+  // H100 (docs/BENCHMARKS.md, "The H100 link's own rate") measured 23.5 GB/s H2D where its
+  // neighbours measured 49-54, and planned as if PCIe were half as fast. Copies only ever run
+  // slower than the link allows, so the higher rate is the link's.
   const auto [h2d, d2h] = pcie_rates(b, o);
   k.h2d_gbps = std::max(k.h2d_gbps, h2d);
   k.d2h_gbps = std::max(k.d2h_gbps, d2h);

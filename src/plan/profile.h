@@ -49,8 +49,8 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o = {});
 // host_alloc() memory to the device on the cache-load stream for about `ms`, each timed by
 // events. A link's rate is not steady: on the H100s here, with nothing else on the GPU, some
 // 64-256 MiB copies run at half rate (~22 GB/s) in most seconds, and a loop of them averages
-// a few % under its fastest copy, the rate measure_constants reports (call 15A,
-// docs/BENCHMARKS.md). At least four copies, whatever `ms`.
+// a few % under its fastest copy, the rate measure_constants reports (docs/BENCHMARKS.md,
+// "The H100 link's own rate"). At least four copies, whatever `ms`.
 struct H2dSample {
   double mean_gbps = 0;          // every copy's bytes over every copy's time
   double best_gbps = 0;          // the fastest copy

@@ -234,7 +234,8 @@ TEST_P(CudaOps, Linear) {
 // neighbours; a second rounding (the product stored, then the bias added) moves a good share
 // of them. Shapes of the tiny models' layers (k 48-256), where an fp32 sum in another order is
 // far inside a 16-bit unit: at k 4096 the outputs that cancel are not (96x4096x4096 on an
-// H100, 2026-11-23: 1.6% neighbours and 0.17% farther in fp16, bias or none).
+// H100: 1.6% neighbours and 0.17% farther in fp16, bias or none; docs/BENCHMARKS.md,
+// "Accuracy: tokens and logits").
 TEST_P(CudaOps, LinearRoundsOnce) {
   struct Case {
     int64_t rows, k, n;

@@ -102,9 +102,10 @@ TEST_P(CudaEngine, GreedyTokensEqualGoldens) {
 // roundoff (2^-8 against 2^-11), and on these tiny models (random weights at gain 2) Hugging
 // Face's own bf16 is 1.2e-2 to 1.6e-1 from its fp32 (test::hf_bf16_worst), as is the twin's
 // (ReferenceParity.SixteenBitStorageMovesTheLogitsAsHuggingFacesDoes): against fp32 the bf16
-// bound is HF's, at most 1.5x its worst bf16 row on the same model. Measured on an H100,
-// 2026-11-23, against fp32: worst rows 9.6e-3 fp16 (HF: 1.2e-2) and 1.18e-1 bf16
-// (llama-mqa-odd; HF: 1.60e-1), identical under every policy, so two policies are run.
+// bound is HF's, at most 1.5x its worst bf16 row on the same model. Measured on an H100
+// against fp32 (docs/BENCHMARKS.md, "Accuracy: tokens and logits"): worst rows 9.6e-3 fp16
+// (HF: 1.2e-2) and 1.18e-1 bf16 (llama-mqa-odd; HF: 1.60e-1), identical under every policy, so
+// two policies are run.
 //
 // The worst row is printed, with the largest element difference relative to the row's largest
 // |logit|. Greedy tokens are equal (above), so all generate the same rows.

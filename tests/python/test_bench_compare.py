@@ -21,7 +21,7 @@ class SkipReasonTest(unittest.TestCase):
         self.assertIn("time limit (300 s) reached", bc.skip_reason(19.9, 20, 300))
 
     def test_skips_a_run_that_a_similar_run_says_cannot_finish(self):
-        # Call I of 2026-11-23: 46 s left after a 144 s all-CPU run; the split was killed.
+        # On an H100: 46 s left after a 144 s all-CPU run; the split, started, was killed.
         why = bc.skip_reason(46, 20, 250, expect_s=144)
         self.assertIn("46 s left of 250 s", why)
         self.assertIn("took 144 s", why)
@@ -45,7 +45,7 @@ class ShorterGenWallTest(unittest.TestCase):
         return {"status": status, "wall_s": wall, "workload": {"gen": gen}}
 
     def test_scales_a_shorter_run_by_the_generation_length(self):
-        # Call W of 2026-11-23: ours opt-30b p1024 g32 took 89.9 s; g128 then needs ~360 s,
+        # On an H100, ours opt-30b p1024 g32 took 89.9 s; g128 then needs ~360 s,
         # and with 57 s left the driver skips it (0.7 x 360 > 57).
         expect = bc.shorter_gen_wall_s([self.rec(32, 89.9)], 128)
         self.assertAlmostEqual(expect, 359.6)
@@ -75,7 +75,7 @@ class SamePromptRecordsTest(unittest.TestCase):
         self.assertEqual([r["workload"] for r in ours], [workloads[0]])
         self.assertEqual(bc.same_prompt_records(workloads, results, 1, "24 GiB", "fg_all_cpu"),
                          [ok])
-        # Call W: g32 took 90 s, so g128 is expected to take 360 s.
+        # opt-30b p1024 g32 took 90 s, so g128 is expected to take 360 s.
         self.assertEqual(bc.shorter_gen_wall_s(ours, 128), 360.0)
 
 
@@ -98,8 +98,8 @@ class PlanOnlyTest(unittest.TestCase):
         self.assertIn("plan: ours kv opt-13b b64 p1024 g32 @24 GiB", out)
 
     def test_splits_first_plans_the_split_before_all_cpu(self):
-        # opt-13b p512 at 24 GiB: FlexGen's best is a split (57.0 against all-CPU 44.8 tok/s,
-        # 2026-11-23); in a 10-minute call the split must run before all-CPU, not be cut.
+        # opt-13b p512 at 24 GiB: FlexGen's best is a split (57.0 against all-CPU 44.8 tok/s on
+        # H100s); in a 10-minute call the split must run before all-CPU, not be cut.
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_compare.py"), "--plan-only",
                             "--binary", "/nonexistent/hybridserve", "--models", "opt-13b",
                             "--prompt-lens", "512", "--gen-lens", "32", "--budgets", "24",

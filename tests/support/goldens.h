@@ -54,8 +54,8 @@ double norm_rel_error(const std::vector<float>& a, const std::vector<float>& b);
 
 // Hugging Face's worst logits row of `model` in bf16 against its fp32 (teacher-forced on the
 // fp32 greedy tokens, one forward pass, eager attention), norm-wise relative error:
-// `python3 tools/hf_dtype_logits.py` on an H100 (the GPU machine's torch and transformers),
-// 2026-11-23. Its fp16 rows were 1.3e-3 to 1.2e-2.
+// `python3 tools/hf_dtype_logits.py` on an H100 (the GPU machine's torch and transformers;
+// docs/BENCHMARKS.md, "Accuracy: tokens and logits"). Its fp16 rows were 1.3e-3 to 1.2e-2.
 double hf_bf16_worst(const std::string& model);
 
 // Logits a generator showed its observer (LogitsFn), by (batch index, generation step).

@@ -417,10 +417,10 @@ class CudaBackend final : public Backend {
   }
 
   // gemm with the bias added to the fp32 accumulator and one rounding, as the cpu's dot + bias:
-  // cuBLASLt's bias epilogue. (The bias as C with beta = 1 in cublasGemmEx rounded twice: 1.3x
-  // the single rounding's error in cuda_ops_test, 2026-11-23.) A plan (descriptors and the
-  // heuristic's algorithm) is kept per shape and pointer alignment; only the bias pointer
-  // changes between calls.
+  // cuBLASLt's bias epilogue. (The bias as C with beta = 1 in cublasGemmEx rounded twice: 1.3x the
+  // single rounding's error in cuda_ops_test on an H100; docs/BENCHMARKS.md, "Accuracy: tokens and
+  // logits".) A plan (descriptors and the heuristic's algorithm) is kept per shape and pointer
+  // alignment; only the bias pointer changes between calls.
   struct LtPlan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
