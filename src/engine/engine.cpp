@@ -306,7 +306,6 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
     keys[i] = request_key(r.id);
   }
 
-  const int L = static_cast<int>(cfg_.n_layers);
   const int32_t pos_offset = static_cast<int32_t>(cfg_.position_offset);
   for (int64_t step = 0; std::find(active.begin(), active.end(), true) != active.end(); ++step) {
     Step s;
@@ -342,13 +341,6 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
       s.x_row.push_back(x_row);
       x_row += s.mbs.back().tokens;
     }
-    const size_t items = static_cast<size_t>(L) * s.mbs.size();
-    s.weights_ready.assign(L, Event{});
-    s.layer_done.assign(L, Event{});
-    s.cache_ready.assign(items, Event{});
-    s.computed.assign(items, Event{});
-    s.stored.assign(items, Event{});
-
     run_step(s);
 
     for (size_t i = 0; i < n; ++i) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "model/weights.h"
 #include "plan/footprint.h"  // run_shape(): the layout the engine allocates, as planned
 #include "plan/plan.h"
+#include "plan/step_schedule.h"
 
 namespace hs {
 
@@ -75,6 +77,10 @@ class HybridEngine final : public Generator {
   void set_min_dma_run_bytes(int64_t bytes) { min_dma_run_bytes_ = bytes; }
   // Each step's logits go to fn as well (copied to the host: for tests, not for speed).
   void set_logits_observer(LogitsFn fn) { observe_ = std::move(fn); }
+  // Each step's schedule goes to fn once it is enqueued, with each operation's end event
+  // (Event{}: it had nothing to do), before the step's synchronize. For tests.
+  using StepObserver = std::function<void(const StepSchedule&, const std::vector<Event>&)>;
+  void set_step_observer(StepObserver fn) { step_observer_ = std::move(fn); }
   int64_t host_pool_bytes() const { return static_cast<int64_t>(mem_->host.bytes()); }
   int64_t shared_weight_bytes() const { return static_cast<int64_t>(mem_->node.bytes()); }
   // Seconds the construction took from the budget checks to the last weight in place.
@@ -89,30 +95,29 @@ class HybridEngine final : public Generator {
   struct Step {
     int64_t index = 0;
     std::vector<MiniBatch> mbs;
-    std::vector<int64_t> x_row;  // first row of each mini-batch's hidden states
-    std::vector<int32_t*> idx;   // each mini-batch's index arrays on the device
-    Event indices_ready;
-    Event last_slice;  // the end of the latest weight slice enqueued (schedule.cpp: load_cache)
-    std::vector<Event> weights_ready, layer_done;      // per layer
-    std::vector<Event> cache_ready, computed, stored;  // per item (layer * mbs + mb)
-    std::vector<WorkingSetTurn> turns;                 // per item: its working set
-    std::vector<int32_t> sampled;                      // by batch index
+    std::vector<int64_t> x_row;         // first row of each mini-batch's hidden states
+    std::vector<int32_t*> idx;          // each mini-batch's index arrays on the device
+    std::vector<WorkingSetTurn> turns;  // per item (layer * mbs + mb): its working set
+    std::vector<int32_t> sampled;       // by batch index
     const SamplingParams* sampling = nullptr;
     std::vector<uint64_t> keys;                  // request_key(id), by batch index
     const std::vector<size_t>* group = nullptr;  // by batch index: the index in generate()'s
   };
 
-  // The schedule (schedule.cpp) and its named steps.
+  // The step's schedule (plan/step_schedule.h) run by schedule.cpp: the shape it is built
+  // from, the loop over its operations, and one function per kind of operation, each
+  // returning the operation's end event (Event{} where it had nothing to do).
+  StepShape step_shape(const Step& s) const;
   void run_step(Step& s);
-  void upload_indices(Step& s);
-  void embed(Step& s, int mb);
-  void load_weights(Step& s, const WeightSlice& slice, Event after);
-  void load_cache(Step& s, int layer, int mb);
-  void recompute(Step& s, int layer, int mb);
-  void compute(Step& s, int layer, int mb);
-  void store_cache(Step& s, int layer, int mb);
-  void sample(Step& s, int mb);
-  void wait_item_inputs(Step& s, int layer, int mb);
+  Event run_op(Step& s, const StepOp& op);
+  Event upload_indices(Step& s);
+  Event embed(Step& s, int mb);
+  Event load_weights(Step& s, const StepOp& slice);
+  Event load_cache(Step& s, int layer, int mb);
+  Event recompute(Step& s, int layer, int mb);
+  Event compute(Step& s, int layer, int mb);
+  Event store_cache(Step& s, int layer, int mb);
+  Event sample(Step& s, int mb);
 
   void init(const WeightSource& weights, const MemoryLimits& limits);
 
@@ -162,6 +167,7 @@ class HybridEngine final : public Generator {
   static constexpr size_t kDeferredTraceEvents = 8192;
   int64_t min_dma_run_bytes_ = kDefaultMinDmaRunBytes;
   LogitsFn observe_;
+  StepObserver step_observer_;
 };
 
 }  // namespace hs

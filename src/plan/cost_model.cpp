@@ -1,11 +1,13 @@
 #include "plan/cost_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 
 #include "model/weights.h"
 #include "plan/gemm_time.h"
+#include "plan/step_schedule.h"
 #include "util/error.h"
 
 namespace hs {
@@ -108,81 +110,42 @@ double head_ms(const ModelConfig& c, const Plan& p, double rows) {
   return ms + kKernelsPerHead * k.launch_us / 1e3;
 }
 
-// A phase's items (layer, mini-batch), as the engine schedules them (engine/schedule.cpp), in
-// ms: each one's cache load and weight slice over H2D, its compute, its write-back over D2H,
-// and on the last layer its mini-batch's head (compute after the item's, not waited for by its
-// write-back).
-struct PipeItem {
-  double load = 0, weights = 0, gpu = 0, store = 0, head = 0;
-};
-
-// The phase's end-to-end time: the engine's streams and events, replayed. H2D copies share one
-// channel in the order the engine enqueues them (the first streamed layer, when it is layer 0,
-// whole; the loads of the host-cache items that start their working sets' turns; item 0's
-// load; then per item the next item's load and this item's slice); a host-cache item's load
-// waits for the compute and write-back of the item before it on its working set (plan.h:
-// working_set_turns, host_sets of them), a slice for its buffer's last reader
-// (WeightSlice::buffer_reader); an item's compute waits for its load, its layer's last slice
-// and that write-back. A device-cache item's copy is a kernel on its own stream, charged to
-// the item's compute (PipeItem::gpu), so it takes no H2D time and holds no host load back.
-// Each mini-batch's head follows its last-layer item on the compute stream.
-double replay_ms(const std::vector<PipeItem>& items, int64_t layers, int64_t passes,
-                 const std::vector<WeightSlice>& slices, const std::vector<bool>& streamed,
-                 const std::vector<bool>& host, int64_t host_sets, double first_layer_ms) {
-  const size_t n = items.size();
-  const std::vector<WorkingSetTurn> turns = working_set_turns(passes, host, host_sets);
-  std::vector<double> loaded(n, 0), computed(n, 0), stored(n, 0);
-  std::vector<double> layer_done(static_cast<size_t>(layers), 0),
-      weights_ready(static_cast<size_t>(layers), 0);
-  double h2d = first_layer_ms, gpu = 0, d2h = 0;
-  weights_ready[0] = first_layer_ms;
-  auto set_free = [&](size_t i) {  // the working set's previous item is done with it
-    const int64_t prev = turns[i].previous;
-    return prev < 0
-               ? 0.0
-               : std::max(computed[static_cast<size_t>(prev)], stored[static_cast<size_t>(prev)]);
-  };
-  std::vector<bool> enqueued(n, false);
-  auto load = [&](size_t i) {
-    if (enqueued[i]) return;
-    enqueued[i] = true;
-    if (host[i / static_cast<size_t>(passes)])
-      loaded[i] = h2d = std::max(h2d, set_free(i)) + items[i].load;
-    else
-      loaded[i] = set_free(i);
-  };
-  for (size_t i = 0; i < n; ++i)
-    if (host[i / static_cast<size_t>(passes)] && turns[i].previous < 0) load(i);
-  if (n > 0) load(0);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t l = static_cast<int64_t>(i) / passes;
-    if (i + 1 < n) load(i + 1);
-    const WeightSlice& w = slices[i];
-    if (w.layer >= 0) {
-      double start = h2d;
-      if (w.buffer_reader >= 0)
-        start = std::max(start, layer_done[static_cast<size_t>(w.buffer_reader)]);
-      h2d = start + items[i].weights;
-      weights_ready[static_cast<size_t>(w.layer)] = h2d;
-    }
-    double start = std::max({gpu, loaded[i], set_free(i)});
-    if (streamed[static_cast<size_t>(l)])
-      start = std::max(start, weights_ready[static_cast<size_t>(l)]);
-    computed[i] = gpu = start + items[i].gpu;
-    layer_done[static_cast<size_t>(l)] = gpu;
-    stored[i] = d2h = std::max(d2h, computed[i]) + items[i].store;
-    gpu += items[i].head;
+// The phase's end-to-end time: its schedule (plan/step_schedule.h), the same list the engine
+// runs, replayed with each operation's duration. An operation starts once its stream has
+// finished the operations before it on the stream, the operations it waits for have ended,
+// and, for a host-to-device copy (weights, cache_in), the one H2D channel is free: copies of
+// both streams cross PCIe one at a time in list order, as the copy engines take them. The
+// phase ends with its last operation.
+template <typename Duration>
+double replay_ms(const StepSchedule& schedule, Duration duration) {
+  std::vector<double> end(schedule.ops.size(), 0);
+  std::array<double, kNumStreams> stream_free = {};
+  double h2d_free = 0, last = 0;
+  for (size_t i = 0; i < schedule.ops.size(); ++i) {
+    const StepOp& op = schedule.ops[i];
+    const bool h2d = op.stream == Stream::weights || op.stream == Stream::cache_in;
+    double start = stream_free[static_cast<size_t>(op.stream)];
+    if (h2d) start = std::max(start, h2d_free);
+    for (const int32_t w : op.waits)
+      if (w >= 0) start = std::max(start, end[static_cast<size_t>(w)]);
+    end[i] = start + duration(op);
+    stream_free[static_cast<size_t>(op.stream)] = end[i];
+    if (h2d) h2d_free = end[i];
+    last = std::max(last, end[i]);
   }
-  return gpu;
+  return last;
 }
 
-// The items of one phase: every layer runs `passes` balanced mini-batches (each with 1 /
-// passes of the phase's rows, recompute rows and attention; and of each host-cache layer's
-// loads and write-backs), then each mini-batch's head. Device-resident cache layers add their
-// working-set copies (resident_copy_ms a layer) to their items' compute. Fills gpu_ms,
-// recompute_ms and total_ms (h2d_ms and d2h_ms first).
+// The phase's schedule with every layer running `passes` balanced mini-batches, each with 1 /
+// passes of the phase's rows, recompute rows and attention, and of each cache layer's loads
+// (load_layer_bytes) and write-backs (store_layer_bytes); then each mini-batch's head.
+// Durations: weights and host cache loads at h2d_gbps, host write-backs at d2h_gbps, an item's
+// layer (and recompute) on the GPU; a device-cache item's blocks are copied by a kernel beside
+// compute, so its copy (resident_copy_ms a layer) is charged to the item's layer, and its load
+// and write-back take no channel time. Fills gpu_ms, recompute_ms and total_ms.
 void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole, double head_rows,
-                    int64_t passes, double resident_copy_ms, PhaseCost& pc) {
+                    int64_t passes, double load_layer_bytes, double store_layer_bytes,
+                    double resident_copy_ms, PhaseCost& pc) {
   const CostConstants& k = p.constants;
   const int64_t L = c.n_layers, M = std::max<int64_t>(passes, 1);
   const double m = static_cast<double>(M);
@@ -190,41 +153,52 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   double rc = 0;
   const double item_ms = layer_item_ms(c, p, item, rc);
   pc.recompute_ms = static_cast<double>(L) * m * rc;
-  const double head = head_ms(c, p, head_rows / m), heads = m * head;
+  const double head = head_ms(c, p, head_rows / m);
+  pc.gpu_ms =
+      static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + m * head;
 
-  const int64_t host_layers = L - p.gpu_cache_layers;
-  const double cache_bytes = host_layers > 0
-                                 ? static_cast<double>(pc.traffic.kv_h2d + pc.traffic.act_h2d) /
-                                       static_cast<double>(host_layers * M)
-                                 : 0;
-  const double store_ms = host_layers > 0 ? pc.d2h_ms / static_cast<double>(host_layers * M) : 0;
-  std::vector<bool> streamed(static_cast<size_t>(L)), host(static_cast<size_t>(L));
-  std::vector<int64_t> item_cache(static_cast<size_t>(L * M), 0);
-  std::vector<PipeItem> items(static_cast<size_t>(L * M));
+  StepShape shape;
+  shape.layers = L;
+  shape.host_sets = p.host_sets;
+  shape.layer_bytes = layer_weight_bytes(c, p.dtype);
   for (int64_t l = 0; l < L; ++l) {
-    streamed[static_cast<size_t>(l)] = streams_weights(p, L, l);
-    host[static_cast<size_t>(l)] = host_cache_layer(p, L, l);
-    for (int64_t mb = 0; mb < M; ++mb) {
-      PipeItem& it = items[static_cast<size_t>(l * M + mb)];
-      it.gpu = item_ms + (host[static_cast<size_t>(l)] ? 0 : resident_copy_ms / m);
-      if (l == L - 1) it.head = head;
-      if (host[static_cast<size_t>(l)]) {
-        item_cache[static_cast<size_t>(l * M + mb)] = static_cast<int64_t>(cache_bytes);
-        it.load = transfer_ms(cache_bytes, k.h2d_gbps);
-        it.store = store_ms;
-      }
-    }
+    shape.streamed.push_back(streams_weights(p, L, l));
+    shape.host_cache.push_back(host_cache_layer(p, L, l));
   }
-  const int64_t layer_bytes = layer_weight_bytes(c, p.dtype);
-  const std::vector<WeightSlice> slices = weight_slices(L, M, streamed, layer_bytes, item_cache);
-  for (size_t i = 0; i < items.size(); ++i)
-    if (slices[i].layer >= 0)
-      items[i].weights =
-          transfer_ms(static_cast<double>(slices[i].end - slices[i].begin), k.h2d_gbps);
-  const double first_layer_ms =
-      streamed[0] ? transfer_ms(static_cast<double>(layer_bytes), k.h2d_gbps) : 0;
-  pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + heads;
-  pc.total_ms = replay_ms(items, L, M, slices, streamed, host, p.host_sets, first_layer_ms);
+  // Whole bytes where there are any: an operation is listed only if it moves something.
+  auto item_bytes = [&](double layer_bytes) {
+    return layer_bytes > 0 ? std::max<int64_t>(1, static_cast<int64_t>(layer_bytes / m)) : 0;
+  };
+  shape.load_bytes.assign(static_cast<size_t>(M), item_bytes(load_layer_bytes));
+  shape.store_bytes.assign(static_cast<size_t>(M), item_bytes(store_layer_bytes));
+  shape.recompute_rows.assign(static_cast<size_t>(M),
+                              static_cast<int64_t>(std::ceil(item.act_rows)));
+  const StepSchedule schedule = step_schedule(shape);
+
+  const double load_ms = transfer_ms(load_layer_bytes / m, k.h2d_gbps);
+  const double store_ms = transfer_ms(store_layer_bytes / m, k.d2h_gbps);
+  pc.total_ms = replay_ms(schedule, [&](const StepOp& op) {
+    switch (op.kind) {
+      case OpKind::weights:
+        return transfer_ms(static_cast<double>(op.bytes), k.h2d_gbps);
+      case OpKind::cache_load:
+        return op.host ? load_ms : 0.0;
+      case OpKind::store:
+        return op.host ? store_ms : 0.0;
+      case OpKind::recompute:
+        return rc;
+      case OpKind::layer:
+        return item_ms -
+               (op.mb >= 0 && shape.recompute_rows[static_cast<size_t>(op.mb)] > 0 ? rc : 0) +
+               (shape.host_cache[static_cast<size_t>(op.layer)] ? 0 : resident_copy_ms / m);
+      case OpKind::head:
+        return head;
+      case OpKind::indices:
+      case OpKind::embed:
+        return 0.0;
+    }
+    return 0.0;
+  });
 }
 
 void pcie_ms(PhaseCost& pc, const CostConstants& k) {
@@ -293,17 +267,25 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   pc.flops =
       static_cast<double>(c.n_layers) * layer_flops + head_flops(c, static_cast<double>(active));
   pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
-  double resident_copy_ms = 0;  // one device-resident cache layer's working-set copy
-  if (p.policy != Policy::recompute_tokens && p.gpu_cache_layers > 0) {
-    // A device-resident cache layer's blocks are copied into the working set on the device,
-    // reading and writing each byte, beside compute and drawing on the same memory bandwidth.
-    double layer_bytes = 0;
-    for (const auto& [n, count] : lens)
-      layer_bytes += static_cast<double>(count * request_cache_bytes_per_layer(c, p, n));
-    resident_copy_ms = transfer_ms(2 * layer_bytes, p.constants.mem_gbps);
+  // One cache layer's loads (every block holding a cached token, whole) and write-backs (the
+  // new token's row, K/V or checkpoint by its block) in the step, wherever the layer's cache is.
+  double load_layer_bytes = 0, store_layer_bytes = 0;
+  if (p.policy != Policy::recompute_tokens) {
+    for (const auto& [n, count] : lens) {
+      load_layer_bytes += static_cast<double>(count * request_cache_bytes_per_layer(c, p, n));
+      store_layer_bytes +=
+          static_cast<double>(count * (is_act_block(n / p.block_tokens, p.act_fraction)
+                                           ? act_bytes_per_token(c, p.dtype)
+                                           : kv_bytes_per_token(c, p.dtype)));
+    }
   }
+  // A device-resident cache layer's blocks are copied into the working set on the device,
+  // reading and writing each byte, beside compute and drawing on the same memory bandwidth.
+  const double resident_copy_ms =
+      p.gpu_cache_layers > 0 ? transfer_ms(2 * load_layer_bytes, p.constants.mem_gbps) : 0;
   pcie_ms(pc, p.constants);
-  schedule_phase(c, p, whole, static_cast<double>(active), passes, resident_copy_ms, pc);
+  schedule_phase(c, p, whole, static_cast<double>(active), passes, load_layer_bytes,
+                 store_layer_bytes, resident_copy_ms, pc);
   return pc;
 }
 
@@ -361,16 +343,17 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   if (requests == 0) return pc;
 
   pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
-  double tokens = 0;
+  double tokens = 0, store_layer_bytes = 0;
   for (const auto& [n, count] : lens) {
     tokens += static_cast<double>(count * n);
     if (p.policy == Policy::recompute_tokens) continue;
-    // Each prompt token's row goes to the host for every host-cache layer: its checkpoint if
-    // it falls into an activation block, else its K and V.
+    // Each prompt token's row goes to its cache for every layer (crossing PCIe for the
+    // host-cache layers): its checkpoint if it falls into an activation block, else its K and V.
     const int64_t act_rows = act_rows_among(n, p.block_tokens, p.act_fraction);
     const int64_t row_bytes = (n - act_rows) * kv_bytes_per_token(c, p.dtype) +
                               act_rows * act_bytes_per_token(c, p.dtype);
     pc.traffic.write_back_d2h += (c.n_layers - p.gpu_cache_layers) * count * row_bytes;
+    store_layer_bytes += static_cast<double>(count * row_bytes);
   }
   const double attention_flops = causal_attention_flops(c, lens);
   const double layer_flops = layer_dense_flops(c, tokens) + attention_flops;
@@ -382,7 +365,7 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   whole.tokens = tokens;
   whole.attention_ms = compute_ms(attention_flops, p.constants.attention_tflops);
   pcie_ms(pc, p.constants);
-  schedule_phase(c, p, whole, static_cast<double>(requests), passes, 0, pc);
+  schedule_phase(c, p, whole, static_cast<double>(requests), passes, 0, store_layer_bytes, 0, pc);
   return pc;
 }
 

@@ -8,16 +8,12 @@
 //   d2h_ms  = D2H bytes / d2h_gbps        (write-back of new cache rows; the other direction)
 //   pcie_ms = max(h2d_ms, d2h_ms)         (the two directions overlap)
 //   gpu_ms  = layers * passes * item_ms + passes * head_ms (+ resident-cache copies, below)
-//   total_ms = the engine's schedule replayed item by item (engine/schedule.cpp): H2D copies
-//              in the order the engine enqueues them on one channel (the loads that start
-//              their working sets' turns, then per item the next item's cache load and a
-//              slice of the next streamed layer's weights, plan.h: weight_slices), an item's
-//              compute once its load, its layer's weights and the write-back of the item
-//              before it on its working set are done, a host load once that item has finished
-//              with the set (plan.h: working_set_turns; Plan::host_sets sets for host-cache
-//              items, two for device-cache ones), each mini-batch's head after its last-layer
-//              item. With every item alike this is max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms)
-//              / items (the first load and the last compute stick out); host loads run at most
+//   total_ms = the step's schedule (plan/step_schedule.h), the operation list the engine runs,
+//              replayed with each operation's duration: an operation starts once its stream is
+//              free, the operations it waits for have ended and, for H2D copies (weights and
+//              host cache loads), the one H2D channel is free, so they cross in list order.
+//              With every item alike this is max(pcie_ms, gpu_ms) + min(pcie_ms, gpu_ms) /
+//              items (the first load and the last compute stick out); host loads run at most
 //              host_sets host-cache items ahead of compute, so a stretch of resident layers
 //              longer than that many loads leaves PCIe idle.
 //   item_ms = the item's linears, each at gemm_ms(rows, k, n) (plan/gemm_time.h: measured

@@ -6,7 +6,9 @@
 // layer); each host cache load must wait for the slice enqueued before it.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
+#include <set>
 
 #include "backend/backend.h"
 #include "engine/engine.h"
@@ -14,6 +16,7 @@
 #include "goldens.h"
 #include "model/weights.h"
 #include "test_support.h"
+#include "util/error.h"
 
 namespace hs {
 namespace {
@@ -122,7 +125,9 @@ class LoggingBackend final : public Backend {
 // Runs opt-tiny's golden prompts on demo-opt (4 layers) under `plan`, through a backend that
 // logs its calls to the cpu backend; checks the tokens against the reference engine's and
 // returns the calls generate() made.
-std::vector<LoggingBackend::Call> logged_run(const Plan& plan) {
+// `setup`, if given, sees the engine and the log before generate().
+std::vector<LoggingBackend::Call> logged_run(
+    const Plan& plan, const std::function<void(HybridEngine&, LoggingBackend&)>& setup = nullptr) {
   const test::Golden g = test::load_golden("opt-tiny");
   auto weights = open_model_dir(test::data_path("models/demo-opt"));
   auto cpu = make_backend("cpu");
@@ -130,12 +135,92 @@ std::vector<LoggingBackend::Call> logged_run(const Plan& plan) {
   const std::vector<GenRequest> batch = test::golden_batch(g);
   EXPECT_GE(batch.size(), 3u);  // more requests than a mini-batch of two
   HybridEngine engine(*weights, log, plan, test::workload_of(batch));
+  if (setup) setup(engine, log);
   log.calls.clear();  // the weights' upload at construction
   const auto got = engine.generate(batch, SamplingParams{});
   ReferenceGenerator ref(*weights);
   const auto want = ref.generate(batch, SamplingParams{});
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].output, want[i].output) << i;
   return log.calls;
+}
+
+// The engine runs its step's operation list (plan/step_schedule.h), the one the cost model
+// times, and no other order: in each step, every operation's end is recorded on its stream in
+// list order; every wait the list names is made on the operation's stream, after the awaited
+// end was recorded and before the operation's own end; and the engine makes no wait the list
+// does not name. On demo-opt (4 layers) under plans that stream weights, keep caches on the
+// host and on the device, and recompute K/V from checkpoints.
+TEST(EngineStreamOrder, TheEngineRunsTheStepsListAndNothingElse) {
+  struct Seen {
+    StepSchedule schedule;
+    std::vector<Event> done;
+    size_t log_end = 0;  // calls logged when the step's list had been enqueued
+  };
+  for (const Plan& plan :
+       {test::hand_plan(Policy::hybrid, 0.5, 1, 0, 2), test::hand_plan(Policy::kv, 0, 4, 2, 2),
+        test::hand_plan(Policy::act, 1, 2, 1, 1),
+        test::hand_plan(Policy::recompute_tokens, 0, 2, 0, 2)}) {
+    std::vector<Seen> steps;
+    const std::vector<LoggingBackend::Call> calls =
+        logged_run(plan, [&](HybridEngine& engine, LoggingBackend& log) {
+          engine.set_step_observer([&](const StepSchedule& s, const std::vector<Event>& done) {
+            steps.push_back({s, done, log.calls.size()});
+          });
+        });
+    ASSERT_GT(steps.size(), 1u);
+    size_t from = 0;
+    for (size_t n = 0; n < steps.size(); ++n) {
+      const Seen& st = steps[n];
+      const std::string where = cat(policy_name(plan.policy), " step ", n);
+      std::map<int64_t, size_t> recorded_at;  // event -> position of its record in the log
+      std::set<std::pair<Stream, int64_t>> waits_made;
+      std::map<std::pair<Stream, int64_t>, std::vector<size_t>> wait_at;  // positions
+      for (size_t i = from; i < st.log_end; ++i) {
+        const auto& c = calls[i];
+        if (c.kind == LoggingBackend::Call::record) recorded_at[c.event] = i;
+        if (c.kind == LoggingBackend::Call::wait) {
+          waits_made.insert({c.stream, c.event});
+          wait_at[{c.stream, c.event}].push_back(i);
+        }
+      }
+      std::set<std::pair<Stream, int64_t>> waits_listed;
+      std::map<Stream, size_t> last_end;  // per stream: the log position of the latest end
+      int ends = 0;
+      for (size_t i = 0; i < st.schedule.ops.size(); ++i) {
+        const StepOp& op = st.schedule.ops[i];
+        const Event e = st.done[i];
+        size_t own_end = st.log_end;
+        if (e.id >= 0) {
+          ASSERT_TRUE(recorded_at.count(e.id)) << where << " op " << i;
+          own_end = recorded_at[e.id];
+          EXPECT_EQ(calls[own_end].stream, op.stream) << where << " op " << i;
+          if (last_end.count(op.stream))
+            EXPECT_GT(own_end, last_end[op.stream]) << where << " op " << i << " out of order";
+          last_end[op.stream] = own_end;
+          ++ends;
+        }
+        for (int32_t w : op.waits) {
+          if (w < 0 || st.done[static_cast<size_t>(w)].id < 0) continue;
+          const int64_t awaited = st.done[static_cast<size_t>(w)].id;
+          waits_listed.insert({op.stream, awaited});
+          ASSERT_TRUE(wait_at.count(std::make_pair(op.stream, awaited)))
+              << where << ": op " << i << " (" << op_kind_name(op.kind) << ") does not wait for op "
+              << w;
+          // A wait for it on the operation's stream between the awaited end and its own.
+          bool between = false;
+          for (size_t at : wait_at[std::make_pair(op.stream, awaited)])
+            between = between || (at > recorded_at[awaited] && at < own_end);
+          EXPECT_TRUE(between) << where << " op " << i << " (" << op_kind_name(op.kind) << ")";
+        }
+      }
+      EXPECT_GT(ends, 0) << where;
+      for (const auto& made : waits_made)
+        EXPECT_TRUE(waits_listed.count(made))
+            << where << ": a wait on " << stream_name(made.first) << " for event " << made.second
+            << " that the list does not name";
+      from = st.log_end;
+    }
+  }
 }
 
 // demo-opt (4 layers): layers 1, 2, 3 streamed, every cache on the host, 3 mini-batches.

@@ -1,0 +1,187 @@
+#include "plan/step_schedule.h"
+
+#include "util/error.h"
+
+namespace hs {
+
+const char* op_kind_name(OpKind k) {
+  switch (k) {
+    case OpKind::weights:
+      return "weights";
+    case OpKind::cache_load:
+      return "cache_load";
+    case OpKind::indices:
+      return "indices";
+    case OpKind::embed:
+      return "embed";
+    case OpKind::recompute:
+      return "recompute";
+    case OpKind::layer:
+      return "layer";
+    case OpKind::store:
+      return "store";
+    case OpKind::head:
+      return "head";
+  }
+  return "?";
+}
+
+namespace {
+
+// Builds the list in order; the per-layer and per-item tables hold the index of the operation
+// that last did each thing (-1: none in this step).
+class Builder {
+ public:
+  explicit Builder(const StepShape& s)
+      : s_(s),
+        L_(s.layers),
+        M_(s.mini_batches()),
+        weights_ready_(static_cast<size_t>(L_), -1),
+        layer_done_(static_cast<size_t>(L_), -1),
+        cache_ready_(static_cast<size_t>(L_ * M_), -1),
+        computed_(static_cast<size_t>(L_ * M_), -1),
+        stored_(static_cast<size_t>(L_ * M_), -1),
+        loaded_(static_cast<size_t>(L_ * M_), false) {}
+
+  StepSchedule build() {
+    out_.turns = working_set_turns(M_, s_.host_cache, s_.host_sets);
+    std::vector<int64_t> item_cache(static_cast<size_t>(L_ * M_), 0);  // H2D bytes per item
+    for (int64_t i = 0; i < L_ * M_; ++i)
+      if (host(i)) item_cache[static_cast<size_t>(i)] = s_.load_bytes[static_cast<size_t>(i % M_)];
+    const std::vector<WeightSlice> slices =
+        weight_slices(L_, M_, s_.streamed, s_.layer_bytes, item_cache);
+
+    if (L_ > 0 && s_.streamed[0]) weights({0, 0, s_.layer_bytes, -1}, -1);
+    for (int64_t i = 0; i < L_ * M_; ++i)
+      if (host(i) && out_.turns[static_cast<size_t>(i)].previous < 0) load(i);
+    indices_ = add(op(OpKind::indices, Stream::compute, -1, -1), {});
+    for (int64_t mb = 0; mb < M_; ++mb) add(op(OpKind::embed, Stream::compute, -1, mb), {});
+
+    if (L_ * M_ > 0) load(0);
+    int32_t last_load = L_ > 0 && host(0) ? cache_ready_[0] : -1;  // for the slices' waits
+    for (int64_t l = 0; l < L_; ++l) {
+      for (int64_t mb = 0; mb < M_; ++mb) {
+        const int64_t item = l * M_ + mb, next = item + 1;
+        if (next < L_ * M_) {
+          load(next);
+          if (host(next) && cache_ready_[static_cast<size_t>(next)] >= 0)
+            last_load = cache_ready_[static_cast<size_t>(next)];
+        }
+        if (slices[static_cast<size_t>(item)].layer >= 0)
+          weights(slices[static_cast<size_t>(item)], last_load);
+        item_compute(l, mb);
+        if (s_.store_bytes[static_cast<size_t>(mb)] > 0) {
+          StepOp o = op(OpKind::store, Stream::cache_out, l, mb);
+          o.bytes = s_.store_bytes[static_cast<size_t>(mb)];
+          o.host = host(item);
+          stored_[static_cast<size_t>(item)] = add(o, {computed_[static_cast<size_t>(item)]});
+        }
+        if (l == L_ - 1) add(op(OpKind::head, Stream::compute, -1, mb), {});
+      }
+    }
+    return std::move(out_);
+  }
+
+ private:
+  bool host(int64_t item) const { return s_.host_cache[static_cast<size_t>(item / M_)]; }
+
+  static StepOp op(OpKind k, Stream s, int64_t layer, int64_t mb) {
+    StepOp o;
+    o.kind = k;
+    o.stream = s;
+    o.layer = static_cast<int32_t>(layer);
+    o.mb = static_cast<int32_t>(mb);
+    return o;
+  }
+
+  int32_t add(StepOp o, std::initializer_list<int32_t> waits) {
+    size_t n = 0;
+    for (int32_t w : waits) {
+      if (w < 0) continue;
+      HS_CHECK(n < o.waits.size(), "internal: a step operation waits for more than ",
+               o.waits.size(), " others");
+      o.waits[n++] = w;
+    }
+    out_.ops.push_back(o);
+    return static_cast<int32_t>(out_.ops.size() - 1);
+  }
+
+  // The item before this one on its working set: its layer op and its write-back.
+  int32_t previous_computed(int64_t item) const {
+    const int64_t p = out_.turns[static_cast<size_t>(item)].previous;
+    return p < 0 ? -1 : computed_[static_cast<size_t>(p)];
+  }
+  int32_t previous_stored(int64_t item) const {
+    const int64_t p = out_.turns[static_cast<size_t>(item)].previous;
+    return p < 0 ? -1 : stored_[static_cast<size_t>(p)];
+  }
+
+  // The item's cache load, once, if it has blocks to load.
+  void load(int64_t item) {
+    if (loaded_[static_cast<size_t>(item)]) return;
+    loaded_[static_cast<size_t>(item)] = true;
+    const int64_t mb = item % M_;
+    const int64_t bytes = s_.load_bytes[static_cast<size_t>(mb)];
+    if (bytes <= 0) return;
+    const bool from_host = host(item);
+    StepOp o =
+        op(OpKind::cache_load, from_host ? Stream::cache_in : Stream::cache_dev, item / M_, mb);
+    o.bytes = bytes;
+    o.host = from_host;
+    cache_ready_[static_cast<size_t>(item)] = add(
+        o, {previous_computed(item), previous_stored(item), from_host ? last_slice_ : indices_});
+  }
+
+  void weights(const WeightSlice& w, int32_t after) {
+    StepOp o = op(OpKind::weights, Stream::weights, w.layer, -1);
+    o.begin = w.begin;
+    o.end = w.end;
+    o.bytes = w.end - w.begin;
+    const int32_t reader = w.begin == 0 && w.buffer_reader >= 0
+                               ? layer_done_[static_cast<size_t>(w.buffer_reader)]
+                               : -1;
+    const int32_t i = add(o, {after, reader});
+    if (o.bytes > 0) last_slice_ = i;
+    if (w.end == s_.layer_bytes) weights_ready_[static_cast<size_t>(w.layer)] = i;
+  }
+
+  // The item's recompute (if it loads checkpoints) and layer, after its inputs: its layer's
+  // weights, its cache blocks and a working set the write-back before it has finished reading.
+  void item_compute(int64_t l, int64_t mb) {
+    const int64_t item = l * M_ + mb;
+    const std::initializer_list<int32_t> inputs = {weights_ready_[static_cast<size_t>(l)],
+                                                   cache_ready_[static_cast<size_t>(item)],
+                                                   previous_stored(item)};
+    bool waited = false;
+    if (s_.recompute_rows[static_cast<size_t>(mb)] > 0) {
+      add(op(OpKind::recompute, Stream::compute, l, mb), inputs);
+      waited = true;
+    }
+    const int32_t i = waited ? add(op(OpKind::layer, Stream::compute, l, mb), {})
+                             : add(op(OpKind::layer, Stream::compute, l, mb), inputs);
+    computed_[static_cast<size_t>(item)] = i;
+    if (mb == M_ - 1) layer_done_[static_cast<size_t>(l)] = i;
+  }
+
+  const StepShape& s_;
+  const int64_t L_, M_;
+  StepSchedule out_;
+  std::vector<int32_t> weights_ready_, layer_done_;       // by layer
+  std::vector<int32_t> cache_ready_, computed_, stored_;  // by item
+  std::vector<bool> loaded_;
+  int32_t last_slice_ = -1;  // the latest weight slice that moves bytes
+  int32_t indices_ = -1;
+};
+
+}  // namespace
+
+StepSchedule step_schedule(const StepShape& shape) {
+  const size_t L = static_cast<size_t>(shape.layers), M = shape.load_bytes.size();
+  HS_CHECK(shape.streamed.size() == L && shape.host_cache.size() == L &&
+               shape.store_bytes.size() == M && shape.recompute_rows.size() == M,
+           "internal: a step shape of ", L, " layers and ", M,
+           " mini-batches has tables of other sizes");
+  return Builder(shape).build();
+}
+
+}  // namespace hs
