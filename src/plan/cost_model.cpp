@@ -118,7 +118,8 @@ double head_ms(const ModelConfig& c, const Plan& p, double rows) {
 // phase ends with its last operation.
 template <typename Duration>
 double replay_ms(const StepSchedule& schedule, Duration duration) {
-  std::vector<double> end(schedule.ops.size(), 0);
+  thread_local std::vector<double> end;  // memory reused, as the schedule's
+  end.assign(schedule.ops.size(), 0);
   std::array<double, kNumStreams> stream_free = {};
   double h2d_free = 0, last = 0;
   for (size_t i = 0; i < schedule.ops.size(); ++i) {
@@ -173,7 +174,8 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   shape.store_bytes.assign(static_cast<size_t>(M), item_bytes(store_layer_bytes));
   shape.recompute_rows.assign(static_cast<size_t>(M),
                               static_cast<int64_t>(std::ceil(item.act_rows)));
-  const StepSchedule schedule = step_schedule(shape);
+  thread_local StepScheduler scheduler;  // the planner times thousands of lists
+  const StepSchedule& schedule = scheduler.schedule(shape);
 
   const double load_ms = transfer_ms(load_layer_bytes / m, k.h2d_gbps);
   const double store_ms = transfer_ms(store_layer_bytes / m, k.d2h_gbps);

@@ -30,26 +30,30 @@ namespace {
 
 // Builds the list in order; the per-layer and per-item tables hold the index of the operation
 // that last did each thing (-1: none in this step).
+// The planner builds thousands of lists while it searches, so the builder refills the tables
+// and the list it is given, keeping their memory, rather than allocating them anew each time.
 class Builder {
  public:
-  explicit Builder(const StepShape& s)
-      : s_(s),
-        L_(s.layers),
-        M_(s.mini_batches()),
-        weights_ready_(static_cast<size_t>(L_), -1),
-        layer_done_(static_cast<size_t>(L_), -1),
-        cache_ready_(static_cast<size_t>(L_ * M_), -1),
-        computed_(static_cast<size_t>(L_ * M_), -1),
-        stored_(static_cast<size_t>(L_ * M_), -1),
-        loaded_(static_cast<size_t>(L_ * M_), false) {}
+  Builder(const StepShape& s, StepSchedule& out)
+      : s_(s), L_(s.layers), M_(s.mini_batches()), out_(out) {
+    const size_t items = static_cast<size_t>(L_ * M_);
+    weights_ready_.assign(static_cast<size_t>(L_), -1);
+    layer_done_.assign(static_cast<size_t>(L_), -1);
+    cache_ready_.assign(items, -1);
+    computed_.assign(items, -1);
+    stored_.assign(items, -1);
+    loaded_.assign(items, false);
+    item_cache_.assign(items, 0);
+    out_.ops.clear();
+    out_.ops.reserve(5 * items + static_cast<size_t>(M_) + static_cast<size_t>(L_) + 1);
+  }
 
-  StepSchedule build() {
+  void build() {
     out_.turns = working_set_turns(M_, s_.host_cache, s_.host_sets);
-    std::vector<int64_t> item_cache(static_cast<size_t>(L_ * M_), 0);  // H2D bytes per item
-    for (int64_t i = 0; i < L_ * M_; ++i)
-      if (host(i)) item_cache[static_cast<size_t>(i)] = s_.load_bytes[static_cast<size_t>(i % M_)];
+    for (int64_t i = 0; i < L_ * M_; ++i)  // H2D cache bytes per item
+      if (host(i)) item_cache_[static_cast<size_t>(i)] = s_.load_bytes[static_cast<size_t>(i % M_)];
     const std::vector<WeightSlice> slices =
-        weight_slices(L_, M_, s_.streamed, s_.layer_bytes, item_cache);
+        weight_slices(L_, M_, s_.streamed, s_.layer_bytes, item_cache_);
 
     if (L_ > 0 && s_.streamed[0]) weights({0, 0, s_.layer_bytes, -1}, -1);
     for (int64_t i = 0; i < L_ * M_; ++i)
@@ -79,7 +83,6 @@ class Builder {
         if (l == L_ - 1) add(op(OpKind::head, Stream::compute, -1, mb), {});
       }
     }
-    return std::move(out_);
   }
 
  private:
@@ -165,23 +168,99 @@ class Builder {
 
   const StepShape& s_;
   const int64_t L_, M_;
-  StepSchedule out_;
-  std::vector<int32_t> weights_ready_, layer_done_;       // by layer
-  std::vector<int32_t> cache_ready_, computed_, stored_;  // by item
-  std::vector<bool> loaded_;
+  StepSchedule& out_;
+  // Kept between lists (per thread): see the class comment.
+  static thread_local std::vector<int32_t> weights_ready_, layer_done_;       // by layer
+  static thread_local std::vector<int32_t> cache_ready_, computed_, stored_;  // by item
+  static thread_local std::vector<bool> loaded_;
+  static thread_local std::vector<int64_t> item_cache_;
   int32_t last_slice_ = -1;  // the latest weight slice that moves bytes
   int32_t indices_ = -1;
 };
 
+thread_local std::vector<int32_t> Builder::weights_ready_, Builder::layer_done_,
+    Builder::cache_ready_, Builder::computed_, Builder::stored_;
+thread_local std::vector<bool> Builder::loaded_;
+thread_local std::vector<int64_t> Builder::item_cache_;
+
 }  // namespace
 
-StepSchedule step_schedule(const StepShape& shape) {
+void step_schedule(const StepShape& shape, StepSchedule& out) {
   const size_t L = static_cast<size_t>(shape.layers), M = shape.load_bytes.size();
   HS_CHECK(shape.streamed.size() == L && shape.host_cache.size() == L &&
                shape.store_bytes.size() == M && shape.recompute_rows.size() == M,
            "internal: a step shape of ", L, " layers and ", M,
            " mini-batches has tables of other sizes");
-  return Builder(shape).build();
+  Builder(shape, out).build();
+}
+
+StepSchedule step_schedule(const StepShape& shape) {
+  StepSchedule out;
+  step_schedule(shape, out);
+  return out;
+}
+
+namespace {
+
+// Whether two shapes list the same operations, bytes aside: the same layers and homes, and the
+// same mini-batches loading, storing and recomputing something.
+bool same_operations(const StepShape& a, const StepShape& b) {
+  if (a.layers != b.layers || a.streamed != b.streamed || a.host_cache != b.host_cache ||
+      a.host_sets != b.host_sets || a.layer_bytes != b.layer_bytes ||
+      a.mini_batches() != b.mini_batches())
+    return false;
+  for (size_t mb = 0; mb < a.load_bytes.size(); ++mb)
+    if ((a.load_bytes[mb] > 0) != (b.load_bytes[mb] > 0) ||
+        (a.store_bytes[mb] > 0) != (b.store_bytes[mb] > 0) ||
+        (a.recompute_rows[mb] > 0) != (b.recompute_rows[mb] > 0))
+      return false;
+  return true;
+}
+
+// The bytes of `shape` into a list built for a shape with the same operations. The weight
+// slices move with the loads' bytes (plan.h: weight_slices); a slice's waits depend on whether
+// it moves bytes, starts its layer or ends it, so where any of that changes, false: the list
+// must be built again.
+bool refresh_bytes(const StepShape& shape, StepSchedule& out) {
+  const int64_t L = shape.layers, M = shape.mini_batches();
+  std::vector<int64_t> item_cache(static_cast<size_t>(L * M), 0);
+  for (int64_t i = 0; i < L * M; ++i)
+    if (shape.host_cache[static_cast<size_t>(i / M)])
+      item_cache[static_cast<size_t>(i)] = shape.load_bytes[static_cast<size_t>(i % M)];
+  const std::vector<WeightSlice> slices =
+      weight_slices(L, M, shape.streamed, shape.layer_bytes, item_cache);
+  size_t next = 0;  // the next item whose slice the list's next weights operation is
+  bool first = L > 0 && shape.streamed[0];  // layer 0 whole, first: its bytes never change
+  for (StepOp& op : out.ops) {
+    if (op.kind == OpKind::cache_load) op.bytes = shape.load_bytes[static_cast<size_t>(op.mb)];
+    if (op.kind == OpKind::store) op.bytes = shape.store_bytes[static_cast<size_t>(op.mb)];
+    if (op.kind != OpKind::weights) continue;
+    if (first) {
+      first = false;
+      continue;
+    }
+    while (next < slices.size() && slices[next].layer < 0) ++next;
+    if (next == slices.size()) return false;
+    const WeightSlice& w = slices[next++];
+    if (w.layer != op.layer || (w.end > w.begin) != (op.bytes > 0) ||
+        (w.begin == 0) != (op.begin == 0) ||
+        (w.end == shape.layer_bytes) != (op.end == shape.layer_bytes))
+      return false;
+    op.begin = w.begin;
+    op.end = w.end;
+    op.bytes = w.end - w.begin;
+  }
+  return true;
+}
+
+}  // namespace
+
+const StepSchedule& StepScheduler::schedule(const StepShape& shape) {
+  if (!built_ || !same_operations(shape, shape_) || !refresh_bytes(shape, schedule_))
+    step_schedule(shape, schedule_);
+  shape_ = shape;
+  built_ = true;
+  return schedule_;
 }
 
 }  // namespace hs

@@ -90,5 +90,21 @@ struct StepSchedule {
 };
 
 StepSchedule step_schedule(const StepShape& shape);
+// The same into `out`, reusing its memory (for callers that build many lists, as the planner).
+void step_schedule(const StepShape& shape, StepSchedule& out);
+
+// The lists of many shapes in a row that mostly differ only in their bytes, as the planner's:
+// one per decode step of each plan it tries. Where a shape lists the same operations with the
+// same waits as the one before, the list before has only its bytes refreshed; otherwise it is
+// built again. Either way the same list as step_schedule(shape).
+class StepScheduler {
+ public:
+  const StepSchedule& schedule(const StepShape& shape);
+
+ private:
+  StepShape shape_;  // what schedule_ was last made for
+  StepSchedule schedule_;
+  bool built_ = false;
+};
 
 }  // namespace hs

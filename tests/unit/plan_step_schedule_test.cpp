@@ -265,6 +265,46 @@ TEST(StepSchedule, StreamsFollowTheKinds) {
       }
 }
 
+bool same_ops(const StepSchedule& a, const StepSchedule& b) {
+  if (a.ops.size() != b.ops.size()) return false;
+  for (size_t i = 0; i < a.ops.size(); ++i) {
+    const StepOp &x = a.ops[i], &y = b.ops[i];
+    if (x.kind != y.kind || x.stream != y.stream || x.layer != y.layer || x.mb != y.mb ||
+        x.bytes != y.bytes || x.begin != y.begin || x.end != y.end || x.host != y.host ||
+        x.waits != y.waits)
+      return false;
+  }
+  return true;
+}
+
+// The planner's scheduler reuses the list before where only bytes changed; it must give what a
+// fresh build gives, through loads that grow step by step (moving the weight slices and, at
+// some step, leaving a slice empty), mini-batches that start recomputing, and other shapes.
+TEST(StepSchedule, TheSchedulerGivesWhatAFreshBuildGives) {
+  StepScheduler scheduler;
+  std::vector<StepShape> seq;
+  for (const StepShape& s : shapes()) seq.push_back(s);
+  for (int64_t grow = 0; grow < 40; ++grow) {
+    StepShape s = mixed_shape(grow % 7 == 3);
+    for (int64_t& b : s.load_bytes) b += grow * 97;
+    for (int64_t& b : s.store_bytes) b += grow;
+    if (grow > 20) s.recompute_rows[1] = 4;
+    seq.push_back(s);
+  }
+  StepShape heavy = mixed_shape();  // loads above every slice's level: empty slices
+  heavy.load_bytes = {50000, 1, 70000};
+  seq.push_back(heavy);
+  seq.push_back(mixed_shape());
+  int empty_slices = 0;
+  for (size_t i = 0; i < seq.size(); ++i) {
+    const StepSchedule fresh = step_schedule(seq[i]);
+    EXPECT_TRUE(same_ops(scheduler.schedule(seq[i]), fresh)) << "shape " << i;
+    EXPECT_EQ(scheduler.schedule(seq[i]).turns.size(), fresh.turns.size());
+    for (const StepOp& op : fresh.ops) empty_slices += op.kind == OpKind::weights && op.bytes == 0;
+  }
+  EXPECT_GT(empty_slices, 0);
+}
+
 TEST(StepSchedule, RefusesInconsistentShapes) {
   StepShape s = mixed_shape();
   s.store_bytes.pop_back();
