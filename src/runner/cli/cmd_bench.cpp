@@ -15,7 +15,7 @@
 #include "engine/engine.h"
 #include "model/shapes.h"
 #include "model/weights.h"
-#include "plan/constants_json.h"
+#include "plan/plan_json.h"
 #include "plan/profile.h"
 #include "runner/cli/commands.h"
 #include "util/error.h"
@@ -152,21 +152,15 @@ void bench(const BenchOptions& o) {
   const double all_busy = busy_ms(prefill.compute) + busy_ms(decode.compute);
   const double h2d_gbps_achieved = decode_s > 0 ? decode.h2d_bytes / decode_s / 1e9 : 0;
 
-  json j = {
+  // The plan (plan/plan_json.h; its host_pool_bytes and device_bytes are the engine's: plan_run
+  // checks them against its layout) and what the run measured.
+  json j = plan_to_json(plan);
+  j.update({
       {"model_shape", o.shape},
       {"device", backend->device_name()},
-      {"dtype", dtype_name(backend->dtype())},
       {"batch", o.batch},
       {"prompt_len", o.prompt_len},
       {"gen_len", o.gen_len},
-      {"policy_requested", o.policy},
-      {"policy", policy_name(plan.policy)},
-      {"act_fraction", plan.act_fraction},
-      {"mini_batch_size", plan.mini_batch_size},
-      {"num_mini_batches", plan.num_mini_batches},
-      {"gpu_weight_layers", plan.gpu_weight_layers},
-      {"gpu_cache_layers", plan.gpu_cache_layers},
-      {"host_sets", plan.host_sets},
       {"gpu_mem_gib", o.gpu_mem_gib},
       {"prefill_s", prefill_s},
       {"decode_s", decode_s},
@@ -190,20 +184,13 @@ void bench(const BenchOptions& o) {
       {"decode_h2d_busy_fraction",
        decode.span_ms() > 0 ? busy_ms(decode.h2d) / decode.span_ms() : 0},
       {"gpu_busy_fraction", total_s > 0 ? all_busy / (total_s * 1e3) : 0},
-      {"predicted_step_ms", plan.predicted_step_ms},
       {"measured_step_ms", measured_step_ms},
-      {"predicted_prefill_ms", plan.predicted_prefill_ms},
       {"measured_prefill_ms", prefill.span_ms()},
-      {"predicted_tokens_per_s", plan.predicted_tokens_per_s},
-      {"predicted_gpu_ms_per_step", plan.predicted_gpu_ms},
-      {"predicted_pcie_ms_per_step", plan.predicted_pcie_ms},
       {"decode_ms_per_step_by_kind", per_step(decode.kind_ms, decode_steps)},
       {"prefill_ms_by_kind", per_step(prefill.kind_ms, 1)},
-      {"constants", constants_to_json(measured)},
       {"profile_s", profile_s},
-      {"host_pool_bytes", engine.host_pool_bytes()},
-      {"device_bytes", engine.device_bytes()},
-  };
+  });
+
   if (!o.trace_out.empty()) {
     std::ofstream f(o.trace_out);
     HS_CHECK(f.good(), "cannot write --trace-out file '", o.trace_out, "'");

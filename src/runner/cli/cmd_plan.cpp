@@ -18,6 +18,7 @@
 #include "plan/constants_json.h"
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
+#include "plan/plan_json.h"
 #include "plan/planner.h"
 #include "plan/profile.h"
 #include "runner/cli/commands.h"
@@ -129,56 +130,26 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   std::printf("\n  %s\n", p.explanation.c_str());
 }
 
+// The plan (plan/plan_json.h) with what this command adds: the model, the workload, the memory
+// breakdown of its footprint and the budgets it was planned for.
 json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
              const Footprint& fp, const PlanOptions& po, const std::string& constants_source,
              const PlanCommandOptions& o) {
-  json constants = constants_to_json(p.constants);
-  constants["source"] = constants_source;
-  return {
-      {"model", model_name},
-      {"model_type", c.model_type},
-      {"workload", {{"batch", o.batch}, {"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}}},
-      {"requested_policy", policy_name(p.requested)},
-      {"policy", policy_name(p.policy)},
-      {"act_fraction", p.act_fraction},
-      {"block_tokens", p.block_tokens},
-      {"dtype", dtype_name(p.dtype)},
-      {"kv_bytes_per_token", p.kv_bytes_per_token},
-      {"act_bytes_per_token", p.act_bytes_per_token},
-      {"layer_weight_bytes", layer_weight_bytes(c, p.dtype)},
-      {"mini_batch_size", p.mini_batch_size},
-      {"num_mini_batches", p.num_mini_batches},
-      {"mini_batches", p.mini_batches},
-      {"gpu_weight_layers", p.gpu_weight_layers},
-      {"gpu_cache_layers", p.gpu_cache_layers},
-      {"host_sets", p.host_sets},
-      {"host_pool_bytes", p.host_pool_bytes},
-      {"device_bytes", p.device_bytes},
-      {"node",
-       {{"ranks", p.node.ranks},
-        {"shared_weights", p.node.shared_weights},
-        {"device_in_host", p.node.device_in_host},
-        {"shared_weight_bytes", fp.shared_weight_bytes},
-        {"rank_host_bytes", fp.host_pool_bytes + (p.node.device_in_host ? fp.device_bytes : 0)},
-        {"host_bytes", fp.node_host_bytes}}},
-      {"host_pool",
-       {{"weight_bytes", fp.host_weight_bytes},
-        {"cache_bytes", fp.host_cache_bytes},
-        {"staging_bytes", fp.host_staging_bytes}}},
-      {"device",
-       {{"global_weight_bytes", fp.device_global_weight_bytes},
-        {"layer_weight_bytes", fp.device_layer_weight_bytes},
-        {"cache_bytes", fp.device_cache_bytes},
-        {"working_set_bytes", fp.working_set_bytes}}},
-      {"budgets", {{"gpu_mem_gib", po.gpu_mem_gib}, {"host_mem_gib", po.host_mem_gib}}},
-      {"predicted_pcie_ms", p.predicted_pcie_ms},
-      {"predicted_gpu_ms", p.predicted_gpu_ms},
-      {"predicted_step_ms", p.predicted_step_ms},
-      {"predicted_prefill_ms", p.predicted_prefill_ms},
-      {"predicted_tokens_per_s", p.predicted_tokens_per_s},
-      {"constants", constants},
-      {"explanation", p.explanation},
-  };
+  json j = plan_to_json(p);
+  j["constants"]["source"] = constants_source;
+  j["model"] = model_name;
+  j["model_type"] = c.model_type;
+  j["workload"] = {{"batch", o.batch}, {"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}};
+  j["layer_weight_bytes"] = layer_weight_bytes(c, p.dtype);
+  j["host_pool"] = {{"weight_bytes", fp.host_weight_bytes},
+                    {"cache_bytes", fp.host_cache_bytes},
+                    {"staging_bytes", fp.host_staging_bytes}};
+  j["device"] = {{"global_weight_bytes", fp.device_global_weight_bytes},
+                 {"layer_weight_bytes", fp.device_layer_weight_bytes},
+                 {"cache_bytes", fp.device_cache_bytes},
+                 {"working_set_bytes", fp.working_set_bytes}};
+  j["budgets"] = {{"gpu_mem_gib", po.gpu_mem_gib}, {"host_mem_gib", po.host_mem_gib}};
+  return j;
 }
 
 // The candidates of --batch auto, as a table.

@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/factory.h"
 #include "plan/batch_choice.h"
+#include "plan/plan_json.h"
 #include "runner/cli/commands.h"
 #include "runner/cli/job_config.h"
 #include "runner/job/job.h"
@@ -135,7 +136,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
     eo.workload = run_workload(weights->config(), e.batch, prompt, gen);
     e.device_name = backend->device_name();
     e.generator = make_generator(eo, *weights, std::move(backend));
-    if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_json(*p);
+    if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_to_json(*p).dump();
     e.load_s = load_s_of(*e.generator);
     Generator* g = e.generator.get();
     e.take_trace = [g, summary] {

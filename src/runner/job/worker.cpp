@@ -176,22 +176,23 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     hello["batch_choice"] = s.engine.batch_why;
     const json plan = s.engine.plan_json.empty() ? json::object()
                                                  : json::parse(s.engine.plan_json, nullptr, false);
+    const int64_t shared_weight_bytes =
+        plan.contains("node") ? plan.at("node").value("shared_weight_bytes", int64_t(0)) : 0;
     const NodeGroup* node = o.place.node;
     hello["node"] = {{"name", node ? node->name() : std::string()},
                      {"ranks", node ? node->size() : 1},
                      {"rank", node ? node->rank() : 0},
-                     {"shared_weight_bytes", plan.value("shared_weight_bytes", int64_t(0))}};
+                     {"shared_weight_bytes", shared_weight_bytes}};
     std::fprintf(
         stderr,
         "hybridserve: rank %d (pid %d, %s, node %s, %d rank%s): engine ready in %.2f s, %s%s\n",
         rank, static_cast<int>(getpid()), s.engine.device_name.c_str(),
         node ? node->name().c_str() : "-", node ? node->size() : 1,
         node && node->size() > 1 ? "s" : "", s.engine.load_s, s.engine.batch_why.c_str(),
-        plan.value("shared_weight_bytes", int64_t(0)) > 0
-            ? cat(", sharing ", plan.value("shared_weight_bytes", int64_t(0)),
-                  " bytes of streamed weights with the node's ranks")
-                  .c_str()
-            : "");
+        shared_weight_bytes > 0 ? cat(", sharing ", shared_weight_bytes,
+                                      " bytes of streamed weights with the node's ranks")
+                                      .c_str()
+                                : "");
     link.send(MsgKind::hello, hello.dump());
     for (;;) {
       Message m = link.receive();
