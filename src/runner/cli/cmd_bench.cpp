@@ -18,6 +18,7 @@
 #include "plan/plan_json.h"
 #include "plan/profile.h"
 #include "runner/cli/commands.h"
+#include "runner/cli/shared_options.h"
 #include "util/error.h"
 
 namespace hs {
@@ -27,15 +28,10 @@ using json = nlohmann::json;
 
 struct BenchOptions {
   std::string shape;
-  int64_t batch = 0, prompt_len = 0, gen_len = 0;
-  std::string policy = "auto";
-  std::optional<double> act_fraction;
-  double gpu_mem_gib = 0, host_mem_gib = 0;
+  WorkloadArgs workload;
+  PlanArgs plan;
   std::string dtype = "fp16";
   std::string device = "cuda";
-  int64_t block_tokens = 16;
-  std::optional<int64_t> mini_batch_size;
-  std::optional<int64_t> host_sets;
   uint64_t seed = 1;
   bool json_out = false;
   std::string trace_out;
@@ -89,16 +85,17 @@ json per_step(const std::map<std::string, double>& ms, double steps) {
 }
 
 void bench(const BenchOptions& o) {
-  HS_CHECK(o.batch > 0 && o.prompt_len > 0 && o.gen_len > 1,
-           "--batch and --prompt-len must be > 0 and --gen-len > 1");
+  const int64_t batch_size = parse_batch(o.workload.batch, "--batch", /*allow_auto=*/false);
+  const int64_t prompt_len = o.workload.prompt_len, gen_len = o.workload.gen_len;
+  HS_CHECK(prompt_len > 0 && gen_len > 1, "--prompt-len must be > 0 and --gen-len > 1");
   ModelConfig cfg = model_shape(o.shape);
   cfg.eos_token_ids.clear();  // a benchmark generates exactly --gen-len tokens per request
-  HS_CHECK(o.prompt_len + o.gen_len <= cfg.max_positions, "--prompt-len + --gen-len (",
-           o.prompt_len + o.gen_len, ") exceeds ", o.shape, "'s context of ", cfg.max_positions);
+  HS_CHECK(prompt_len + gen_len <= cfg.max_positions, "--prompt-len + --gen-len (",
+           prompt_len + gen_len, ") exceeds ", o.shape, "'s context of ", cfg.max_positions);
 
   BackendOptions bo;
   bo.dtype = parse_dtype(o.dtype);
-  bo.device_mem_gib = o.gpu_mem_gib;
+  bo.device_mem_gib = o.plan.gpu_mem_gib;
   auto backend = make_backend(o.device, bo);
   const auto profile_start = std::chrono::steady_clock::now();
   CostConstants measured = measure_constants(*backend);
@@ -111,29 +108,23 @@ void bench(const BenchOptions& o) {
   const H2dSample link = sample_h2d(*backend, o.h2d_sample_ms);
 
   EngineOptions eo;
-  eo.policy = parse_policy(o.policy);
-  eo.act_fraction = o.act_fraction;
-  eo.block_tokens = o.block_tokens;
-  eo.mini_batch_size = o.mini_batch_size;
-  eo.host_sets = o.host_sets;
-  eo.gpu_mem_gib = o.gpu_mem_gib;
-  eo.host_mem_gib = o.host_mem_gib;
-  eo.workload = Workload::uniform(o.batch, o.prompt_len, o.gen_len);
+  apply_plan_args(o.plan, eo);
+  eo.workload = Workload::uniform(batch_size, prompt_len, gen_len);
   eo.constants = measured;
   const Plan plan = plan_run(cfg, eo, *backend);
   auto weights = dummy_weights(cfg, o.seed);
   const int64_t host_budget =
-      o.host_mem_gib > 0 ? static_cast<int64_t>(o.host_mem_gib * (1ll << 30)) : 0;
+      eo.host_mem_gib > 0 ? static_cast<int64_t>(eo.host_mem_gib * (1ll << 30)) : 0;
   HybridEngine engine(*weights, *backend, plan, eo.workload, host_budget);
 
   // Prompts of pseudo-random ids (the values do not change the work).
   std::vector<GenRequest> batch;
   uint64_t s = o.seed;
-  for (int64_t r = 0; r < o.batch; ++r) {
+  for (int64_t r = 0; r < batch_size; ++r) {
     GenRequest q;
     q.id = "bench-" + std::to_string(r);
-    q.max_new_tokens = o.gen_len;
-    for (int64_t t = 0; t < o.prompt_len; ++t) {
+    q.max_new_tokens = gen_len;
+    for (int64_t t = 0; t < prompt_len; ++t) {
       s = s * 6364136223846793005ull + 1442695040888963407ull;
       q.prompt.push_back(static_cast<int32_t>(3 + (s >> 33) % (cfg.vocab_size - 3)));
     }
@@ -146,8 +137,8 @@ void bench(const BenchOptions& o) {
   for (const TraceEvent& e : engine.trace()) add_event(e.step == 0 ? prefill : decode, e);
   const double prefill_s = prefill.span_ms() / 1e3, decode_s = decode.span_ms() / 1e3;
   const double total_s = prefill_s + decode_s;
-  const double generated = double(o.batch) * o.gen_len;
-  const double decode_steps = double(o.gen_len - 1);
+  const double generated = double(batch_size) * gen_len;
+  const double decode_steps = double(gen_len - 1);
   const double measured_step_ms = decode.span_ms() / decode_steps;
   const double all_busy = busy_ms(prefill.compute) + busy_ms(decode.compute);
   const double h2d_gbps_achieved = decode_s > 0 ? decode.h2d_bytes / decode_s / 1e9 : 0;
@@ -158,14 +149,14 @@ void bench(const BenchOptions& o) {
   j.update({
       {"model_shape", o.shape},
       {"device", backend->device_name()},
-      {"batch", o.batch},
-      {"prompt_len", o.prompt_len},
-      {"gen_len", o.gen_len},
-      {"gpu_mem_gib", o.gpu_mem_gib},
+      {"batch", batch_size},
+      {"prompt_len", prompt_len},
+      {"gen_len", gen_len},
+      {"gpu_mem_gib", o.plan.gpu_mem_gib},
       {"prefill_s", prefill_s},
       {"decode_s", decode_s},
-      {"prefill_tokens_per_s", prefill_s > 0 ? o.batch * o.prompt_len / prefill_s : 0},
-      {"decode_tokens_per_s", decode_s > 0 ? o.batch * decode_steps / decode_s : 0},
+      {"prefill_tokens_per_s", prefill_s > 0 ? batch_size * prompt_len / prefill_s : 0},
+      {"decode_tokens_per_s", decode_s > 0 ? batch_size * decode_steps / decode_s : 0},
       {"total_tokens_per_s", total_s > 0 ? generated / total_s : 0},
       {"h2d_bytes", prefill.h2d_bytes + decode.h2d_bytes},
       {"d2h_bytes", prefill.d2h_bytes + decode.d2h_bytes},
@@ -207,8 +198,8 @@ void bench(const BenchOptions& o) {
   }
   std::printf("%s", trace_summary(engine).c_str());
   std::printf("\nbench %s on %s (%s): batch %lld, prompt %lld, gen %lld\n", o.shape.c_str(),
-              backend->device_name().c_str(), dtype_name(backend->dtype()), (long long)o.batch,
-              (long long)o.prompt_len, (long long)o.gen_len);
+              backend->device_name().c_str(), dtype_name(backend->dtype()), (long long)batch_size,
+              (long long)prompt_len, (long long)gen_len);
   std::printf(
       "plan: %s, act share %.3f, %lld mini-batches of %lld, resident layers: %lld "
       "weights, %lld caches\n",
@@ -231,35 +222,12 @@ void add_bench_command(CLI::App& app) {
       "bench",
       "Benchmark the engine on dummy weights of a named model shape (no files needed).\n"
       "Throughput is the paper's metric: generated tokens / (prefill + decode time).");
-  cmd->add_option("--model-shape", o->shape, "Named shape, e.g. opt-13b, llama-2-70b")->required();
-  cmd->add_option("--batch", o->batch, "Requests in the batch")->required();
-  cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request")->required();
-  cmd->add_option("--gen-len", o->gen_len, "Tokens generated per request (>1)")->required();
-  cmd->add_option("--policy", o->policy, "Cache policy: kv, act, hybrid, recompute-tokens, auto")
-      ->capture_default_str();
-  cmd->add_option("--act-fraction", o->act_fraction,
-                  "Share of cache blocks kept as activation checkpoints (hybrid)");
-  cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
-                  "GPU memory the plan may use, GiB (0: what is free)")
-      ->capture_default_str();
-  cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host pool budget, GiB (0: 80% of the machine's memory)")
-      ->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "Compute dtype on CUDA: fp16 or bf16")
-      ->check(CLI::IsMember({"fp16", "bf16"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o->device, "cuda, or cpu (slow; for testing the command)")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
-      ->capture_default_str();
-  cmd->add_option("--mini-batch-size", o->mini_batch_size,
-                  "Requests per mini-batch (default: planned)");
-  cmd->add_option("--host-sets", o->host_sets,
-                  "Fix the working sets host-cache loads take turns on (2-4; the planner picks 2 "
-                  "or 3: more let loads run further ahead of compute through GPU-resident cache "
-                  "layers, for one more mini-batch's working memory each)")
-      ->check(CLI::Range(2, 4));
+  add_model_shape_option(*cmd, o->shape)->required();
+  add_workload_options(*cmd, o->workload, /*batch_auto=*/false);
+  add_plan_options(*cmd, o->plan);
+  add_plan_fixing_options(*cmd, o->plan);
+  add_dtype_option(*cmd, o->dtype);
+  add_device_option(*cmd, o->device);
   cmd->add_option("--seed", o->seed, "Seed of the dummy weights and prompts")
       ->capture_default_str();
   cmd->add_flag("--burst-profile", o->burst_profile,
@@ -272,7 +240,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--trace-out", o->trace_out, "Write every trace event to this CSV file");
-  cmd->add_flag("--json", o->json_out, "Print one JSON object instead of the report");
+  add_json_flag(*cmd, o->json_out);
   cmd->callback([o] { bench(*o); });
 }
 

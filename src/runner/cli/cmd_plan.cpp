@@ -22,6 +22,7 @@
 #include "plan/planner.h"
 #include "plan/profile.h"
 #include "runner/cli/commands.h"
+#include "runner/cli/shared_options.h"
 #include "util/error.h"
 
 namespace hs {
@@ -31,15 +32,11 @@ using json = nlohmann::json;
 
 struct PlanCommandOptions {
   std::string model_dir, model_shape;
-  std::string batch_arg;  // --batch: a number, or auto
-  int64_t batch = 0, prompt_len = 0, gen_len = 0;
-  std::optional<double> h2d_gbps, d2h_gbps, gemm_tflops, mem_gbps, gpu_mem_gib, host_mem_gib;
-  std::string policy = "auto";
-  std::optional<double> act_fraction;
+  WorkloadArgs workload;
+  int64_t batch = 0;  // --batch as a number (auto: the batch chosen)
+  PlanArgs plan;
+  std::optional<double> h2d_gbps, d2h_gbps, gemm_tflops, mem_gbps;
   std::string dtype = "fp16";
-  int64_t block_tokens = 16;
-  std::optional<int64_t> mini_batch_size;
-  std::optional<int64_t> host_sets;
   bool json = false;
   bool measure = false;
   std::string device = "cuda";
@@ -74,8 +71,8 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   row("model", cat(c.model_type, ", ", c.n_layers, " layers, hidden ", c.hidden, ", ", c.n_heads,
                    " heads / ", c.n_kv_heads, " K/V heads, ffn ", c.ffn_dim, ", vocab ",
                    c.vocab_size, ", ", dtype_name(p.dtype)));
-  row("workload", cat(o.batch, " requests, prompt ", o.prompt_len, " + gen ", o.gen_len,
-                      " tokens, blocks of ", p.block_tokens, " tokens"));
+  row("workload", cat(o.batch, " requests, prompt ", o.workload.prompt_len, " + gen ",
+                      o.workload.gen_len, " tokens, blocks of ", p.block_tokens, " tokens"));
   row("constants", cat(fmt("H2D %.1f GB/s, ", p.constants.h2d_gbps),
                        fmt("D2H %.1f GB/s, ", p.constants.d2h_gbps),
                        fmt("GEMM %.1f TFLOP/s, ", p.constants.gemm_tflops),
@@ -139,7 +136,8 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
   j["constants"]["source"] = constants_source;
   j["model"] = model_name;
   j["model_type"] = c.model_type;
-  j["workload"] = {{"batch", o.batch}, {"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}};
+  j["workload"] = {
+      {"batch", o.batch}, {"prompt_len", o.workload.prompt_len}, {"gen_len", o.workload.gen_len}};
   j["layer_weight_bytes"] = layer_weight_bytes(c, p.dtype);
   j["host_pool"] = {{"weight_bytes", fp.host_weight_bytes},
                     {"cache_bytes", fp.host_cache_bytes},
@@ -180,31 +178,20 @@ json batch_choice_json(const BatchChoice& b) {
 
 void plan_command(const PlanCommandOptions& options) {
   PlanCommandOptions o = options;
-  const bool auto_batch = o.batch_arg == "auto";
-  if (!auto_batch) {
-    size_t used = 0;
-    try {
-      o.batch = std::stoll(o.batch_arg, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    HS_CHECK(used == o.batch_arg.size() && !o.batch_arg.empty(),
-             "--batch must be a number or auto, got '", o.batch_arg, "'");
-  } else {
-    o.batch = 1;
-  }
+  o.batch = parse_batch(o.workload.batch, "--batch", /*allow_auto=*/true);
+  const bool auto_batch = o.batch == 0;
   HS_CHECK(o.model_dir.empty() != o.model_shape.empty(),
            "give exactly one of --model DIR and --model-shape NAME");
   const ModelConfig c =
       o.model_dir.empty() ? model_shape(o.model_shape) : load_model_config(o.model_dir);
   const std::string model_name = o.model_dir.empty() ? o.model_shape : o.model_dir;
-  HS_CHECK(o.batch >= 1, "--batch must be at least 1, got ", o.batch);
-  HS_CHECK(o.prompt_len >= 1, "--prompt-len must be at least 1, got ", o.prompt_len);
-  HS_CHECK(o.gen_len >= 1, "--gen-len must be at least 1, got ", o.gen_len);
+  HS_CHECK(o.workload.prompt_len >= 1, "--prompt-len must be at least 1, got ",
+           o.workload.prompt_len);
+  HS_CHECK(o.workload.gen_len >= 1, "--gen-len must be at least 1, got ", o.workload.gen_len);
 
   PlanOptions po;
-  po.policy = parse_policy(o.policy);
-  po.act_fraction = o.act_fraction;
+  po.policy = parse_policy(o.plan.policy);
+  po.act_fraction = o.plan.act_fraction;
   // The cpu backend computes in fp32 whatever --dtype says, and its device memory is host
   // memory: a plan for it counts both as the run will.
   const bool cpu = o.device == "cpu";
@@ -214,11 +201,11 @@ void plan_command(const PlanCommandOptions& options) {
   po.node.ranks = o.ranks_per_node;
   po.node.shared_weights = o.share_weights == "node" && o.ranks_per_node > 1;
   po.node.device_in_host = cpu;
-  po.block_tokens = o.block_tokens;
-  po.mini_batch_size = o.mini_batch_size;
-  po.host_sets = o.host_sets;
+  po.block_tokens = o.plan.block_tokens;
+  po.mini_batch_size = o.plan.mini_batch_size;
+  po.host_sets = o.plan.host_sets;
   po.gpu_mem_gib = 24;
-  po.host_mem_gib = o.host_mem_gib.value_or(default_host_mem_gib());
+  po.host_mem_gib = o.plan.host_mem_gib > 0 ? o.plan.host_mem_gib : default_host_mem_gib();
 
   std::string source = "defaults";
   if (o.measure) {
@@ -242,16 +229,16 @@ void plan_command(const PlanCommandOptions& options) {
   if (given)
     source = o.measure || !o.constants_file.empty() ? source + ", partly from the command line"
                                                     : "command line";
-  if (o.gpu_mem_gib) po.gpu_mem_gib = *o.gpu_mem_gib;
+  if (o.plan.gpu_mem_gib > 0) po.gpu_mem_gib = o.plan.gpu_mem_gib;
 
   std::optional<BatchChoice> choice;
   if (auto_batch) {
     choice = choose_batch(kMaxAutoBatch, [&](int64_t b) {
-      return make_plan(c, Workload::uniform(b, o.prompt_len, o.gen_len), po);
+      return make_plan(c, Workload::uniform(b, o.workload.prompt_len, o.workload.gen_len), po);
     });
     o.batch = choice->batch;
   }
-  const Workload w = Workload::uniform(o.batch, o.prompt_len, o.gen_len);
+  const Workload w = Workload::uniform(o.batch, o.workload.prompt_len, o.workload.gen_len);
   const Plan p = make_plan(c, w, po);
   const Footprint fp = plan_footprint(c, p, w);
   if (o.json) {
@@ -264,12 +251,6 @@ void plan_command(const PlanCommandOptions& options) {
   }
 }
 
-std::string shape_list() {
-  std::string s;
-  for (const auto& n : model_shape_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
 }  // namespace
 
 void add_plan_command(CLI::App& app) {
@@ -280,44 +261,14 @@ void add_plan_command(CLI::App& app) {
       "GPU-resident layers, host and GPU memory needed, and the predicted PCIe time, GPU time\n"
       "and throughput of a decode step (docs/PLANNER.md explains the cost model). Reads only\n"
       "the model's config.json, or a named shape; makes no measurement unless --measure.");
-  auto* model = cmd->add_option("--model", o->model_dir,
-                                "Hugging Face model directory (only config.json is read)");
-  auto* shape = cmd->add_option("--model-shape", o->model_shape,
-                                "A named model shape instead of a directory: " + shape_list());
+  auto* model = add_model_option(*cmd, o->model_dir);
+  auto* shape = add_model_shape_option(*cmd, o->model_shape);
   model->excludes(shape);
   shape->excludes(model);
-  cmd->add_option("--batch", o->batch_arg,
-                  "Requests in the batch, or auto: the batch with the best predicted throughput "
-                  "that fits the budgets (the smallest within 1% of the best, at most 4096; "
-                  "what `run --batch-size auto` picks), shown with the predictions at each "
-                  "batch tried")
-      ->required();
-  cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request")->required();
-  cmd->add_option("--gen-len", o->gen_len, "Tokens generated per request")->required();
-  cmd->add_option("--policy", o->policy,
-                  "Cache policy: kv (K/V only), act (activation checkpoints only), hybrid (the "
-                  "planner's share of both), recompute-tokens (no cache), auto (the fastest of "
-                  "these, GPU-resident layers included)")
-      ->check(CLI::IsMember({"kv", "act", "hybrid", "recompute-tokens", "auto"}))
-      ->capture_default_str();
-  cmd->add_option("--act-fraction", o->act_fraction,
-                  "Fix the share of cache blocks held as activation checkpoints (0..1) instead "
-                  "of letting the planner choose it; implies hybrid under auto")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--dtype", o->dtype, "Element type of weights and caches: fp16 or bf16")
-      ->check(CLI::IsMember({"fp16", "bf16"}))
-      ->capture_default_str();
-  cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--mini-batch-size", o->mini_batch_size,
-                  "Fix the requests per mini-batch instead of letting the planner choose")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--host-sets", o->host_sets,
-                  "Fix the working sets host-cache loads take turns on (2-4; the planner picks 2 "
-                  "or 3: more let loads run further ahead of compute through GPU-resident cache "
-                  "layers, for one more mini-batch's working memory each)")
-      ->check(CLI::Range(2, 4));
+  add_workload_options(*cmd, o->workload, /*batch_auto=*/true);
+  add_plan_options(*cmd, o->plan);
+  add_plan_fixing_options(*cmd, o->plan);
+  add_dtype_option(*cmd, o->dtype);
   cmd->add_option("--h2d-gbps", o->h2d_gbps,
                   "Host-to-device bandwidth, pinned, GB/s (default 25: PCIe 4.0 x16 as measured "
                   "on an RTX 4090, the paper's GPU)")
@@ -330,16 +281,6 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--mem-gbps", o->mem_gbps,
                   "Device memory bandwidth, GB/s (default 2000); attention reads K/V at it")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
-                  "GPU memory the engine may allocate, GiB, beyond the backend's own "
-                  "workspaces (cuBLAS, sampling buffers), which run and bench take off the "
-                  "device's capacity first (default 24, an RTX 4090; with --measure the "
-                  "device's free memory)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host memory the node's ranks may use together, GiB (default: 80% of this "
-                  "machine's physical memory, as for run)")
-      ->check(CLI::PositiveNumber);
   auto* measure =
       cmd->add_flag("--measure", o->measure,
                     "Measure the constants on --device (copies, a GEMM, a device copy: about a "
@@ -351,25 +292,16 @@ void add_plan_command(CLI::App& app) {
                       "measured on the GPU the plan is for, GEMM curves included; options given "
                       "explicitly still win")
           ->check(CLI::ExistingFile);
-  cmd->add_option("--device", o->device,
-                  "The device the plan is for (and --measure measures on): cuda, or cpu (the "
-                  "fp32 reference backend, whose device memory is host memory and counts in the "
-                  "host budget)")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
+  add_device_option(*cmd, o->device);
   cmd->add_option("--ranks-per-node", o->ranks_per_node,
                   "GPU ranks on each node (one engine each): the node's host memory holds the "
                   "shared weights once and every rank's caches and staging")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--share-weights", o->share_weights,
-                  "node: the ranks of a node hold one copy of the streamed weights (as run "
-                  "does by default); none: one copy per rank")
-      ->check(CLI::IsMember({"node", "none"}))
-      ->capture_default_str();
+  add_share_weights_option(*cmd, o->share_weights);
   measure->excludes(constants);
   constants->excludes(measure);
-  cmd->add_flag("--json", o->json, "Print one JSON object instead of the table");
+  add_json_flag(*cmd, o->json);
   cmd->callback([o] { plan_command(*o); });
 }
 

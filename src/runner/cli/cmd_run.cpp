@@ -13,6 +13,7 @@
 #include "plan/plan_json.h"
 #include "runner/cli/commands.h"
 #include "runner/cli/job_config.h"
+#include "runner/cli/shared_options.h"
 #include "runner/job/job.h"
 #include "util/error.h"
 
@@ -32,26 +33,11 @@ struct RunOptions {
   std::string system;
   bool no_trace = false;
   // The engine (src/engine/engine.h): its plan and memory.
-  std::string engine = "hybrid", policy = "auto";
-  double act_fraction = -1;  // < 0: the planner's share
-  int64_t block_tokens = 16, max_prompt_tokens = 0;
-  double gpu_mem_gib = 0, host_mem_gib = 0;
+  std::string engine = "hybrid";
+  PlanArgs plan;
+  int64_t max_prompt_tokens = 0;
   std::string share_weights = "node";
 };
-
-// A fixed --batch-size: a positive integer.
-int64_t parse_batch_size(const std::string& v) {
-  size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  HS_CHECK(used == v.size() && n > 0, "--batch-size must be a positive integer or auto, not '", v,
-           "'");
-  return n;
-}
 
 void run(const RunOptions& o, const std::string& config_toml) {
   JobOptions job;
@@ -59,7 +45,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.input = o.input;
   job.output = o.output;
   job.max_new_tokens = o.max_new_tokens;
-  job.batch_size = o.batch_size == "auto" ? 0 : parse_batch_size(o.batch_size);
+  job.batch_size = parse_batch(o.batch_size, "--batch-size", /*allow_auto=*/true);
   job.sampling = o.sampling;
   job.stop = o.stop;
   job.resume = o.resume;
@@ -93,19 +79,15 @@ void run(const RunOptions& o, const std::string& config_toml) {
       weights = open_model_dir(o.model_dir);
       BackendOptions bo;
       bo.device_index = place.device_index;
-      bo.device_mem_gib = o.gpu_mem_gib;
+      bo.device_mem_gib = o.plan.gpu_mem_gib;
       backend = make_backend(o.device, bo);
     });
     EngineOptions eo;
     eo.engine = o.engine;
-    eo.policy = parse_policy(o.policy);
-    if (o.act_fraction >= 0) eo.act_fraction = o.act_fraction;
-    eo.block_tokens = o.block_tokens;
-    eo.gpu_mem_gib = o.gpu_mem_gib;
+    apply_plan_args(o.plan, eo);
     // The budget is the node's: by default 80% of the machine's memory, shared by its ranks.
-    eo.host_mem_gib = o.host_mem_gib > 0
-                          ? o.host_mem_gib
-                          : double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
+    if (eo.host_mem_gib <= 0)
+      eo.host_mem_gib = double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
     eo.node = place.node;
     eo.share_weights = share;
     const int64_t prompt = o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens;
@@ -169,9 +151,7 @@ void add_run_command(CLI::App& app) {
       "as they finish, so a killed job loses nothing: run the same command with --resume.\n"
       "--config JOB.toml: options from a job config file (keys are option names without "
       "dashes: model = \"...\", max-new-tokens = 64); the command line overrides it.");
-  cmd->add_option("--model", o->model_dir,
-                  "Hugging Face model directory (config.json + *.safetensors)")
-      ->required();
+  add_model_option(*cmd, o->model_dir)->required();
   cmd->add_option("--input", o->input, "Input dataset, JSONL, one request per line")->required();
   cmd->add_option("--output", o->output,
                   "Results file: .jsonl or .h5/.hdf5; OUT.journal and OUT.trace are kept beside it")
@@ -209,9 +189,7 @@ void add_run_command(CLI::App& app) {
                   "Tokens to generate per request unless its line says otherwise; generation "
                   "also stops at EOS and at the end of the model's context")
       ->capture_default_str();
-  cmd->add_option("--device", o->device, "Compute device: cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
+  add_device_option(*cmd, o->device);
   cmd->add_option("--batch-size", o->batch_size,
                   "Requests run together: a rank's engine batch, and the work unit rank 0 hands "
                   "out. auto: each rank's planner picks the batch with the best predicted "
@@ -221,7 +199,7 @@ void add_run_command(CLI::App& app) {
                   "and why. `plan --batch auto` shows the same choice")
       ->check([](const std::string& v) {
         try {
-          if (v != "auto") parse_batch_size(v);
+          parse_batch(v, "--batch-size", /*allow_auto=*/true);
         } catch (const Error& e) {
           return std::string(e.what());
         }
@@ -240,29 +218,8 @@ void add_run_command(CLI::App& app) {
                   "Seed of the sampling RNG; a request's tokens depend only on the seed, its id "
                   "and the step")
       ->capture_default_str();
-  cmd->add_option("--policy", o->policy,
-                  "How caches are held: kv, act (activation checkpoints), hybrid, "
-                  "recompute-tokens (no cache) or auto (the planner chooses)")
-      ->check(CLI::IsMember({"kv", "act", "hybrid", "recompute-tokens", "auto"}))
-      ->capture_default_str();
-  cmd->add_option("--act-fraction", o->act_fraction,
-                  "With --policy hybrid or auto: share of cache blocks held as checkpoints, "
-                  "0..1 (default: the planner's)");
-  cmd->add_option("--gpu-mem-gib", o->gpu_mem_gib,
-                  "Device memory the run may use, GiB (default: what the device has)");
-  cmd->add_option("--host-mem-gib", o->host_mem_gib,
-                  "Host memory the job may take on each node, GiB: the streamed weights (once "
-                  "per node when shared, else once per rank) plus every rank's caches and "
-                  "staging (and, on the cpu backend, its device memory). Default: 80% of the "
-                  "node's memory");
-  cmd->add_option("--share-weights", o->share_weights,
-                  "node: the ranks of a node hold one copy of the streamed weights in shared "
-                  "memory (a tmpfs, /dev/shm unless HYBRIDSERVE_SHM_DIR names another), each "
-                  "loading its share; none: every rank holds its own copy")
-      ->check(CLI::IsMember({"node", "none"}))
-      ->capture_default_str();
-  cmd->add_option("--block-tokens", o->block_tokens, "Tokens per cache block")
-      ->capture_default_str();
+  add_plan_options(*cmd, o->plan);
+  add_share_weights_option(*cmd, o->share_weights);
   cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,
                   "Longest prompt to plan memory for (default: the dataset's longest); longer "
                   "ones run in smaller groups");
