@@ -1,9 +1,9 @@
 // hybridserve: offloaded LLM batch inference with activation checkpoints and hybrid caching.
-// Subcommands are defined in src/runner/cmd_*.cpp; main() alone decides the exit code.
+// Subcommands are defined in src/runner/cli/cmd_*.cpp; main() alone decides the exit code.
 #include <cstdio>
 #include <exception>
 
-#include "runner/commands.h"
+#include "runner/cli/commands.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {

@@ -62,8 +62,8 @@ for name in ("one", "shared", "copies"):
     log = open(name + ".log").read()
     gbps = re.findall(r"^weights\s+\d+\s+\d+\s+[\d.]+\s+([\d.]+)", log, re.M)
     toks = re.search(r"(\d+) tokens generated in ([\d.]+) s", log)
-    print(f"SUMMARY {name}: ranks {m['ranks']}, plan node host {plan['node_host_bytes'] / 2**20:.0f} MiB "
-          f"(shared {plan['shared_weight_bytes'] / 2**20:.0f}, pool a rank "
+    print(f"SUMMARY {name}: ranks {m['ranks']}, plan node host {plan['node']['host_bytes'] / 2**20:.0f} MiB "
+          f"(shared {plan['node']['shared_weight_bytes'] / 2**20:.0f}, pool a rank "
           f"{plan['host_pool_bytes'] / 2**20:.0f}); held once built {m['steady_node_mib']:.0f} MiB "
           f"(anon {m['anon_mib']:.0f}, shmem {m['shmem_mib']:.0f}; ranks {[round(x) for x in m['rank_anon_mib']]}), "
           f"file {m['file_mib']:.0f}, node peak {m['node_peak_mib']:.0f}; load s "

@@ -4,8 +4,6 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/engine.h"
 #include "engine/reference.h"
 #include "plan/footprint.h"
@@ -131,31 +129,6 @@ const Plan* plan_of(const Generator& g) {
 double load_s_of(const Generator& g) {
   const auto* h = dynamic_cast<const HybridEngine*>(&g);
   return h ? h->load_s() : 0;
-}
-
-std::string plan_json(const Plan& p) {
-  const nlohmann::json j = {{"requested", policy_name(p.requested)},
-                            {"policy", policy_name(p.policy)},
-                            {"act_fraction", p.act_fraction},
-                            {"block_tokens", p.block_tokens},
-                            {"mini_batch_size", p.mini_batch_size},
-                            {"num_mini_batches", p.num_mini_batches},
-                            {"gpu_weight_layers", p.gpu_weight_layers},
-                            {"gpu_cache_layers", p.gpu_cache_layers},
-                            {"host_sets", p.host_sets},
-                            {"dtype", dtype_name(p.dtype)},
-                            {"kv_bytes_per_token", p.kv_bytes_per_token},
-                            {"act_bytes_per_token", p.act_bytes_per_token},
-                            {"ranks_per_node", p.node.ranks},
-                            {"shared_weights", p.node.shared_weights},
-                            {"host_pool_bytes", p.host_pool_bytes},
-                            {"shared_weight_bytes", p.shared_weight_bytes},
-                            {"node_host_bytes", p.node_host_bytes},
-                            {"device_bytes", p.device_bytes},
-                            {"predicted_step_ms", p.predicted_step_ms},
-                            {"predicted_tokens_per_s", p.predicted_tokens_per_s},
-                            {"explanation", p.explanation}};
-  return j.dump();
 }
 
 }  // namespace hs

@@ -68,13 +68,13 @@ std::unique_ptr<Generator> make_generator(const EngineOptions& o, const WeightSo
 
 // What the runner asks of a generator without naming the engine: its trace events (nullptr
 // for a generator without a trace), the events recorded since the last take (moved out), the
-// per-phase summary ("" without a trace), and its plan (nullptr without) as JSON.
+// per-phase summary ("" without a trace), and its plan (nullptr without; as JSON:
+// plan/plan_json.h).
 const std::vector<TraceEvent>* trace_of(const Generator& g);
 std::vector<TraceEvent> take_trace(Generator& g);
 std::string trace_summary(const Generator& g);
 const Plan* plan_of(const Generator& g);
 // Seconds the engine took to build (memory and weights; engine.h: load_s), 0 without one.
 double load_s_of(const Generator& g);
-std::string plan_json(const Plan& p);
 
 }  // namespace hs

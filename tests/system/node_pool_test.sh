@@ -68,12 +68,12 @@ one, four, none = load("one-kv"), load("four-kv"), load("four-none")
 fail = []
 for name, m in (("one", one), ("four", four)):
     p = m["plan"]
-    plan = p["node_host_bytes"] / 2**20
-    ranks = p["ranks_per_node"]
+    plan = p["node"]["host_bytes"] / 2**20
+    ranks = p["node"]["ranks"]
     print(f"  {name}: {m['ranks']} ranks, node peak {m['node_peak_mib']:.0f} MiB, sum of rank "
           f"peaks {m['sum_of_rank_peaks_mib']:.0f}; built: {m['steady_node_mib']:.0f} MiB "
           f"(anon {m['anon_mib']:.0f}, shmem {m['shmem_mib']:.0f}, file {m['file_mib']:.0f}) "
-          f"against the plan's {plan:.0f} MiB (shared {p['shared_weight_bytes'] / 2**20:.0f})")
+          f"against the plan's {plan:.0f} MiB (shared {p['node']['shared_weight_bytes'] / 2**20:.0f})")
     if m["ranks"] != ranks:
         fail.append(f"{name}: {m['ranks']} ranks measured, the plan says {ranks}")
     low, high = 0.95 * plan, 1.05 * plan + ranks * overhead
@@ -88,7 +88,7 @@ for name, m in (("one", one), ("four", four)):
             fail.append(f"{name}: a rank holds {anon:.0f} MiB of its own, outside the plan's "
                         f"{rank_plan:.0f} MiB within 5% plus {overhead:.0f} MiB")
 # MPI's shared-memory transport takes a few MiB of shared memory a rank beside the weights.
-shared = four["plan"]["shared_weight_bytes"] / 2**20
+shared = four["plan"]["node"]["shared_weight_bytes"] / 2**20
 if not 0.95 * shared <= four["shmem_mib"] <= 1.05 * shared + 4 * 32:
     fail.append(f"the ranks map {four['shmem_mib']:.0f} MiB of shared memory, not the plan's "
                 f"{shared:.0f} MiB of shared weights (and up to 32 MiB a rank of MPI's)")
@@ -121,7 +121,7 @@ with h5py.File(sys.argv[2], "r") as f:
     ran = json.loads(f["meta"].attrs["plan"])
 got = (plan["node"]["host_bytes"], plan["node"]["shared_weight_bytes"], plan["host_pool_bytes"],
        plan["device_bytes"], plan["dtype"])
-want = (ran["node_host_bytes"], ran["shared_weight_bytes"], ran["host_pool_bytes"],
+want = (ran["node"]["host_bytes"], ran["node"]["shared_weight_bytes"], ran["host_pool_bytes"],
         ran["device_bytes"], ran["dtype"])
 print(f"   plan {got} / run {want}")
 if got != want:
@@ -196,7 +196,7 @@ pools = {}
 for r in hw:
     n = r["node"]
     pools.setdefault(n["name"], []).append(n["rank"])
-    if n["ranks"] != 2 or n["shared_weight_bytes"] != plan["shared_weight_bytes"]:
+    if n["ranks"] != 2 or n["shared_weight_bytes"] != plan["node"]["shared_weight_bytes"]:
         sys.exit(f"FAIL: rank {r['rank']} reports node {n}")
 print("   pools:", pools)
 if len(pools) != 2 or any(sorted(v) != [0, 1] for v in pools.values()):

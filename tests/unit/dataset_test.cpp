@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "model/config.h"
-#include "runner/dataset.h"
+#include "runner/io/dataset.h"
 #include "test_support.h"
 #include "util/error.h"
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "runner/output_file.h"
-#include "runner/results_sink.h"
-#include "runner/trace_log.h"
+#include "runner/io/output_file.h"
+#include "runner/io/results_sink.h"
+#include "runner/io/trace_log.h"
 #include "test_support.h"
 #include "util/error.h"
 

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "runner/fingerprint.h"
+#include "runner/job/fingerprint.h"
 #include "test_support.h"
 
 namespace hs {

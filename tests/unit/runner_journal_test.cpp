@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "runner/crc32.h"
-#include "runner/journal.h"
+#include "runner/io/crc32.h"
+#include "runner/io/journal.h"
 #include "test_support.h"
 
 namespace hs {

@@ -2,8 +2,8 @@
 // (JSON text) unchanged, trace included, the journal text with each request's input; and record_of.
 #include <gtest/gtest.h>
 
-#include "runner/job_results.h"
-#include "runner/work_unit.h"
+#include "runner/io/job_results.h"
+#include "runner/job/work_unit.h"
 #include "util/error.h"
 
 namespace hs {

@@ -1,0 +1,137 @@
+#include "runner/cli/shared_options.h"
+
+#include "model/shapes.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+// `run` writes its options as a config file (/meta job_config) with "" for an option that has
+// no default and was not given, and reads that file back with --config: "" is not a value to
+// check, so the option's check lets it through.
+CLI::Validator unless_empty(CLI::Validator check) {
+  return CLI::Validator(
+      [check](std::string& v) mutable { return v.empty() ? std::string() : check(v); },
+      check.get_description());
+}
+
+}  // namespace
+
+void add_plan_options(CLI::App& cmd, PlanArgs& a) {
+  cmd.add_option("--policy", a.policy,
+                 "How caches are held: kv (K/V only), act (activation checkpoints only), hybrid "
+                 "(the planner's share of both), recompute-tokens (no cache) or auto (the "
+                 "fastest of these, GPU-resident layers included)")
+      ->check(CLI::IsMember({"kv", "act", "hybrid", "recompute-tokens", "auto"}))
+      ->capture_default_str();
+  cmd.add_option("--act-fraction", a.act_fraction,
+                 "Fix the share of cache blocks held as activation checkpoints (0..1) instead of "
+                 "letting the planner choose it: with --policy hybrid, or auto, which it makes "
+                 "hybrid")
+      ->check(unless_empty(CLI::Range(0.0, 1.0)));
+  cmd.add_option("--gpu-mem-gib", a.gpu_mem_gib,
+                 "GPU memory the engine may allocate, GiB, beyond the backend's own workspaces "
+                 "(cuBLAS, sampling buffers), which come off the device's capacity first. 0, "
+                 "the default: what the device has (plan without --measure: 24, an RTX 4090)")
+      ->check(unless_empty(CLI::NonNegativeNumber));
+  cmd.add_option("--host-mem-gib", a.host_mem_gib,
+                 "Host memory the job may take on each node, GiB: the streamed weights (once "
+                 "per node when shared, else once per rank) plus every rank's caches and "
+                 "staging (and, on the cpu backend, its device memory). 0, the default: 80% of "
+                 "the node's memory")
+      ->check(unless_empty(CLI::NonNegativeNumber));
+  cmd.add_option("--block-tokens", a.block_tokens, "Tokens per cache block")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+void add_plan_fixing_options(CLI::App& cmd, PlanArgs& a) {
+  cmd.add_option("--mini-batch-size", a.mini_batch_size,
+                 "Fix the requests per mini-batch instead of letting the planner choose")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--host-sets", a.host_sets,
+                 "Fix the working sets host-cache loads take turns on (2-4; the planner picks 2 "
+                 "or 3: more let loads run further ahead of compute through GPU-resident cache "
+                 "layers, for one more mini-batch's working memory each)")
+      ->check(CLI::Range(2, 4));
+}
+
+void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
+  eo.policy = parse_policy(a.policy);
+  eo.act_fraction = a.act_fraction;
+  eo.block_tokens = a.block_tokens;
+  eo.mini_batch_size = a.mini_batch_size;
+  eo.host_sets = a.host_sets;
+  eo.gpu_mem_gib = a.gpu_mem_gib;
+  eo.host_mem_gib = a.host_mem_gib;
+}
+
+void add_dtype_option(CLI::App& cmd, std::string& dtype) {
+  cmd.add_option("--dtype", dtype,
+                 "Element type of weights, caches and compute on CUDA: fp16 or bf16 (the cpu "
+                 "backend computes in fp32)")
+      ->check(CLI::IsMember({"fp16", "bf16"}))
+      ->capture_default_str();
+}
+
+void add_device_option(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device,
+                 "Compute device: cuda, or cpu (the fp32 reference backend: slow, and its "
+                 "device memory is host memory, counted in the host budget)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+}
+
+void add_share_weights_option(CLI::App& cmd, std::string& share_weights) {
+  cmd.add_option("--share-weights", share_weights,
+                 "node: the ranks of a node hold one copy of the streamed weights in shared "
+                 "memory (a tmpfs, /dev/shm unless HYBRIDSERVE_SHM_DIR names another), each "
+                 "loading its share; none: every rank holds its own copy")
+      ->check(CLI::IsMember({"node", "none"}))
+      ->capture_default_str();
+}
+
+CLI::Option* add_model_option(CLI::App& cmd, std::string& model) {
+  return cmd.add_option("--model", model,
+                        "The model: a Hugging Face model directory (config.json + "
+                        "*.safetensors) or a GGUF file");
+}
+
+CLI::Option* add_model_shape_option(CLI::App& cmd, std::string& shape) {
+  std::string names;
+  for (const std::string& n : model_shape_names()) names += (names.empty() ? "" : ", ") + n;
+  return cmd.add_option("--model-shape", shape,
+                        "A named model shape (its sizes alone, no files): " + names);
+}
+
+int64_t parse_batch(const std::string& value, const std::string& option, bool allow_auto) {
+  if (allow_auto && value == "auto") return 0;
+  size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  HS_CHECK(used == value.size() && n > 0, option, " must be a positive integer",
+           allow_auto ? " or auto" : "", ", not '", value, "'");
+  return n;
+}
+
+void add_workload_options(CLI::App& cmd, WorkloadArgs& w, bool batch_auto) {
+  const std::string automatic =
+      ", or auto: the batch with the best predicted throughput that fits the budgets (the "
+      "smallest within 1% of the best, at most 4096; what `run --batch-size auto` picks), shown "
+      "with the predictions at each batch tried";
+  cmd.add_option("--batch", w.batch, "Requests in the batch" + (batch_auto ? automatic : ""))
+      ->type_name(batch_auto ? "INT|auto" : "INT")
+      ->required();
+  cmd.add_option("--prompt-len", w.prompt_len, "Prompt tokens per request")->required();
+  cmd.add_option("--gen-len", w.gen_len, "Tokens generated per request")->required();
+}
+
+void add_json_flag(CLI::App& cmd, bool& json) {
+  cmd.add_flag("--json", json, "Print one JSON object instead of the report");
+}
+
+}  // namespace hs

@@ -1,0 +1,558 @@
+#include "runner/io/hdf5_writer.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/trace.h"
+#include "runner/io/posix_file.h"
+#include "runner/io/trace_log.h"
+#include "util/error.h"
+
+namespace hs {
+namespace {
+
+// An HDF5 identifier that closes itself.
+class H5Id {
+ public:
+  H5Id(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
+    HS_CHECK(id >= 0, "HDF5: cannot ", what);
+  }
+  ~H5Id() {
+    if (id_ >= 0) close_(id_);
+  }
+  H5Id(H5Id&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  H5Id(const H5Id&) = delete;
+  H5Id& operator=(const H5Id&) = delete;
+  H5Id& operator=(H5Id&&) = delete;
+  hid_t get() const { return id_; }
+  // Closes now and reports a failure (for the file: that is when data reaches the disk).
+  void close(const std::string& what) {
+    const herr_t rc = close_(id_);
+    id_ = -1;
+    HS_CHECK(rc >= 0, "HDF5: cannot ", what);
+  }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+void check(herr_t rc, const std::string& what) {
+  HS_CHECK(rc >= 0, "HDF5: cannot ", what);
+}
+
+H5Id vlen_string_type() {
+  H5Id t(H5Tcopy(H5T_C_S1), H5Tclose, "copy the string type");
+  check(H5Tset_size(t.get(), H5T_VARIABLE), "make a variable-length string type");
+  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), "set the string type to UTF-8");
+  return t;
+}
+
+H5Id vlen_int32_type() {
+  return H5Id(H5Tvlen_create(H5T_NATIVE_INT32), H5Tclose, "make a variable-length int32 type");
+}
+
+// A 1-D dataset of n elements with all its space allocated now (contiguous): later writes of
+// its elements change no metadata.
+void make_fixed_column(hid_t group, const char* name, hid_t type, hsize_t n) {
+  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, cat("make the dataspace of ", name));
+  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
+  check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "allocate a dataset early");
+  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
+         cat("create dataset ", name));
+}
+
+// A 1-D dataset that grows by appending (the trace).
+void make_growing_column(hid_t group, const char* name, hid_t type) {
+  hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = 1 << 14;
+  H5Id space(H5Screate_simple(1, &zero, &unlimited), H5Sclose, "make a growing dataspace");
+  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
+  check(H5Pset_chunk(dcpl.get(), 1, &chunk), "set the trace's chunk size");
+  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
+         cat("create dataset ", name));
+}
+
+// A fixed-size dataset written whole at creation (the trace's name tables).
+void write_strings(hid_t group, const char* name, const std::vector<std::string>& v) {
+  std::vector<const char*> ptrs;
+  for (const std::string& s : v) ptrs.push_back(s.c_str());
+  H5Id t = vlen_string_type();
+  hsize_t n = v.size();
+  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, cat("make the dataspace of ", name));
+  H5Id d(H5Dcreate2(group, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+         H5Dclose, cat("create dataset ", name));
+  check(H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+        cat("write dataset ", name));
+}
+
+// Attributes are replaced whole: a checkpoint sets them again.
+void drop_attr(hid_t obj, const char* name) {
+  const htri_t there = H5Aexists(obj, name);
+  check(there, cat("look up attribute ", name));
+  if (there > 0) check(H5Adelete(obj, name), cat("replace attribute ", name));
+}
+
+void write_string_attr(hid_t obj, const char* name, const std::string& value) {
+  drop_attr(obj, name);
+  H5Id t = vlen_string_type();
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "make a scalar dataspace");
+  H5Id a(H5Acreate2(obj, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+         cat("create attribute ", name));
+  const char* p = value.c_str();
+  check(H5Awrite(a.get(), t.get(), &p), cat("write attribute ", name));
+}
+
+// Integer attributes keep their place: H5Awrite over the old value.
+void write_int_attr(hid_t obj, const char* name, int64_t value) {
+  const htri_t there = H5Aexists(obj, name);
+  check(there, cat("look up attribute ", name));
+  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "make a scalar dataspace");
+  H5Id a(there > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
+                   : H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+         H5Aclose, cat("create attribute ", name));
+  check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), cat("write attribute ", name));
+}
+
+std::optional<int64_t> read_int_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  H5Id a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, cat("open attribute ", name));
+  int64_t v = 0;
+  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
+  return v;
+}
+
+std::optional<std::string> read_string_attr(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  H5Id a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, cat("open attribute ", name));
+  H5Id t = vlen_string_type();
+  char* p = nullptr;
+  if (H5Aread(a.get(), t.get(), &p) < 0) return std::nullopt;
+  std::string v = p ? p : "";
+  H5free_memory(p);
+  return v;
+}
+
+H5Id make_group(hid_t parent, const char* name) {
+  return H5Id(H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+              cat("create group ", name));
+}
+
+// The results file's layout version (/requests attribute "layout"): a file of another layout is
+// made again rather than continued.
+constexpr int64_t kLayout = 2;
+
+// Opening without HDF5's file lock: a reader (h5py) holding the file open between checkpoints
+// must not make a checkpoint fail, and the rows it may see change are ones it sees as not done.
+H5Id file_access() {
+  H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "make a file access property list");
+  check(H5Pset_file_locking(fapl.get(), false, true), "turn off HDF5 file locking");
+  return fapl;
+}
+
+// The rows of one write, in row order, as HDF5 selections and memory columns.
+class RowWrite {
+ public:
+  RowWrite(hid_t group, const std::vector<RequestRecord>& rows) : group_(group), n_(rows.size()) {
+    coords_.reserve(n_);
+    for (const RequestRecord& r : rows) coords_.push_back(static_cast<hsize_t>(r.row));
+  }
+
+  template <typename T>
+  void numbers(const char* name, hid_t mem_type, const std::vector<T>& v) {
+    write(name, mem_type, v.data());
+  }
+  void strings(const char* name, const std::vector<const char*>& v) {
+    H5Id t = vlen_string_type();
+    write(name, t.get(), v.data());
+  }
+  void id_arrays(const char* name, const std::vector<hvl_t>& v) {
+    H5Id t = vlen_int32_type();
+    write(name, t.get(), v.data());
+  }
+
+ private:
+  void write(const char* name, hid_t mem_type, const void* data) {
+    H5Id d(H5Dopen2(group_, name, H5P_DEFAULT), H5Dclose, cat("open dataset ", name));
+    H5Id file_space(H5Dget_space(d.get()), H5Sclose, cat("get the dataspace of ", name));
+    check(H5Sselect_elements(file_space.get(), H5S_SELECT_SET, n_, coords_.data()),
+          cat("select rows of ", name));
+    hsize_t n = n_;
+    H5Id mem(H5Screate_simple(1, &n, nullptr), H5Sclose, "make a memory dataspace");
+    check(H5Dwrite(d.get(), mem_type, mem.get(), file_space.get(), H5P_DEFAULT, data),
+          cat("write dataset ", name));
+  }
+
+  hid_t group_;
+  size_t n_;
+  std::vector<hsize_t> coords_;
+};
+
+class Hdf5Results : public ResultsSink {
+ public:
+  Hdf5Results(const OutputPaths& paths, const ResultsLayout& layout, const JobMeta& meta,
+              bool resume, std::string* note)
+      : paths_(paths), layout_(layout), present_(static_cast<size_t>(layout.total), false) {
+    // Errors are reported as hs::Error with context; HDF5's own stack dump would only add noise.
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    std::error_code ec;
+    if (resume && std::filesystem::exists(paths.output, ec)) {
+      const std::string why = continue_file();
+      if (why.empty()) return;
+      if (note) *note = cat("'", paths.output, "' ", why, ": made again from the journal");
+      std::fill(present_.begin(), present_.end(), false);
+      rows_in_file_ = journal_units_ = trace_in_file_ = 0;
+    }
+    create(meta);
+  }
+
+  bool missing(int64_t journal_unit, int64_t row) const override {
+    // A unit journaled after the file's last checkpoint may be there in part (a write cut short
+    // by a crash): it is written again whole.
+    return journal_unit >= journal_units_ || !present_[static_cast<size_t>(row)];
+  }
+
+  void rewrite_from(int64_t) override {}  // rows are overwritten in place when they come
+
+  void add(RequestRecord r) override {
+    HS_CHECK(r.row >= 0 && r.row < layout_.total, "result for row ", r.row, " of ", layout_.total);
+    buffered_bytes_ += 128 + r.id.size() + r.error.size() + r.text.value_or("").size() +
+                       r.prompt_text.value_or("").size() +
+                       4 * (r.prompt_ids.size() + r.output_ids.size());
+    buffer_.push_back(std::move(r));
+    if (buffered_bytes_ >= kBufferBytes) {
+      Open f(paths_.output, "write rows to");
+      write_rows(f.id.get());
+      f.id.close(cat("write rows to '", paths_.output, "'"));
+    }
+  }
+
+  void checkpoint(const JobMeta& meta, int64_t journal_units, int64_t trace_rows) override {
+    Open f(paths_.output, "write a checkpoint to");
+    const hid_t file = f.id.get();
+    write_rows(file);
+    append_trace(file, trace_rows);
+    // The rows and the trace are in the file before the attributes say they are.
+    check(H5Fflush(file, H5F_SCOPE_LOCAL), cat("flush '", paths_.output, "'"));
+    {
+      H5Id g(H5Gopen2(file, "requests", H5P_DEFAULT), H5Gclose, "open /requests");
+      write_int_attr(g.get(), "count", rows_in_file_);
+      write_int_attr(g.get(), "journal_units", journal_units);
+      H5Id t(H5Gopen2(file, "trace", H5P_DEFAULT), H5Gclose, "open /trace");
+      write_int_attr(t.get(), "count", trace_in_file_);
+      H5Id m(H5Gopen2(file, "meta", H5P_DEFAULT), H5Gclose, "open /meta");
+      write_meta(m.get(), meta, meta_in_file_ ? &*meta_in_file_ : nullptr);
+      meta_in_file_ = meta;
+    }
+    f.id.close(cat("finish writing a checkpoint to '", paths_.output, "'"));
+    PosixFile(paths_.output, PosixFile::Mode::read).sync();
+    journal_units_ = journal_units;
+  }
+
+  int64_t rows_in_file() const override { return rows_in_file_; }
+
+ private:
+  // Rows waiting beyond this many bytes are written before the next checkpoint.
+  static constexpr size_t kBufferBytes = 2u << 20;
+
+  struct Open {
+    Open(const std::string& path, const char* what)
+        : fapl(file_access()),
+          id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose,
+             cat(what, " results file '", path, "'")) {}
+    H5Id fapl;
+    H5Id id;
+  };
+
+  // "" when the file is this job's and of this layout (and then its state is read), else why not.
+  std::string continue_file() {
+    H5Id fapl = file_access();
+    const hid_t raw = H5Fopen(paths_.output.c_str(), H5F_ACC_RDONLY, fapl.get());
+    if (raw < 0) return "cannot be opened as HDF5";
+    H5Id file(raw, H5Fclose, "open the results file");
+    if (H5Lexists(file.get(), "requests", H5P_DEFAULT) <= 0 ||
+        H5Lexists(file.get(), "meta", H5P_DEFAULT) <= 0 ||
+        H5Lexists(file.get(), "trace", H5P_DEFAULT) <= 0)
+      return "lacks /requests, /trace or /meta";
+    H5Id g(H5Gopen2(file.get(), "requests", H5P_DEFAULT), H5Gclose, "open /requests");
+    H5Id m(H5Gopen2(file.get(), "meta", H5P_DEFAULT), H5Gclose, "open /meta");
+    H5Id t(H5Gopen2(file.get(), "trace", H5P_DEFAULT), H5Gclose, "open /trace");
+    if (read_int_attr(g.get(), "layout") != kLayout) return "is of an older layout";
+    if (read_int_attr(g.get(), "total") != layout_.total)
+      return "has another row count than the input";
+    if (read_string_attr(m.get(), "fingerprint") != layout_.fingerprint)
+      return "belongs to another job (its /meta fingerprint differs)";
+    if ((H5Lexists(g.get(), "text", H5P_DEFAULT) > 0) != layout_.has_text)
+      return "has other columns";
+    const auto units = read_int_attr(g.get(), "journal_units");
+    const auto trace = read_int_attr(t.get(), "count");
+    if (!units || !trace) return "lacks its checkpoint attributes";
+    // Which rows are there: their status, read in slices.
+    H5Id d(H5Dopen2(g.get(), "status", H5P_DEFAULT), H5Dclose, "open /requests/status");
+    H5Id space(H5Dget_space(d.get()), H5Sclose, "get the dataspace of status");
+    H5Id type = vlen_string_type();
+    int64_t rows = 0;
+    for (hsize_t first = 0, total = layout_.total; first < total;) {
+      hsize_t n = std::min<hsize_t>(1 << 16, total - first);
+      std::vector<char*> status(n, nullptr);
+      H5Id mem(H5Screate_simple(1, &n, nullptr), H5Sclose, "make a memory dataspace");
+      check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &n, nullptr),
+            "select rows of status");
+      if (H5Dread(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, status.data()) < 0)
+        return "has an unreadable status column";
+      for (hsize_t i = 0; i < n; ++i) {
+        const bool there = status[i] != nullptr && status[i][0] != '\0';
+        present_[first + i] = there;
+        rows += there ? 1 : 0;
+      }
+      H5Dvlen_reclaim(type.get(), mem.get(), H5P_DEFAULT, status.data());
+      first += n;
+    }
+    rows_in_file_ = rows;
+    journal_units_ = *units;
+    trace_in_file_ = *trace;
+    return "";
+  }
+
+  void create(const JobMeta& meta) {
+    H5Id fapl = file_access();
+    H5Id file(H5Fcreate(paths_.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+              cat("create results file '", paths_.tmp, "'"));
+    const hsize_t n = static_cast<hsize_t>(layout_.total);
+    {
+      H5Id g = make_group(file.get(), "requests");
+      H5Id str = vlen_string_type();
+      H5Id ids = vlen_int32_type();
+      for (const char* name : {"id", "status", "error", "finish_reason"})
+        make_fixed_column(g.get(), name, str.get(), n);
+      for (const char* name : {"line", "prompt_len", "output_len", "unit"})
+        make_fixed_column(g.get(), name, H5T_STD_I64LE, n);
+      for (const char* name : {"start_ms", "end_ms", "compute_ms"})
+        make_fixed_column(g.get(), name, H5T_IEEE_F64LE, n);
+      for (const char* name : {"rank", "session"})
+        make_fixed_column(g.get(), name, H5T_STD_I32LE, n);
+      make_fixed_column(g.get(), "prompt_ids", ids.get(), n);
+      make_fixed_column(g.get(), "output_ids", ids.get(), n);
+      if (layout_.has_text) {
+        make_fixed_column(g.get(), "text", str.get(), n);
+        make_fixed_column(g.get(), "prompt_text", str.get(), n);
+      }
+      write_int_attr(g.get(), "total", layout_.total);
+      write_int_attr(g.get(), "count", 0);
+      write_int_attr(g.get(), "layout", kLayout);
+      write_int_attr(g.get(), "journal_units", 0);
+    }
+    {
+      H5Id g = make_group(file.get(), "trace");
+      // kind: an HDF5 enum over uint8 (h5py: h5py.check_enum_dtype gives the names), plus a
+      // kind_names table indexed by the value for readers that ignore enums.
+      H5Id kind_t = trace_kind_type();
+      std::vector<std::string> kind_names, stream_names;
+      for (int k = 0; k < kNumTraceKinds; ++k)
+        kind_names.push_back(trace_kind_name(static_cast<TraceKind>(k)));
+      for (int s = 0; s < kNumStreams; ++s)
+        stream_names.push_back(stream_name(static_cast<Stream>(s)));
+      write_strings(g.get(), "kind_names", kind_names);
+      write_strings(g.get(), "stream_names", stream_names);
+      for (const char* name : {"step", "bytes", "unit"})
+        make_growing_column(g.get(), name, H5T_STD_I64LE);
+      for (const char* name : {"layer", "mini_batch", "stream", "rank", "session"})
+        make_growing_column(g.get(), name, H5T_STD_I32LE);
+      for (const char* name : {"start_ms", "end_ms"})
+        make_growing_column(g.get(), name, H5T_IEEE_F64LE);
+      make_growing_column(g.get(), "kind", kind_t.get());
+      write_int_attr(g.get(), "count", 0);
+    }
+    {
+      H5Id g = make_group(file.get(), "meta");
+      write_meta(g.get(), meta, nullptr);
+      meta_in_file_ = meta;
+    }
+    file.close(cat("finish writing results file '", paths_.tmp, "'"));
+    replace_file(paths_.tmp, paths_.output);
+  }
+
+  static H5Id trace_kind_type() {
+    H5Id t(H5Tenum_create(H5T_NATIVE_UINT8), H5Tclose, "create the trace kind enum");
+    for (int k = 0; k < kNumTraceKinds; ++k) {
+      const uint8_t v = static_cast<uint8_t>(k);
+      check(H5Tenum_insert(t.get(), trace_kind_name(static_cast<TraceKind>(k)), &v),
+            "add a trace kind");
+    }
+    return t;
+  }
+
+  void write_rows(hid_t file) {
+    if (buffer_.empty()) return;
+    std::sort(buffer_.begin(), buffer_.end(),
+              [](const RequestRecord& a, const RequestRecord& b) { return a.row < b.row; });
+    // One result per row: the last one added wins (a restored row and its recomputation).
+    std::vector<RequestRecord> rows;
+    rows.reserve(buffer_.size());
+    for (RequestRecord& r : buffer_) {
+      if (!rows.empty() && rows.back().row == r.row) rows.pop_back();
+      rows.push_back(std::move(r));
+    }
+    buffer_.clear();
+    buffered_bytes_ = 0;
+    H5Id g(H5Gopen2(file, "requests", H5P_DEFAULT), H5Gclose, "open /requests");
+    RowWrite w(g.get(), rows);
+    const size_t n = rows.size();
+    std::vector<const char*> s(n);
+    auto strings = [&](const char* name, auto get) {
+      for (size_t i = 0; i < n; ++i) s[i] = get(rows[i]);
+      w.strings(name, s);
+    };
+    std::vector<hvl_t> v(n);
+    auto arrays = [&](const char* name, auto get) {
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<int32_t>& a = get(rows[i]);
+        v[i].len = a.size();
+        v[i].p = a.data();
+      }
+      w.id_arrays(name, v);
+    };
+    std::vector<int64_t> i64(n);
+    auto longs = [&](const char* name, auto get) {
+      for (size_t i = 0; i < n; ++i) i64[i] = get(rows[i]);
+      w.numbers(name, H5T_NATIVE_INT64, i64);
+    };
+    std::vector<double> f64(n);
+    auto doubles = [&](const char* name, auto get) {
+      for (size_t i = 0; i < n; ++i) f64[i] = get(rows[i]);
+      w.numbers(name, H5T_NATIVE_DOUBLE, f64);
+    };
+    std::vector<int32_t> i32(n);
+    auto ints = [&](const char* name, auto get) {
+      for (size_t i = 0; i < n; ++i) i32[i] = get(rows[i]);
+      w.numbers(name, H5T_NATIVE_INT32, i32);
+    };
+    using R = RequestRecord;
+    strings("id", [](const R& r) { return r.id.c_str(); });
+    strings("error", [](const R& r) { return r.error.c_str(); });
+    strings("finish_reason", [](const R& r) { return r.finish_reason.c_str(); });
+    if (layout_.has_text) {
+      strings("text", [](const R& r) { return r.text ? r.text->c_str() : ""; });
+      strings("prompt_text",
+              [](const R& r) { return r.prompt_text ? r.prompt_text->c_str() : ""; });
+    }
+    arrays("prompt_ids", [](R& r) -> std::vector<int32_t>& { return r.prompt_ids; });
+    arrays("output_ids", [](R& r) -> std::vector<int32_t>& { return r.output_ids; });
+    longs("line", [](const R& r) { return r.line; });
+    longs("prompt_len", [](const R& r) { return static_cast<int64_t>(r.prompt_ids.size()); });
+    longs("output_len", [](const R& r) { return static_cast<int64_t>(r.output_ids.size()); });
+    longs("unit", [](const R& r) { return r.unit; });
+    doubles("start_ms", [](const R& r) { return r.start_ms; });
+    doubles("end_ms", [](const R& r) { return r.end_ms; });
+    doubles("compute_ms", [](const R& r) { return r.compute_ms; });
+    ints("rank", [](const R& r) { return r.rank; });
+    ints("session", [](const R& r) { return r.session; });
+    // status last: a reader takes a row with a status as done.
+    strings("status", [](const R& r) { return r.ok ? "ok" : "error"; });
+    for (const R& r : rows) {
+      rows_in_file_ += present_[static_cast<size_t>(r.row)] ? 0 : 1;
+      present_[static_cast<size_t>(r.row)] = true;
+    }
+  }
+
+  void append_trace(hid_t file, int64_t trace_rows) {
+    if (layout_.trace_path.empty() || trace_rows <= trace_in_file_) return;
+    H5Id g(H5Gopen2(file, "trace", H5P_DEFAULT), H5Gclose, "open /trace");
+    auto column = [&](const char* name, hid_t mem_type, hsize_t first, hsize_t count,
+                      const void* data) {
+      H5Id d(H5Dopen2(g.get(), name, H5P_DEFAULT), H5Dclose, cat("open /trace/", name));
+      const hsize_t size = first + count;
+      check(H5Dset_extent(d.get(), &size), cat("extend /trace/", name));
+      H5Id space(H5Dget_space(d.get()), H5Sclose, "get the trace's dataspace");
+      check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
+            cat("select rows of /trace/", name));
+      H5Id mem(H5Screate_simple(1, &count, nullptr), H5Sclose, "make a memory dataspace");
+      check(H5Dwrite(d.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data),
+            cat("write /trace/", name));
+    };
+    H5Id kind_t = trace_kind_type();
+    hsize_t first = static_cast<hsize_t>(trace_in_file_);
+    TraceLog::read(layout_.trace_path, trace_in_file_, trace_rows, 1 << 20,
+                   [&](const std::vector<TraceRow>& rows) {
+                     const hsize_t c = rows.size();
+                     std::vector<int64_t> i64(c);
+                     std::vector<int32_t> i32(c);
+                     std::vector<uint8_t> u8(c);
+                     std::vector<double> f64(c);
+                     auto col64 = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) i64[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_INT64, first, c, i64.data());
+                     };
+                     auto col32 = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) i32[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_INT32, first, c, i32.data());
+                     };
+                     auto colf = [&](const char* name, auto get) {
+                       for (hsize_t i = 0; i < c; ++i) f64[i] = get(rows[i]);
+                       column(name, H5T_NATIVE_DOUBLE, first, c, f64.data());
+                     };
+                     col64("step", [](const TraceRow& r) { return r.event.step; });
+                     col32("layer", [](const TraceRow& r) { return r.event.layer; });
+                     col32("mini_batch", [](const TraceRow& r) { return r.event.mini_batch; });
+                     for (hsize_t i = 0; i < c; ++i)
+                       u8[i] = static_cast<uint8_t>(rows[i].event.kind);
+                     column("kind", kind_t.get(), first, c, u8.data());
+                     col64("bytes", [](const TraceRow& r) { return r.event.bytes; });
+                     colf("start_ms", [](const TraceRow& r) { return r.event.start_ms; });
+                     colf("end_ms", [](const TraceRow& r) { return r.event.end_ms; });
+                     col32("stream", [](const TraceRow& r) { return r.event.stream; });
+                     col32("rank", [](const TraceRow& r) { return r.rank; });
+                     col32("session", [](const TraceRow& r) { return r.session; });
+                     col64("unit", [](const TraceRow& r) { return r.unit; });
+                     first += c;
+                   });
+    trace_in_file_ = trace_rows;
+  }
+
+  // Writes the attributes of `m` that differ from `old` (all of them when old is null): a
+  // checkpoint rewrites the few that change, not the model's config every time.
+  static void write_meta(hid_t g, const JobMeta& m, const JobMeta* old) {
+    auto text = [&](const char* name, std::string JobMeta::*field) {
+      if (!old || old->*field != m.*field) write_string_attr(g, name, m.*field);
+    };
+    text("command_line", &JobMeta::command_line);
+    text("job_config", &JobMeta::job_config);
+    text("model_config", &JobMeta::model_config);
+    text("plan", &JobMeta::plan);
+    text("hardware", &JobMeta::hardware);
+    text("fingerprint", &JobMeta::fingerprint);
+    text("version", &JobMeta::version);
+    text("start_time", &JobMeta::start_time);
+    text("end_time", &JobMeta::end_time);
+    text("first_start_time", &JobMeta::first_start_time);
+    write_int_attr(g, "sessions", m.sessions);
+    write_int_attr(g, "complete", m.complete ? 1 : 0);
+    write_int_attr(g, "requests_total", m.requests_total);
+    write_int_attr(g, "requests_done", m.requests_done);
+  }
+
+  OutputPaths paths_;
+  ResultsLayout layout_;
+  std::vector<bool> present_;  // rows with a result in the file
+  int64_t rows_in_file_ = 0;
+  int64_t journal_units_ = 0;  // unit records whose rows the file holds (its last checkpoint)
+  int64_t trace_in_file_ = 0;
+  // What /meta holds, when this process wrote it (none yet for a continued file).
+  std::optional<JobMeta> meta_in_file_;
+  std::vector<RequestRecord> buffer_;
+  size_t buffered_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ResultsSink> open_hdf5_results(const OutputPaths& paths, const ResultsLayout& l,
+                                               const JobMeta& meta, bool resume,
+                                               std::string* note) {
+  return std::make_unique<Hdf5Results>(paths, l, meta, resume, note);
+}
+
+}  // namespace hs
