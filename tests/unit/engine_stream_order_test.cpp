@@ -194,8 +194,9 @@ TEST(EngineStreamOrder, TheEngineRunsTheStepsListAndNothingElse) {
           ASSERT_TRUE(recorded_at.count(e.id)) << where << " op " << i;
           own_end = recorded_at[e.id];
           EXPECT_EQ(calls[own_end].stream, op.stream) << where << " op " << i;
-          if (last_end.count(op.stream))
+          if (last_end.count(op.stream)) {
             EXPECT_GT(own_end, last_end[op.stream]) << where << " op " << i << " out of order";
+          }
           last_end[op.stream] = own_end;
           ++ends;
         }

@@ -75,7 +75,9 @@ std::vector<std::vector<int32_t>> read_id_arrays(hid_t file, const char* path) {
   hid_t s = H5Dget_space(d);
   hid_t t = H5Tvlen_create(H5T_NATIVE_INT32);
   std::vector<hvl_t> raw(static_cast<size_t>(H5Sget_simple_extent_npoints(s)));
-  if (!raw.empty()) EXPECT_GE(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), 0);
+  if (!raw.empty()) {
+    EXPECT_GE(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), 0);
+  }
   std::vector<std::vector<int32_t>> out;
   for (const hvl_t& v : raw) {
     const int32_t* p = static_cast<const int32_t*>(v.p);
