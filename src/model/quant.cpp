@@ -1,0 +1,152 @@
+#include "model/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "util/error.h"
+
+namespace hs {
+
+const char* weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::native:
+      return "native";
+    case WeightFormat::int8:
+      return "int8";
+    case WeightFormat::int4:
+      return "int4";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(const std::string& s) {
+  if (s == "native" || s == "fp16" || s == "bf16") return WeightFormat::native;
+  if (s == "int8") return WeightFormat::int8;
+  if (s == "int4") return WeightFormat::int4;
+  throw Error(cat("unknown weight format '", s, "': expected fp16, bf16, int8 or int4"));
+}
+
+namespace {
+
+int64_t groups_of(int64_t cols, int64_t group) {
+  return (cols + group - 1) / group;
+}
+int64_t int4_row_bytes(int64_t cols) {
+  return (cols + 1) / 2;
+}
+// Where the parameters start: after the codes, on a 16-byte boundary.
+int64_t params_at(WeightFormat f, int64_t rows, int64_t cols) {
+  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * int4_row_bytes(cols);
+  return (codes + 15) / 16 * 16;
+}
+
+void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
+  HS_CHECK(rows >= 0 && cols >= 0, "a ", weight_format_name(f), " matrix of ", rows, " x ", cols);
+  HS_CHECK(f != WeightFormat::int4 || group > 0, "int4 group size must be positive, got ", group);
+}
+
+}  // namespace
+
+int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t group, DType native) {
+  check_shape(f, rows, cols, group);
+  switch (f) {
+    case WeightFormat::native:
+      return rows * cols * static_cast<int64_t>(dtype_bytes(native));
+    case WeightFormat::int8:
+      return params_at(f, rows, cols) + rows * 4;
+    case WeightFormat::int4:
+      return params_at(f, rows, cols) + rows * groups_of(cols, group) * 4;
+  }
+  return 0;
+}
+
+void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, int64_t group,
+                   int64_t row_begin, int64_t row_end, void* dst) {
+  check_shape(f, rows, cols, group);
+  HS_CHECK(f != WeightFormat::native, "internal: quantize_rows of native weights");
+  auto* out = static_cast<uint8_t*>(dst);
+  if (f == WeightFormat::int8) {
+    auto* q = reinterpret_cast<int8_t*>(out);
+    auto* scale = reinterpret_cast<float*>(out + params_at(f, rows, cols));
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      const float* x = w + r * cols;
+      float amax = 0;
+      for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+      const float s = amax > 0 ? amax / 127.f : 1.f;
+      scale[r] = s;
+      for (int64_t c = 0; c < cols; ++c)
+        q[r * cols + c] = static_cast<int8_t>(std::clamp(std::nearbyint(x[c] / s), -127.f, 127.f));
+    }
+    return;
+  }
+  const int64_t G = groups_of(cols, group), row_bytes = int4_row_bytes(cols);
+  uint8_t* packed = out;
+  auto* params = reinterpret_cast<uint16_t*>(out + params_at(f, rows, cols));
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* x = w + r * cols;
+    uint8_t* row = packed + r * row_bytes;
+    std::fill(row, row + row_bytes, uint8_t{0});
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * group, c1 = std::min(cols, c0 + group);
+      float mn = x[c0], mx = x[c0];
+      for (int64_t c = c0; c < c1; ++c) {
+        mn = std::min(mn, x[c]);
+        mx = std::max(mx, x[c]);
+      }
+      // The parameters as stored (fp16), so the codes are chosen for the values that expand.
+      const uint16_t scale_h = f32_to_f16((mx - mn) / 15.f), min_h = f32_to_f16(mn);
+      params[(r * G + g) * 2] = scale_h;
+      params[(r * G + g) * 2 + 1] = min_h;
+      const float s = f16_to_f32(scale_h), m = f16_to_f32(min_h);
+      for (int64_t c = c0; c < c1; ++c) {
+        const float code = s > 0 ? std::clamp(std::nearbyint((x[c] - m) / s), 0.f, 15.f) : 0.f;
+        const auto v = static_cast<uint8_t>(code);
+        row[c / 2] |= static_cast<uint8_t>(c % 2 == 0 ? v : v << 4);
+      }
+    }
+  }
+}
+
+void quantize(WeightFormat f, const float* w, int64_t rows, int64_t cols, int64_t group, void* dst,
+              int threads) {
+  const int64_t n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  const int64_t parts = std::max<int64_t>(1, std::min(n, rows * cols / (1 << 20)));  // 1M a part
+  if (parts == 1) return quantize_rows(f, w, rows, cols, group, 0, rows, dst);
+  std::vector<std::thread> pool;
+  for (int64_t p = 0; p < parts; ++p)
+    pool.emplace_back([=] {
+      quantize_rows(f, w, rows, cols, group, rows * p / parts, rows * (p + 1) / parts, dst);
+    });
+  for (std::thread& t : pool) t.join();
+}
+
+void dequantize_rows(WeightFormat f, const void* src, int64_t rows, int64_t cols, int64_t group,
+                     int64_t row_begin, int64_t row_end, float* w) {
+  check_shape(f, rows, cols, group);
+  HS_CHECK(f != WeightFormat::native, "internal: dequantize_rows of native weights");
+  const auto* in = static_cast<const uint8_t*>(src);
+  if (f == WeightFormat::int8) {
+    const auto* q = reinterpret_cast<const int8_t*>(in);
+    const auto* scale = reinterpret_cast<const float*>(in + params_at(f, rows, cols));
+    for (int64_t r = row_begin; r < row_end; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        w[r * cols + c] = static_cast<float>(q[r * cols + c]) * scale[r];
+    return;
+  }
+  const int64_t G = groups_of(cols, group), row_bytes = int4_row_bytes(cols);
+  const auto* params = reinterpret_cast<const uint16_t*>(in + params_at(f, rows, cols));
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = in + r * row_bytes;
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t g = c / group;
+      const float s = f16_to_f32(params[(r * G + g) * 2]);
+      const float m = f16_to_f32(params[(r * G + g) * 2 + 1]);
+      const int code = c % 2 == 0 ? row[c / 2] & 0xf : row[c / 2] >> 4;
+      w[r * cols + c] = std::fma(static_cast<float>(code), s, m);
+    }
+  }
+}
+
+}  // namespace hs
