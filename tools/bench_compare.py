@@ -20,12 +20,18 @@ For each workload and budget:
                     aggressive first, stopping at the first that runs (unless
                     --flexgen-exhaustive). The budget is enforced with the caching-allocator
                     cap (--gpu-mem-gib of tools/flexgen_run.py).
+                    With --flexgen-compress (default all) the same search again for each
+                    4-bit mode (--compress-weight, --compress-cache, both), sized with the
+                    compressed bytes; the report gives the best of everything (its config
+                    says whether it was compressed) and the best uncompressed.
   ours              <binary> bench --model-shape M --batch B --prompt-len P --gen-len G
-                    --policy X --gpu-mem-gib BUDGET --json, for X in --policies.
+                    --policy X --gpu-mem-gib BUDGET --json [--weight-format F], for X in
+                    --policies (F: --ours-weight-format).
 
 Order (so that a --time-limit-s cut keeps the headline numbers): phase 1, per workload:
 ours `auto` for each budget, FlexGen all-CPU, FlexGen best for each budget (with
---flexgen-splits splits-first: the splits before all-CPU); phase 2: the other policies. A run
+--flexgen-splits splits-first: the splits before all-CPU), then FlexGen's compressed
+candidates; phase 2: the other policies. A run
 that would start after the time limit is SKIPPED (time limit), and so is one with less time
 left than 0.7x the wall time a similar run of the same workload took (FlexGen's all-CPU or an
 earlier split; our `auto`), rather than being started and killed; every subprocess has a
@@ -329,28 +335,62 @@ def choose_sizes(model, batch, prompt, gen, min_budget_gib, host_limit_gib, batc
     raise AssertionError("unreachable")
 
 
-def placement_key(model, gbs, ngb, prompt, gen, pct):
-    e = fgr.estimate_memory(model, gbs, ngb, prompt, gen, pct)
+def compress_modes(arg):
+    """The compression modes of --flexgen-compress: "none" -> [], "all" -> every mode, else a
+    comma list of fgr.COMPRESS_MODES names. Weights and KV together first: FlexGen's own
+    compressed benchmarks use both for opt-6.7b and opt-175b (benchmark/flexgen/bench_suite.py)."""
+    if arg == "none":
+        return []
+    if arg == "all":
+        return ["weight+cache", "weight", "cache"]
+    modes = csv_list(arg)
+    bad = [m for m in modes if m not in fgr.COMPRESS_MODES or not m]
+    if bad:
+        raise ValueError(f"--flexgen-compress: unknown mode(s) {bad}; "
+                         f"use none, all or a comma list of weight, cache, weight+cache")
+    return list(dict.fromkeys(modes))
+
+
+def compress_label(mode):
+    """How the report names a compression mode ("" = none)."""
+    return {"": "", "weight": "4-bit weights", "cache": "4-bit KV",
+            "weight+cache": "4-bit weights+KV"}[mode]
+
+
+def placement_key(model, gbs, ngb, prompt, gen, pct, compress=""):
+    e = fgr.estimate_memory(model, gbs, ngb, prompt, gen, pct, False,
+                            *fgr.COMPRESS_MODES[compress])
     return (e["weights_gpu_bytes"], e["kv_gpu_bytes"])
 
 
-def flexgen_candidates(model, gbs, ngb, prompt, gen, budget_gib, max_n):
-    """Splits that fit `budget_gib`, most GPU-resident first (all-CPU excluded)."""
-    cap = budget_gib * GiB
+def fits_budget(model, gbs, ngb, prompt, gen, pct, budget_gib, compress="", frac=1.0):
+    """Whether FlexGen's estimated peak GPU bytes for placement `pct` under compression mode
+    `compress` fit `frac` of the budget. Host memory only falls as weights/KV move to the GPU
+    or shrink to 4 bits: the uncompressed all-CPU run sized the batch."""
+    e = fgr.estimate_memory(model, gbs, ngb, prompt, gen, pct, False,
+                            *fgr.COMPRESS_MODES[compress])
+    return e["gpu_bytes"] <= frac * budget_gib * GiB
+
+
+def flexgen_candidates(model, gbs, ngb, prompt, gen, budget_gib, max_n, compress=""):
+    """Splits that fit `budget_gib` under compression mode `compress` ("": none), most
+    GPU-resident first. Uncompressed, all-CPU is left out (it runs on its own, once per
+    workload); compressed, all-CPU ends the list. A compressed KV cache sits whole on one
+    device (fgr.cache_placement_error), so its GPU share is 100 or 0."""
+    _, compress_cache = fgr.COMPRESS_MODES[compress]
+    kv_shares = [100] if compress_cache else list(range(100, 0, -5))
 
     def fits(pct, frac=1.0):
-        # Host memory only falls as weights/KV move to the GPU: all-CPU sized the batch.
-        e = fgr.estimate_memory(model, gbs, ngb, prompt, gen, pct)
-        return e["gpu_bytes"] <= frac * cap
+        return fits_budget(model, gbs, ngb, prompt, gen, pct, budget_gib, compress, frac)
 
     cands = []
     w_max = next((w for w in range(100, -1, -5) if fits((w, 100 - w, 0, 100, 100, 0))), 0)
     if w_max == 100:
-        c_max = next((c for c in range(100, 0, -5) if fits((100, 0, c, 100 - c, 100, 0))), 0)
+        c_max = next((c for c in kv_shares if fits((100, 0, c, 100 - c, 100, 0))), 0)
         if c_max:
             cands.append((100, 0, c_max, 100 - c_max, 100, 0))
-            c_safe = next((c for c in range(c_max - 5, 0, -5)
-                           if fits((100, 0, c, 100 - c, 100, 0), 0.9)), 0)
+            c_safe = next((c for c in kv_shares
+                           if c < c_max and fits((100, 0, c, 100 - c, 100, 0), 0.9)), 0)
             cands.append((100, 0, c_safe, 100 - c_safe, 100, 0))
         else:
             cands.append((100, 0, 0, 100, 100, 0))
@@ -361,13 +401,39 @@ def flexgen_candidates(model, gbs, ngb, prompt, gen, budget_gib, max_n):
                        if fits((w, 100 - w, 0, 100, 100, 0), 0.9)), 0)
         if w_safe:
             cands.append((w_safe, 100 - w_safe, 0, 100, 100, 0))
-    seen, out = {placement_key(model, gbs, ngb, prompt, gen, ALL_CPU)}, []
+    seen, out = set(), []
+    if compress:
+        cands.append(ALL_CPU)
+    else:
+        seen.add(placement_key(model, gbs, ngb, prompt, gen, ALL_CPU))
     for c in cands:
-        k = placement_key(model, gbs, ngb, prompt, gen, c)
+        k = placement_key(model, gbs, ngb, prompt, gen, c, compress)
         if k not in seen:
             seen.add(k)
             out.append(c)
     return out[:max_n]
+
+
+def flexgen_config_label(rec):
+    """A FlexGen run's configuration as the report names it: its split (all-CPU for
+    --percent 0 100 0 100 100 0), cpu-attn, and its compression."""
+    pct = tuple(rec.get("percent") or ())
+    parts = ["all-CPU" if pct == ALL_CPU else pct_str(pct)]
+    if rec.get("cpu_attn"):
+        parts[0] += " cpu-attn"
+    if rec.get("compress"):
+        parts.append(compress_label(rec["compress"]))
+    return ", ".join(parts)
+
+
+def flexgen_bests(records):
+    """(best, best uncompressed) among FlexGen's successful runs by total tok/s (None where
+    none). A run without a "compress" key is uncompressed."""
+    oks = [x for x in records if x and x.get("status") == "ok"]
+
+    def top(rs):
+        return max(rs, key=lambda x: x["metrics"]["total_tokens_per_s"]) if rs else None
+    return top(oks), top([x for x in oks if not x.get("compress")])
 
 
 def pct_str(p):
@@ -400,10 +466,19 @@ def main():
                     help="run every candidate split instead of stopping at the first that runs")
     ap.add_argument("--flexgen-cpu-attn", action="store_true",
                     help="also try all-CPU placement with --cpu-cache-compute (attention on the CPU)")
+    ap.add_argument("--flexgen-compress", default="all",
+                    help="FlexGen's 4-bit compression as extra candidates for its best: none, "
+                         "all (= weight+cache,weight,cache) or a comma list of weight, cache, "
+                         "weight+cache (--compress-weight and/or --compress-cache). The "
+                         "uncompressed runs always run; the report gives the best of all and "
+                         "the best uncompressed")
     ap.add_argument("--flexgen-cut-gen-len", type=int, default=None,
                     help="pass --cut-gen-len N: FlexGen runs N tokens and projects the decode time")
     ap.add_argument("--flexgen-extra-args", default="", help="appended to every FlexGen command")
     ap.add_argument("--ours-extra-args", default="", help="appended to every hybridserve command")
+    ap.add_argument("--ours-weight-format", default=None,
+                    help="pass --weight-format X (int4, int8, ...) to every hybridserve command "
+                         "(default: not passed, the binary's own default)")
     ap.add_argument("--python", default=sys.executable, help="interpreter for tools/flexgen_run.py")
     ap.add_argument("--time-limit-s", type=float, default=480.0, help="global budget for all runs")
     ap.add_argument("--run-timeout-s", type=float, default=300.0, help="timeout of one run")
@@ -424,6 +499,11 @@ def main():
     prompts = csv_list(args.prompt_lens, int)
     gens = csv_list(args.gen_lens, int)
     policies = csv_list(args.policies)
+    try:
+        modes = compress_modes(args.flexgen_compress)
+    except ValueError as e:
+        sys.exit(str(e))
+    fmt = args.ours_weight_format
     gpu = gpu_info()
     gpu_total = args.gpu_total_gib or (gpu["total_gib"] if gpu else None)
     budgets = []  # (label, GiB)
@@ -449,7 +529,7 @@ def main():
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "host": socket.gethostname(), "gpu": gpu, "host_mem_total_gib": host_total,
             "host_mem_limit_gib": host_limit, "binary": binary, "argv": sys.argv[1:],
-            "budgets": budgets}
+            "budgets": budgets, "flexgen_compress": modes, "ours_weight_format": fmt}
     log(f"GPU {gpu}; host memory {host_total} GiB (limit {host_limit:.0f}); binary {binary}; "
         f"budgets {budgets}; time limit {args.time_limit_s:.0f} s")
     if not args.skip_ours and not os.path.exists(binary):
@@ -465,7 +545,7 @@ def main():
                 workloads.append({"model": m, "prompt": p, "gen": g, "batch": b, "gbs": gbs,
                                   "ngb": ngb, "note": note})
 
-    def fg_cmd(w, pct, cap, cpu_attn=False):
+    def fg_cmd(w, pct, cap, cpu_attn=False, compress=""):
         c = [args.python, os.path.join(HERE, "flexgen_run.py"), "--gpu-mem-gib", f"{cap:g}",
              "--model", f"facebook/{w['model']}", "--path", "_DUMMY_",
              "--offload-dir", os.path.join(tempfile.gettempdir(), "flexgen_offload"),
@@ -474,6 +554,7 @@ def main():
              "--gen-len", str(w["gen"]), "--log-file", "flexgen.log"]
         if cpu_attn:
             c.append("--cpu-cache-compute")
+        c += fgr.compress_flags(compress)
         if args.flexgen_cut_gen_len:
             c += ["--cut-gen-len", str(args.flexgen_cut_gen_len)]
         return c + fg_extra
@@ -481,7 +562,8 @@ def main():
     def ours_cmd(w, pol, budget):
         return [binary, "bench", "--model-shape", w["model"], "--batch", str(w["batch"]),
                 "--prompt-len", str(w["prompt"]), "--gen-len", str(w["gen"]), "--policy", pol,
-                "--gpu-mem-gib", f"{budget:g}", "--json"] + ours_extra
+                "--gpu-mem-gib", f"{budget:g}", "--json"] + \
+            (["--weight-format", fmt] if fmt else []) + ours_extra
 
     def wl(w):
         return f"{w['model']} b{w['batch']} p{w['prompt']} g{w['gen']}"
@@ -497,15 +579,17 @@ def main():
         return same_prompt_records(workloads, results, i, bl, key)
 
     def step_ours(i, w, pol, bl, bg):
+        label = f"ours {pol}{' ' + fmt if fmt else ''} {wl(w)} @{bl}"
+
         def f(runner):
             expect = similar_wall_s(list(results[(i, bl)]["ours"].values()))
             if expect is None:
                 expect = shorter_gen_wall_s(shorter(i, bl, "ours"), w["gen"])
-            rec = runner.run("ours", f"ours {pol} {wl(w)} @{bl}", ours_cmd(w, pol, bg),
-                             {"workload": w, "budget": bl, "budget_gib": bg, "policy": pol},
-                             expect_s=expect)
+            rec = runner.run("ours", label, ours_cmd(w, pol, bg),
+                             {"workload": w, "budget": bl, "budget_gib": bg, "policy": pol,
+                              "weight_format": fmt}, expect_s=expect)
             results[(i, bl)]["ours"][pol] = rec
-        return ("ours", f"ours {pol} {wl(w)} @{bl}", f)
+        return ("ours", label, f)
 
     def step_fg_all_cpu(i, w):
         def f(runner):
@@ -538,10 +622,17 @@ def main():
         return ("flexgen", f"flexgen all-CPU{' (+ cpu-attn)' if args.flexgen_cpu_attn else ''} "
                 f"{wl(w)} (cap {budgets[0][0]})", f)
 
-    def step_fg_best(i, w, bl, bg):
-        cands = flexgen_candidates(w["model"], w["gbs"], w["ngb"], w["prompt"], w["gen"], bg,
-                                   args.flexgen_max_candidates)
+    def step_fg_best(i, w, bl, bg, compress=""):
+        """FlexGen's candidate splits for one budget and compression mode ("": none), most
+        GPU-resident first, stopping at the first that runs (unless --flexgen-exhaustive).
+        With --flexgen-splits all-cpu a compressed mode tries the all-CPU placement only."""
+        if args.flexgen_splits == "all-cpu":
+            cands = [ALL_CPU]
+        else:
+            cands = flexgen_candidates(w["model"], w["gbs"], w["ngb"], w["prompt"], w["gen"],
+                                       bg, args.flexgen_max_candidates, compress)
         variants = [(c, False) for c in cands]
+        what = f" {compress_label(compress)}" if compress else ""
 
         def f(runner):
             done = False
@@ -550,15 +641,16 @@ def main():
                     continue  # a more GPU-resident split already ran
                 r = results[(i, bl)]
                 rec = runner.run("flexgen", f"flexgen {pct_str(pct)}{' cpu-attn' if cpu_attn else ''}"
-                                 f" {wl(w)} @{bl}", fg_cmd(w, pct, bg, cpu_attn),
+                                 f"{what} {wl(w)} @{bl}", fg_cmd(w, pct, bg, cpu_attn, compress),
                                  {"workload": w, "budget": bl, "budget_gib": bg,
-                                  "percent": list(pct), "cpu_attn": cpu_attn},
+                                  "percent": list(pct), "cpu_attn": cpu_attn,
+                                  "compress": compress},
                                  expect_s=similar_wall_s([r["fg_all_cpu"]] + r["fg_cands"]))
                 results[(i, bl)]["fg_cands"].append(rec)
                 if rec["status"] == "ok" and not cpu_attn and not args.flexgen_exhaustive:
                     done = True
         desc = ", ".join(pct_str(c) + (" cpu-attn" if a else "") for c, a in variants) or "none"
-        return ("flexgen", f"flexgen best {wl(w)} @{bl}: candidates [{desc}]", f)
+        return ("flexgen", f"flexgen best{what} {wl(w)} @{bl}: candidates [{desc}]", f)
 
     for i, w in enumerate(workloads):
         if not args.skip_ours and "auto" in policies:
@@ -571,6 +663,9 @@ def main():
                 plan += splits + [step_fg_all_cpu(i, w)]
             else:
                 plan += [step_fg_all_cpu(i, w)] + splits
+            # The compressed candidates after the uncompressed ones: a time limit then cuts
+            # the extra configurations, not FlexGen's plain best.
+            plan += [step_fg_best(i, w, bl, bg, m) for m in modes for bl, bg in budgets]
     if not args.skip_ours:
         for i, w in enumerate(workloads):
             for bl, bg in budgets:
@@ -604,23 +699,29 @@ def main():
             return f"FAILED ({rec['reason']})"
         return f"{rec['metrics']['total_tokens_per_s']:.1f}"
 
+    def best_cell(best, tried):
+        if args.skip_flexgen:
+            return "—"
+        if best:
+            return f"{best['metrics']['total_tokens_per_s']:.1f} ({flexgen_config_label(best)})"
+        return cell(tried[-1]) if tried else "—"
+
+    def over(auto, best):
+        if auto and auto["status"] == "ok" and best:
+            return auto["metrics"]["total_tokens_per_s"] / best["metrics"]["total_tokens_per_s"]
+        return None
+
     rows, detail_rows, summary = [], [], []
     for i, w in enumerate(workloads):
         for bl, bg in budgets:
             r = results[(i, bl)]
             fg_all = r["fg_all_cpu"]
-            oks = [x for x in [fg_all] + r["fg_cands"] if x and x["status"] == "ok"]
-            best = max(oks, key=lambda x: x["metrics"]["total_tokens_per_s"]) if oks else None
-            if args.skip_flexgen:
-                best_cell = "—"
-            elif best:
-                split = "all-CPU" if best is fg_all else pct_str(best["percent"])
-                if best.get("cpu_attn"):
-                    split += " cpu-attn"
-                best_cell = f"{best['metrics']['total_tokens_per_s']:.1f} ({split})"
-            else:
-                tried = [x for x in r["fg_cands"] if x]
-                best_cell = cell(tried[-1]) if tried else cell(fg_all)
+            best, best_plain = flexgen_bests([fg_all] + r["fg_cands"])
+            tried = [x for x in [fg_all] + r["fg_cands"] if x]
+            fg_cells = [best_cell(best, tried)]
+            if modes:
+                fg_cells.append(best_cell(best_plain,
+                                          [x for x in tried if not x.get("compress")]))
             ours_cells = []
             for pol in policies:
                 rec = r["ours"].get(pol)
@@ -630,17 +731,22 @@ def main():
                     c += f" (act {rec['metrics']['act_fraction']:.2f})"
                 ours_cells.append(c)
             auto = r["ours"].get("auto")
-            ratio = "—"
-            if auto and auto["status"] == "ok" and best:
-                ratio = f"{auto['metrics']['total_tokens_per_s'] / best['metrics']['total_tokens_per_s']:.2f}x"
+            ratios = [over(auto, best)] + ([over(auto, best_plain)] if modes else [])
             rows.append([w["model"], str(w["batch"]), str(w["prompt"]), str(w["gen"]), bl,
-                         cell(fg_all) if not args.skip_flexgen else "—", best_cell,
-                         *ours_cells, ratio])
+                         cell(fg_all) if not args.skip_flexgen else "—", *fg_cells,
+                         *ours_cells, *[f"{x:.2f}x" if x else "—" for x in ratios]])
             summary.append({"workload": w, "budget": bl, "budget_gib": bg,
                             "flexgen_all_cpu": fg_all, "flexgen_candidates": r["fg_cands"],
-                            "flexgen_best": best, "ours": r["ours"], "auto_over_flexgen_best":
-                            (auto["metrics"]["total_tokens_per_s"] / best["metrics"]["total_tokens_per_s"])
-                            if auto and auto["status"] == "ok" and best else None})
+                            "flexgen_best": best,
+                            "flexgen_best_config": flexgen_config_label(best) if best else None,
+                            "flexgen_best_compress": best.get("compress", "") if best else None,
+                            "flexgen_best_compressed": bool(best.get("compress")) if best else None,
+                            "flexgen_best_uncompressed": best_plain,
+                            "flexgen_best_uncompressed_config":
+                                flexgen_config_label(best_plain) if best_plain else None,
+                            "ours": r["ours"], "ours_weight_format": fmt,
+                            "auto_over_flexgen_best": over(auto, best),
+                            "auto_over_flexgen_best_uncompressed": over(auto, best_plain)})
             for pol in policies:
                 rec = r["ours"].get(pol)
                 if rec and rec["status"] == "ok":
@@ -664,9 +770,13 @@ def main():
         lines += ["| " + " | ".join(r) + " |" for r in body]
         return "\n".join(lines)
 
-    header = ["model", "batch", "prompt", "gen", "GPU budget", "FlexGen all-CPU tok/s",
-              "FlexGen best tok/s (split)"] + [f"ours {p} tok/s" for p in policies] + \
-             ["auto / FlexGen best"]
+    ours_fmt = f" ({fmt})" if fmt else ""
+    header = ["model", "batch", "prompt", "gen", "GPU budget", "FlexGen all-CPU tok/s"] + \
+        (["FlexGen best tok/s (config)", "FlexGen best uncompressed tok/s (split)"] if modes
+         else ["FlexGen best tok/s (split)"]) + \
+        [f"ours {p}{ours_fmt} tok/s" for p in policies] + \
+        (["auto / FlexGen best", "auto / FlexGen best uncompressed"] if modes
+         else ["auto / FlexGen best"])
     main_table = md(header, rows)
     detail_table = md(["model", "prompt", "gen", "budget", "policy", "total tok/s",
                        "prefill tok/s", "decode tok/s", "act frac", "H2D GB", "D2H GB",
@@ -686,9 +796,18 @@ def main():
         notes.append("FlexGen all-CPU = --percent 0 100 0 100 100 0 (pinned weights), run under "
                      f"the smallest budget's cap ({budgets[0][0]}) and shown for every budget. "
                      "Split = FlexGen --percent (w_gpu w_cpu cache_gpu cache_cpu act_gpu act_cpu).")
+        if modes:
+            notes.append("FlexGen best = the best of its uncompressed and its 4-bit runs ("
+                         + ", ".join(f"{compress_label(m)}: "
+                                     + " ".join(fgr.compress_flags(m)) for m in modes)
+                         + "; groups of 64, fp16 scale and min per group); the config names "
+                         "the compression where the winner used it. FlexGen best uncompressed "
+                         "= its best fp16 run (docs/FLEXGEN.md, section 4).")
         if args.flexgen_cut_gen_len:
             notes.append(f"FlexGen ran --cut-gen-len {args.flexgen_cut_gen_len}: its decode time "
                          "is projected to the full generation length.")
+    notes.append(f"ours: --weight-format {fmt}." if fmt else
+                 "ours: the binary's default weight format (no --weight-format).")
     notes.append("tok/s = generated tokens / (prefill + decode time) for both systems.")
     md_text = ("## FlexGen vs HybridServe\n\n" + main_table + "\n\n" +
                "\n".join(f"- {n}" for n in notes) + "\n" +

@@ -24,6 +24,9 @@ Wrapper options (removed before FlexGen parses the rest):
   --result-json PATH  also write the result as JSON to PATH
   --real-tokenizer    do not install the tokenizer stand-in (needs the HF hub or its cache)
 
+FlexGen's own --compress-weight / --compress-cache pass through unchanged (its parser reads
+them); the memory estimate and the result JSON count them.
+
 The memory model below (`estimate_memory`) is pure Python so that tools/bench_compare.py can
 import it without torch.
 """
@@ -88,8 +91,39 @@ def _get_choice(cur_percent, percents, choices):
     return choices[-1]
 
 
-def weight_placement(model, w_gpu, w_cpu):
-    """Bytes of fp16 weights per layer on ('gpu', 'cpu', 'disk'), as init_weight_list places them."""
+# FlexGen's compression (compression.py; the two CompressionConfig of flex_opt.run_flexgen):
+# 4 bits, asymmetric (each group keeps its fp16 scale and min), groups of 64 values along
+# dim 0 of a weight tensor (FlexGen stores weights as F.linear's (out, in), so a group is 64
+# output rows of one input column) and along the head dim of the KV cache. A group of 64 fp16
+# values (128 bytes) becomes 32 bytes of packed nibbles + 4 bytes of (scale, min): 36/128,
+# i.e. 4.5/16 of its fp16 bytes. Only tensors of two or more dims are compressed (biases and
+# layer norms stay fp16).
+COMPRESS_GROUP = 64
+COMPRESS_GROUP_BYTES = COMPRESS_GROUP // 2 + 2 * 2
+COMPRESS_MODES = {"": (False, False), "weight": (True, False), "cache": (False, True),
+                  "weight+cache": (True, True)}  # mode -> (--compress-weight, --compress-cache)
+
+
+def compress_flags(mode):
+    """flex_opt flags of a compression mode ("" = none)."""
+    cw, cc = COMPRESS_MODES[mode]
+    return (["--compress-weight"] if cw else []) + (["--compress-cache"] if cc else [])
+
+
+def tensor_bytes(shape, compressed=False, group_dim=0):
+    """Bytes of an fp16 tensor, or of its 4-bit form (TorchCompressedDevice.allocate: the group
+    dim rounded up to whole groups, 32 bytes of nibbles and an fp16 (scale, min) a group)."""
+    if not compressed or len(shape) < 2:
+        return 2 * math.prod(shape)
+    n = shape[group_dim]
+    groups = -(-n // COMPRESS_GROUP)
+    return groups * COMPRESS_GROUP_BYTES * (math.prod(shape) // n)
+
+
+def weight_placement(model, w_gpu, w_cpu, compress_weight=False):
+    """Bytes of weights per layer on ('gpu', 'cpu', 'disk'), as init_weight_list places them:
+    the home of a tensor follows its fp16 element count; its bytes are fp16 or, with
+    compress_weight, FlexGen's 4-bit form."""
     layers, h, _ = OPT_SHAPES[model_key(model)]
     w_disk = 100 - w_gpu - w_cpu
     out = []
@@ -98,18 +132,34 @@ def weight_placement(model, w_gpu, w_cpu):
         total = sum(sizes)
         acc = 0
         where = {"gpu": 0, "cpu": 0, "disk": 0}
-        for sz in sizes:
+        for sh, sz in zip(specs, sizes):
             acc += sz
             mid = (acc - sz / 2) / total
             home = _get_choice(mid * 100, [w_disk, w_cpu, w_gpu], ["disk", "cpu", "gpu"])
-            where[home] += 2 * sz
+            where[home] += tensor_bytes(sh, compress_weight)
         out.append(where)
     return out
 
 
+def cache_placement_error(percent, compress_cache):
+    """Why FlexGen cannot run this KV placement (None if it can): a compressed cache must sit
+    whole on one device (init_cache_one_gpu_batch asserts it is not the mixed device)."""
+    c_gpu, c_cpu = percent[2], percent[3]
+    if compress_cache and not (c_gpu == 100 or c_cpu == 100 or c_gpu + c_cpu == 0):
+        return (f"--compress-cache needs the KV cache on one device; --percent puts {c_gpu} % "
+                f"on the GPU and {c_cpu} % on the CPU")
+    return None
+
+
 def estimate_memory(model, gpu_batch_size, num_gpu_batches, prompt_len, gen_len,
-                    percent=(0, 100, 0, 100, 100, 0), cpu_cache_compute=False):
-    """Rough peak GPU bytes and host bytes of one flex_opt run (dummy weights, fp16)."""
+                    percent=(0, 100, 0, 100, 100, 0), cpu_cache_compute=False,
+                    compress_weight=False, compress_cache=False):
+    """Rough peak GPU bytes and host bytes of one flex_opt run (dummy weights; fp16, or
+    FlexGen's 4-bit weights / KV cache with compress_weight / compress_cache). Raises
+    ValueError for a placement FlexGen cannot run (cache_placement_error)."""
+    why = cache_placement_error(percent, compress_cache)
+    if why:
+        raise ValueError(why)
     layers, h, heads = OPT_SHAPES[model_key(model)]
     w_gpu, w_cpu, c_gpu, c_cpu, a_gpu, a_cpu = percent
     b, ngb, s = gpu_batch_size, num_gpu_batches, prompt_len
@@ -117,15 +167,20 @@ def estimate_memory(model, gpu_batch_size, num_gpu_batches, prompt_len, gen_len,
     v = OPT_VOCAB
     bsh = b * s * h * 2
 
-    place = weight_placement(model, w_gpu, w_cpu)
+    place = weight_placement(model, w_gpu, w_cpu, compress_weight)
     w_gpu_b = sum(p["gpu"] for p in place)
     w_cpu_b = sum(p["cpu"] for p in place)
     # Streaming buffers: the layer being computed and the one prefetched (wrapping around).
     moved = [p["cpu"] + p["disk"] for p in place]
     stream = max(moved[j] + moved[(j + 1) % len(moved)] for j in range(len(moved)))
+    # Compressed weights, wherever they live, are decompressed to fp16 on the GPU for each
+    # use, a layer's matrices at once (mha, mha_gen, mlp, the embeddings).
+    decompress = max(sum(tensor_bytes(sh) for sh in specs if len(sh) >= 2)
+                     for specs in _layer_specs(layers, h)) if compress_weight else 0
 
-    # KV cache: (s_tot, b*heads, h/heads) fp16, K and V, per layer and GPU batch; the GPU
-    # share is rounded down to a multiple of `heads` rows (TorchMixedDevice).
+    # KV cache: (s_tot, b*heads, h/heads), K and V, per layer and GPU batch, fp16 or 4-bit
+    # along the head dim; the GPU share is rounded down to a multiple of `heads` rows
+    # (TorchMixedDevice).
     rows = b * heads
     if c_gpu >= 100:
         rows_gpu = rows
@@ -133,7 +188,8 @@ def estimate_memory(model, gpu_batch_size, num_gpu_batches, prompt_len, gen_len,
         rows_gpu = 0
     else:
         rows_gpu = int(rows * c_gpu / 100) // heads * heads
-    per_row = s_tot * (h // heads) * 2 * 2  # K and V
+    per_row_fp16 = 2 * tensor_bytes((s_tot, 1, h // heads))  # K and V
+    per_row = 2 * tensor_bytes((s_tot, 1, h // heads), compress_cache, 2)
     kv_total = layers * ngb * rows * per_row
     kv_gpu = layers * ngb * rows_gpu * per_row
     kv_cpu = kv_total - kv_gpu
@@ -147,13 +203,18 @@ def estimate_memory(model, gpu_batch_size, num_gpu_batches, prompt_len, gen_len,
     kv_new = 4 * bsh  # K/V of two GPU batches waiting to be stored
     prefill = hidden_all + max(attn, mlp, out_embed) + kv_new
     # Decode peak: the KV of the current and the prefetched GPU batch, plus the reshaped
-    # copies inside mha_gen. With --cpu-cache-compute the KV stays on the CPU.
+    # copies inside mha_gen (a compressed KV is first decompressed to fp16, then reshaped).
+    # With --cpu-cache-compute the KV stays on the CPU.
     kv_layer_batch = rows * per_row
-    decode = (2 * bsh // s) * ngb + (0 if cpu_cache_compute else 3 * kv_layer_batch)
-    gpu = w_gpu_b + kv_gpu + stream + max(prefill, decode)
+    kv_layer_batch_fp16 = rows * per_row_fp16
+    kv_decode = (2 * kv_layer_batch + kv_layer_batch_fp16
+                 + (kv_layer_batch_fp16 if compress_cache else 0))
+    decode = (2 * bsh // s) * ngb + (0 if cpu_cache_compute else kv_decode)
+    gpu = w_gpu_b + kv_gpu + stream + decompress + max(prefill, decode)
     gpu = int(gpu * 1.10) + int(0.75 * GiB)  # fragmentation, cuBLAS workspace
 
     pinned_relay = 0 if cpu_cache_compute else 2 * (1 << math.ceil(math.log2(max(kv_layer_batch // 2, 1))))
+    # fp32 K and V of one GPU batch (a compressed cache is decompressed into the same shape).
     workspace = (2 * s_tot * rows * (h // heads) * 4) if cpu_cache_compute else 0
     host = (w_cpu_b + kv_cpu + pinned_relay + workspace
             + 4 * 2 * GiB        # TorchDisk: 4 copy threads x 2 GiB pinned relay buffers
@@ -163,7 +224,7 @@ def estimate_memory(model, gpu_batch_size, num_gpu_batches, prompt_len, gen_len,
     return {"gpu_bytes": gpu, "host_bytes": host, "weights_gpu_bytes": w_gpu_b,
             "weights_cpu_bytes": w_cpu_b, "kv_gpu_bytes": kv_gpu, "kv_cpu_bytes": kv_cpu,
             "prefill_peak_bytes": prefill, "decode_peak_bytes": decode,
-            "stream_bytes": stream}
+            "stream_bytes": stream, "decompress_bytes": decompress}
 
 
 # ---------------------------------------------------------------------------------------
@@ -325,9 +386,13 @@ def main(argv=None):
     assert len(args.percent) == 6, "--percent takes six numbers"
 
     num_prompts = args.gpu_batch_size * args.num_gpu_batches
-    est = estimate_memory(args.model, args.gpu_batch_size, args.num_gpu_batches,
-                          args.prompt_len, args.gen_len, tuple(args.percent),
-                          args.cpu_cache_compute)
+    try:
+        est = estimate_memory(args.model, args.gpu_batch_size, args.num_gpu_batches,
+                              args.prompt_len, args.gen_len, tuple(args.percent),
+                              args.cpu_cache_compute, args.compress_weight, args.compress_cache)
+    except ValueError as e:  # FlexGen would stop on a bare assert after minutes of set-up
+        print(f"[flexgen_run] error: {e}", file=sys.stderr, flush=True)
+        return 2
     print("[flexgen_run] estimate: " + json.dumps(
         {k: round(v / GiB, 2) for k, v in est.items()}) + " (GiB)", flush=True)
 
@@ -336,7 +401,8 @@ def main(argv=None):
               "gpu_batch_size": args.gpu_batch_size, "num_gpu_batches": args.num_gpu_batches,
               "batch": num_prompts, "prompt_len": args.prompt_len, "gen_len": args.gen_len,
               "cut_gen_len": args.cut_gen_len, "cpu_cache_compute": args.cpu_cache_compute,
-              "pin_weight": args.pin_weight, "gpu_mem_gib_cap": wopt.gpu_mem_gib,
+              "pin_weight": args.pin_weight, "compress_weight": args.compress_weight,
+              "compress_cache": args.compress_cache, "gpu_mem_gib_cap": wopt.gpu_mem_gib,
               "estimate_gib": {k: round(v / GiB, 3) for k, v in est.items()}}
 
     if wopt.dry_run:
