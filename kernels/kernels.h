@@ -17,6 +17,10 @@
 #include "backend/cpu/ops.h"
 #include "util/dtype.h"
 
+namespace hs {
+enum class WeightFormat;  // model/quant.h, included by dequantize.cu alone
+}
+
 namespace hs::kernels {
 
 // ---- embedding.cu --------------------------------------------------------------------------
@@ -54,6 +58,14 @@ void add(DType t, void* out, const void* a, const void* b, int64_t n, cudaStream
 // may be mapped pinned host memory (cudaHostAllocMapped): the kernel reads / writes it over PCIe.
 void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_t* src_rows,
                int64_t n_rows, int64_t row_bytes, cudaStream_t stream);
+
+// ---- dequantize.cu -------------------------------------------------------------------------
+// w = the compressed matrix src expanded (hs::dequantize_rows' arithmetic, then one rounding to
+// t).  w: [rows, cols] of t; src: [rows, cols] in format f (int8 or int4, groups of `group`) as
+// model/quant.h lays it out, at least 4-byte aligned. 16 bytes are written at a time when
+// cols % 8 == 0 (int4: group % 8 == 0 too), src is 8-byte and w 16-byte aligned.
+void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows, int64_t cols,
+                int64_t group, cudaStream_t stream);
 
 // ---- attention.cu ---------------------------------------------------------------------------
 // Causal attention over block tables (cpu::attention's function): query r of sequence seq[r] at

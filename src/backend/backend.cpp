@@ -26,6 +26,8 @@ const char* stream_name(Stream s) {
       return "cache_out";
     case Stream::cache_dev:
       return "cache_dev";
+    case Stream::expand:
+      return "expand";
   }
   return "?";
 }

@@ -1,7 +1,7 @@
 // The compute device behind one interface. Engine code talks to a Backend and never names one;
 // `cpu` (fp32 reference, always built) and `cuda` implement it.
 //
-// Model: a "device" with its own memory and four in-order streams. Copies and kernels are
+// Model: a "device" with its own memory and six in-order streams. Copies and kernels are
 // enqueued on a stream; events order streams against each other. On the cpu backend device
 // memory is ordinary host memory and every call completes before it returns, so the same
 // engine code runs on both. All pointers passed to compute calls are device pointers, holding
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "model/quant.h"
 #include "util/dtype.h"
 
 namespace hs {
@@ -30,9 +31,11 @@ enum class Stream : int {
   cache_in = 2,   // host-to-device cache blocks (K/V and activation checkpoints)
   cache_out = 3,  // device-to-host write-back of new cache entries
   cache_dev = 4,  // device-resident cache blocks copied into the working set (a kernel)
+  expand = 5,     // compressed weights expanded into the element type on the device (a kernel)
 };
-constexpr int kNumStreams = 5;
-const char* stream_name(Stream s);  // "compute", "weights", "cache_in", "cache_out", "cache_dev"
+constexpr int kNumStreams = 6;
+// "compute", "weights", "cache_in", "cache_out", "cache_dev", "expand"
+const char* stream_name(Stream s);
 
 // One contiguous piece of a gathered copy: units [src, src + count) to [dst, dst + count).
 struct CopyRun {
@@ -86,6 +89,12 @@ class Backend {
   // an H100: a decode step's GEMMs waited out each 1.7 ms cache load); long runs go here.
   virtual void copy_runs(void* dst, const void* src, const std::vector<CopyRun>& runs,
                          size_t unit_bytes, Stream s) = 0;
+  // Expands the compressed matrix src [rows, cols] (device memory, format f = int8 or int4 laid
+  // out as model/quant.h says, int4 in groups of `group` inputs) into dst [rows, cols] of
+  // dtype(), with quant.h's arithmetic (w = q * scale, or fma(q, scale, min) in fp32) rounded
+  // once to dtype(): the cpu backend's dequantize_rows rounded to fp16 / bf16, bit for bit.
+  virtual void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
+                          int64_t group, Stream s) = 0;
   virtual Event record(Stream s) = 0;        // marks the work enqueued on s so far
   virtual void wait(Stream s, Event e) = 0;  // later work on s starts after e
   virtual void sync(Event e) = 0;            // the host waits for e

@@ -76,14 +76,14 @@ TEST(CudaBackend, CopiesOnEveryStream) {
   const size_t n = 100003;  // odd byte counts are fine for plain copies
   const auto src = random_bits(rng, DType::f16, n);
   DeviceBuffer d1(b, 2 * n), d2(b, 2 * n);
-  for (Stream s : {Stream::compute, Stream::weights, Stream::cache_in, Stream::cache_out}) {
+  for (int i = 0; i < kNumStreams; ++i) {
+    const Stream s = static_cast<Stream>(i);
     std::vector<uint16_t> back(n, 0xffff);
     b.copy_h2d(d1.get(), src.data(), 2 * n - 1, s);
     b.copy_d2d(d2.get(), d1.get(), 2 * n - 1, s);
     b.copy_d2h(back.data(), d2.get(), 2 * n - 1, s);
     b.synchronize();
-    EXPECT_EQ(std::memcmp(back.data(), src.data(), 2 * n - 1), 0)
-        << "stream " << static_cast<int>(s);
+    EXPECT_EQ(std::memcmp(back.data(), src.data(), 2 * n - 1), 0) << "stream " << stream_name(s);
   }
 }
 

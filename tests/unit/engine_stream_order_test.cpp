@@ -60,6 +60,10 @@ class LoggingBackend final : public Backend {
     calls.push_back({Call::copy, st});
     b_.copy_runs(d, s, r, u, st);
   }
+  void dequantize(void* d, const void* s, WeightFormat f, int64_t r, int64_t c, int64_t g,
+                  Stream st) override {
+    b_.dequantize(d, s, f, r, c, g, st);
+  }
   Event record(Stream st) override {
     const Event e = b_.record(st);
     calls.push_back({Call::record, st, e.id});

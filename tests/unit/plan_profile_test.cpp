@@ -48,6 +48,7 @@ class ClockedBackend final : public Backend {
   void copy_rows(void*, const int32_t*, const void*, const int32_t*, int64_t, int64_t,
                  Stream) override {}
   void copy_runs(void*, const void*, const std::vector<CopyRun>&, size_t, Stream) override {}
+  void dequantize(void*, const void*, WeightFormat, int64_t, int64_t, int64_t, Stream) override {}
   Event record(Stream s) override {
     events_.push_back(clock_[static_cast<int>(s)]);
     return Event{static_cast<int64_t>(events_.size()) - 1};

@@ -101,6 +101,13 @@ void CpuBackend::copy_runs(void* dst, const void* src, const std::vector<CopyRun
                 static_cast<size_t>(r.count) * unit_bytes);
 }
 
+// dst: [rows, cols] fp32; src: the compressed matrix (model/quant.h). quant.h's own expansion is
+// the reference both backends share.
+void CpuBackend::dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
+                            int64_t group, Stream) {
+  dequantize_rows(f, src, rows, cols, group, 0, rows, F(dst));
+}
+
 Event CpuBackend::record(Stream) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - epoch_).count();

@@ -43,6 +43,8 @@ class CpuBackend final : public Backend {
                  int64_t n_rows, int64_t row_elems, Stream s) override;
   void copy_runs(void* dst, const void* src, const std::vector<CopyRun>& runs, size_t unit_bytes,
                  Stream s) override;
+  void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
+                  int64_t group, Stream s) override;
   Event record(Stream s) override;
   void wait(Stream, Event) override {}  // work is complete when enqueued
   void sync(Event) override {}

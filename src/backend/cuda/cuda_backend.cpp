@@ -239,6 +239,12 @@ class CudaBackend final : public Backend {
           cudaMemcpyAsync(run_dsts_[i], run_srcs_[i], run_bytes_[i], cudaMemcpyDefault, stream(s)));
   }
 
+  void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
+                  int64_t group, Stream s) override {
+    use_device();
+    kernels::dequantize(dtype_, dst, src, f, rows, cols, group, stream(s));
+  }
+
   Event record(Stream s) override {
     use_device();
     const int64_t id = next_event_id_++;

@@ -1,6 +1,6 @@
 // The CUDA backend: fp16 or bf16 storage with fp32 accumulation, cuBLAS GEMMs, the kernels of
-// kernels/, four CUDA streams and a pool of events. Built only when nvcc is found (HS_HAVE_CUDA);
-// the factory in backend/backend.cpp is the one caller outside tests.
+// kernels/, six CUDA streams (one per hs::Stream) and a pool of events. Built only when nvcc is
+// found (HS_HAVE_CUDA); the factory in backend/backend.cpp is the one caller outside tests.
 //
 // What the engine can rely on (beyond backend.h):
 //  - host_alloc memory is pinned, portable and mapped, and its pointer is also its device
