@@ -99,7 +99,9 @@ RunMemory::RunMemory(const RunShape& s)
   for (int l = 0; l < L; ++l)
     if (is_spread(l, streamed, L))
       for (const PartSpec& p : layer_parts(c, l))
-        host_layer_parts[l].push_back(weight_pool().reserve(bytes(p.numel()), "weights"));
+        host_layer_parts[l].push_back(weight_pool().reserve(
+            static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group)),
+            "weights"));
   host_cache =
       CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host);
   if (s.host_pool_bytes > 0) {
@@ -117,10 +119,17 @@ RunMemory::RunMemory(const RunShape& s)
     if (!is_spread(l, streamed, L))
       for (const PartSpec& p : layer_parts(c, l))
         device_layer_parts[l].push_back(device.reserve(bytes(p.numel()), "weights"));
-  if (streamed > 0)
+  if (streamed > 0) {
     for (auto& buf : weight_buffer_parts)
       for (const PartSpec& p : layer_parts(c, 0))  // every layer has the same parts
         buf.push_back(device.reserve(bytes(p.numel()), "weight buffers"));
+    if (s.weight_format != WeightFormat::native)
+      for (auto& buf : weight_staging_parts)
+        for (const PartSpec& p : layer_parts(c, 0))
+          buf.push_back(device.reserve(
+              static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group)),
+              "weight staging"));
+  }
   device_cache =
       CacheStore(cache_layout, s.keep_cache ? static_cast<int>(s.gpu_cache_layers) : 0, device);
 

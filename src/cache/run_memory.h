@@ -5,7 +5,8 @@
 //
 // Host pool (pinned on CUDA; packed, no padding, so its size is the sum of its parts):
 //   weights   the parts of every streamed layer (L - gpu_weight_layers of them, spread over the
-//             depth as util/spread.h says), as the backend's dtype; in the node pool instead
+//             depth as util/spread.h says), as the backend's dtype or compressed (RunShape::
+//             weight_format, model/quant.h: stored_part_bytes); in the node pool instead
 //             when the ranks of a node share them (RunShape::shared_weights)
 //   cache     K/V and checkpoint blocks of the layers whose cache lives on the host
 //   staging   the rest of the plan's pool
@@ -14,6 +15,8 @@
 // Device (regions aligned to 256 bytes):
 //   weights         model-wide parts and the GPU-resident layers (the others)
 //   weight buffers  two layer-sized buffers for streamed layers (double buffering)
+//   weight staging  with compressed weights, two buffers of a compressed layer: its bytes land
+//                   there and are expanded into the weight buffer of the same parity
 //   cache           blocks of the GPU-resident cache layers (gpu_cache_layers of them; the
 //                   host holds the other L - gpu_cache_layers, spread over the depth)
 //   working set     hidden states of every mini-batch (they stay between layers); working
@@ -30,6 +33,7 @@
 #include "cache/cache_store.h"
 #include "cache/memory_pool.h"
 #include "model/config.h"
+#include "model/quant.h"
 #include "util/dtype.h"
 
 namespace hs {
@@ -46,9 +50,11 @@ struct RunShape {
   bool keep_cache = true;   // false: recompute-tokens (no cache; every step reruns all tokens)
   int64_t gpu_weight_layers = 0;
   int64_t gpu_cache_layers = 0;
-  int64_t host_sets = 2;             // working sets of the host-cache layers' items (plan.h)
-  std::vector<int64_t> prompt_lens;  // per request
-  std::vector<int64_t> gen_lens;     // per request: tokens to generate
+  int64_t host_sets = 2;  // working sets of the host-cache layers' items (plan.h)
+  WeightFormat weight_format = WeightFormat::native;  // of the streamed layers (model/quant.h)
+  int64_t quant_group = kDefaultQuantGroup;
+  std::vector<int64_t> prompt_lens;                // per request
+  std::vector<int64_t> gen_lens;                   // per request: tokens to generate
   std::vector<std::vector<int32_t>> mini_batches;  // request indices
   int64_t host_pool_bytes = 0;  // the plan's pool; 0: exactly what the regions need
   bool shared_weights = false;  // streamed weights in the node pool, not the rank's host pool
@@ -101,6 +107,7 @@ struct RunMemory {
   std::vector<int> device_global_parts;              // [i of global_parts()]
   std::vector<std::vector<int>> device_layer_parts;  // [layer][i]; empty for streamed layers
   std::vector<int> weight_buffer_parts[2];           // empty when every layer is resident
+  std::vector<int> weight_staging_parts[2];          // compressed weights only: as stored
   CacheStore device_cache;                           // device-cache layers, in order
   int x = -1;                                        // [x_rows, hidden]
   struct WorkingSet {

@@ -116,7 +116,8 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
 
   // The node pool: every rank must lay out the same weights in it.
   if (shared && mem_->node.bytes() > 0) {
-    std::string layout = cat(dtype_name(b_.dtype()), ", ", mem_->node.bytes(), " bytes, layers");
+    std::string layout = cat(dtype_name(b_.dtype()), " ", weight_format_name(plan_.weight_format),
+                             ", ", mem_->node.bytes(), " bytes, layers");
     for (int64_t l = 0; l < cfg_.n_layers; ++l)
       if (streams_weights(static_cast<int>(l))) layout += cat(" ", l);
     const std::string first = g.broadcast(layout);
@@ -134,10 +135,16 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   // through a temporary host buffer.
   const DType dt = b_.dtype();
   layer_specs_ = layer_parts(cfg_, 0);
+  for (const PartSpec& spec : layer_specs_) {
+    compressed_.push_back(is_compressed(spec, plan_.weight_format));
+    part_bytes_.push_back(stored_part_bytes(spec, dt, plan_.weight_format, plan_.quant_group));
+    streamed_bytes_ += part_bytes_.back();
+  }
   const int L = static_cast<int>(cfg_.n_layers);
   resident_.resize(static_cast<size_t>(L));
   together(g, "loading the weights", [&] {
     std::vector<char> tmp;
+    std::vector<float> dense;  // a part to compress, in fp32
     auto upload = [&](const PartSpec& spec, void* device_dst) {
       tmp.resize(static_cast<size_t>(spec.numel() * elem_));
       weights.read(spec, dt, tmp.data());
@@ -164,19 +171,32 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
           resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
           continue;
         }
-        if (static_cast<int>(double(offset) / share_bytes) == g.rank())
-          weights.read(specs[i], dt, pool.ptr(mem_->host_layer_parts[l][i]));
-        offset += specs[i].numel() * elem_;
+        if (static_cast<int>(double(offset) / share_bytes) == g.rank()) {
+          void* dst = pool.ptr(mem_->host_layer_parts[l][i]);
+          if (compressed_[i]) {  // quantised once, here, on the machine's cores
+            dense.resize(static_cast<size_t>(specs[i].numel()));
+            weights.read(specs[i], DType::f32, dense.data());
+            quantize(plan_.weight_format, dense.data(), part_rows(specs[i]), part_cols(specs[i]),
+                     plan_.quant_group, dst);
+          } else {
+            weights.read(specs[i], dt, dst);
+          }
+        }
+        offset += part_bytes_[i];
       }
     }
   });
   if (segment_) segment_->make_read_only();
   load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  for (int buf = 0; buf < 2; ++buf)
+  for (int buf = 0; buf < 2; ++buf) {
     for (size_t i = 0; i < mem_->weight_buffer_parts[buf].size(); ++i)
       buffer_[buf][static_cast<size_t>(layer_specs_[i].part)] =
           dev(mem_->weight_buffer_parts[buf][i]);
+    for (size_t i = 0; i < mem_->weight_staging_parts[buf].size(); ++i)
+      staging_[buf][static_cast<size_t>(layer_specs_[i].part)] =
+          dev(mem_->weight_staging_parts[buf][i]);
+  }
 }
 
 HybridEngine::~HybridEngine() {

@@ -118,6 +118,7 @@ class HybridEngine final : public Generator {
   Event compute(Step& s, int layer, int mb);
   Event store_cache(Step& s, int layer, int mb);
   Event sample(Step& s, int mb);
+  Event expand_weights(Step& s, int layer);
 
   void init(const WeightSource& weights, const MemoryLimits& limits);
 
@@ -159,6 +160,13 @@ class HybridEngine final : public Generator {
   std::vector<LayerWeights> resident_;       // by layer; filled for the resident ones
   std::vector<bool> streamed_, host_cache_;  // by layer: plan's streams_weights, host_cache_layer
   LayerWeights buffer_[2] = {};              // streamed layers, double buffered
+  // Compressed weights (Plan::weight_format): where a streamed layer's compressed parts land
+  // before they are expanded into the buffer of the same parity; by part, whether it is
+  // compressed and its bytes as streamed (the layer's parts back to back: streamed_bytes_).
+  LayerWeights staging_[2] = {};
+  std::vector<bool> compressed_;
+  std::vector<int64_t> part_bytes_;
+  int64_t streamed_bytes_ = 0;
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
   size_t trace_done_ = 0;  // trace events of finished steps (run_step reads their times late)

@@ -55,6 +55,8 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
   po.host_sets = o.host_sets;
+  po.weight_format = o.weight_format;
+  po.quant_group = o.quant_group;
   // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
   // the budget as built; the budget is what the engine may allocate, the backend's workspaces
   // being already taken off device_capacity_bytes(). A disagreement is a bug, not bad input.

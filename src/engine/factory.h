@@ -25,6 +25,10 @@ struct EngineOptions {
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
   std::optional<int64_t> host_sets;        // fixes Plan::host_sets
+  // How the streamed layers' weights are held and cross PCIe (model/quant.h): native, or
+  // compressed (lossy) and expanded on the device.
+  WeightFormat weight_format = WeightFormat::native;
+  int64_t quant_group = kDefaultQuantGroup;
   double gpu_mem_gib = 0;  // device memory the plan may use; 0: what the backend has
   // Host memory of the node's ranks together (plan.h: NodeLayout::host_bytes); 0: 80% of the
   // machine's memory.

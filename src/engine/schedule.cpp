@@ -37,7 +37,8 @@ StepShape HybridEngine::step_shape(const Step& s) const {
   shape.streamed = streamed_;
   shape.host_cache = host_cache_;
   shape.host_sets = plan_.host_sets;
-  shape.layer_bytes = layer_weight_bytes(cfg_, b_.dtype());
+  shape.layer_bytes = streamed_bytes_;
+  shape.expand = plan_.weight_format != WeightFormat::native;
   for (const MiniBatch& m : s.mbs) {
     shape.load_bytes.push_back(keep_cache_ ? item_cache_h2d_bytes(m) : 0);
     shape.store_bytes.push_back(
@@ -84,6 +85,8 @@ Event HybridEngine::run_op(Step& s, const StepOp& op) {
       return compute(s, op.layer, op.mb);
     case OpKind::store:
       return store_cache(s, op.layer, op.mb);
+    case OpKind::expand:
+      return expand_weights(s, op.layer);
     case OpKind::head:
       // The previous step's trace times (a few thousand events), read while the streams work
       // through all that the host has enqueued before the first head makes it wait for tokens.
@@ -126,24 +129,26 @@ Event HybridEngine::embed(Step& s, int mb) {
   return tracer_.end(t, Stream::compute, TraceKind::embed, s.index, -1, mb);
 }
 
-// Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back) into its
-// buffer (weight_buffer); resident layers are already there. Returns the upload's end, or, for
-// a slice with no bytes, an event only where it completes the layer (the layer's compute waits
-// for it).
+// Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back, as held in
+// the host pool) into its buffer (weight_buffer), or, for compressed parts, into the staging
+// buffer of the same parity; resident layers are already there. Returns the upload's end, or,
+// for a slice with no bytes, an event only where it completes the layer (the layer's compute
+// waits for it).
 Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
   const int l = slice.layer;
-  const int64_t total = layer_weight_bytes(cfg_, b_.dtype());
+  const int64_t total = streamed_bytes_;
   if (slice.end <= slice.begin) return slice.end == total ? b_.record(Stream::weights) : Event{};
   const Event t = tracer_.begin(Stream::weights);
   const std::vector<int>& host_parts = mem_->host_layer_parts[l];
-  const LayerWeights& buffer = buffer_[weight_buffer(l)];
+  const int buf = weight_buffer(l);
   int64_t first = 0;  // first byte of part i in the layer
   for (size_t i = 0; i < layer_specs_.size(); ++i) {
-    const int64_t part_bytes = layer_specs_[i].numel() * elem_;
+    const int64_t part_bytes = part_bytes_[i];
     const int64_t from = std::max(slice.begin, first), to = std::min(slice.end, first + part_bytes);
     if (from < to) {
+      const LayerWeights& into = compressed_[i] ? staging_[buf] : buffer_[buf];
       auto* dst =
-          static_cast<char*>(const_cast<void*>(buffer[static_cast<size_t>(layer_specs_[i].part)]));
+          static_cast<char*>(const_cast<void*>(into[static_cast<size_t>(layer_specs_[i].part)]));
       const auto* src = static_cast<const char*>(mem_->weight_pool().ptr(host_parts[i]));
       b_.copy_h2d(dst + (from - first), src + (from - first), static_cast<size_t>(to - from),
                   Stream::weights);
@@ -152,6 +157,23 @@ Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
   }
   return tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1,
                      slice.end - slice.begin);
+}
+
+// A streamed layer's compressed parts, from its staging buffer into its buffer in the element
+// type (model/quant.h), on the expand stream once the layer's bytes are in.
+Event HybridEngine::expand_weights(Step& s, int l) {
+  const int buf = weight_buffer(l);
+  const Event t = tracer_.begin(Stream::expand);
+  int64_t bytes = 0;
+  for (size_t i = 0; i < layer_specs_.size(); ++i) {
+    if (!compressed_[i]) continue;
+    const size_t part = static_cast<size_t>(layer_specs_[i].part);
+    b_.dequantize(const_cast<void*>(buffer_[buf][part]), staging_[buf][part], plan_.weight_format,
+                  part_rows(layer_specs_[i]), part_cols(layer_specs_[i]), plan_.quant_group,
+                  Stream::expand);
+    bytes += part_bytes_[i];
+  }
+  return tracer_.end(t, Stream::expand, TraceKind::expand, s.index, l, -1, bytes);
 }
 
 int64_t HybridEngine::item_cache_h2d_bytes(const MiniBatch& m) const {

@@ -26,6 +26,8 @@ const char* trace_kind_name(TraceKind k) {
       return "sampling";
     case TraceKind::embed:
       return "embed";
+    case TraceKind::expand:
+      return "expand";
   }
   return "?";
 }

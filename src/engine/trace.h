@@ -19,8 +19,9 @@ enum class TraceKind : int {
   write_back = 7,  // D2H of new cache entries
   sampling = 8,    // head, logits and token choice
   embed = 9,       // token + position embedding
+  expand = 10,     // compressed weights expanded on the device (model/quant.h)
 };
-constexpr int kNumTraceKinds = 10;
+constexpr int kNumTraceKinds = 11;
 const char* trace_kind_name(TraceKind k);
 
 struct TraceEvent {

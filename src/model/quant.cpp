@@ -62,6 +62,15 @@ int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t grou
   return 0;
 }
 
+bool is_compressed(const PartSpec& part, WeightFormat f) {
+  return f != WeightFormat::native && part.shape.size() == 2;
+}
+
+int64_t stored_part_bytes(const PartSpec& part, DType native, WeightFormat f, int64_t group) {
+  if (!is_compressed(part, f)) return part.numel() * static_cast<int64_t>(dtype_bytes(native));
+  return quantized_bytes(f, part_rows(part), part_cols(part), group, native);
+}
+
 void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, int64_t group,
                    int64_t row_begin, int64_t row_end, void* dst) {
   check_shape(f, rows, cols, group);

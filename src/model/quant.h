@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 
+#include "model/weights.h"
 #include "util/dtype.h"
 
 namespace hs {
@@ -45,6 +46,18 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
 // The whole matrix, on up to `threads` threads (0: the machine's cores).
 void quantize(WeightFormat f, const float* w, int64_t rows, int64_t cols, int64_t group, void* dst,
               int threads = 0);
+// How a part of a layer is held in format f: the two-dimensional ones (the Linear weights) are
+// compressed, norms and biases stay in the element type. Its bytes, so held.
+bool is_compressed(const PartSpec& part, WeightFormat f);
+int64_t stored_part_bytes(const PartSpec& part, DType native, WeightFormat f, int64_t group);
+// Rows and columns of a two-dimensional part (its [out_features, in_features]).
+inline int64_t part_rows(const PartSpec& p) {
+  return p.shape.at(0);
+}
+inline int64_t part_cols(const PartSpec& p) {
+  return p.shape.at(1);
+}
+
 // Expands rows [row_begin, row_end) of the compressed matrix src into fp32 w [rows, cols]
 // (only those rows written).
 void dequantize_rows(WeightFormat f, const void* src, int64_t rows, int64_t cols, int64_t group,

@@ -161,7 +161,8 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   StepShape shape;
   shape.layers = L;
   shape.host_sets = p.host_sets;
-  shape.layer_bytes = layer_weight_bytes(c, p.dtype);
+  shape.layer_bytes = streamed_layer_bytes(c, p);
+  shape.expand = p.weight_format != WeightFormat::native;
   for (int64_t l = 0; l < L; ++l) {
     shape.streamed.push_back(streams_weights(p, L, l));
     shape.host_cache.push_back(host_cache_layer(p, L, l));
@@ -178,6 +179,10 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const StepSchedule& schedule = scheduler.schedule(shape);
 
   const double load_ms = transfer_ms(load_layer_bytes / m, k.h2d_gbps);
+  // Expanding a compressed layer reads its bytes and writes the layer in the element type, at
+  // device memory bandwidth, on its own stream beside compute.
+  const double expand_ms = transfer_ms(
+      static_cast<double>(shape.layer_bytes + layer_weight_bytes(c, p.dtype)), k.mem_gbps);
   const double store_ms = transfer_ms(store_layer_bytes / m, k.d2h_gbps);
   pc.total_ms = replay_ms(schedule, [&](const StepOp& op) {
     switch (op.kind) {
@@ -195,6 +200,8 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
                (shape.host_cache[static_cast<size_t>(op.layer)] ? 0 : resident_copy_ms / m);
       case OpKind::head:
         return head;
+      case OpKind::expand:
+        return expand_ms;
       case OpKind::indices:
       case OpKind::embed:
         return 0.0;
@@ -225,7 +232,7 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   if (active == 0) return pc;
 
   // Bytes: exactly predict_step_traffic, evaluated once per distinct length.
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
   for (const auto& [n, count] : lens) {
     const StepTraffic one = predict_step_traffic(c, p, {n});
     pc.traffic.kv_h2d += count * one.kv_h2d;
@@ -307,6 +314,13 @@ int64_t layer_weight_bytes(const ModelConfig& c, DType t) {
   return n * elem_bytes(t);
 }
 
+int64_t streamed_layer_bytes(const ModelConfig& c, const Plan& p) {
+  int64_t n = 0;
+  for (const PartSpec& s : layer_parts(c, 0))
+    n += stored_part_bytes(s, p.dtype, p.weight_format, p.quant_group);
+  return n;
+}
+
 int64_t global_weight_bytes(const ModelConfig& c, DType t) {
   int64_t n = 0;
   for (const PartSpec& s : global_parts(c)) n += s.numel();
@@ -344,7 +358,7 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   const int64_t requests = static_cast<int64_t>(prompt_lens.size());
   if (requests == 0) return pc;
 
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * layer_weight_bytes(c, p.dtype);
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
   double tokens = 0, store_layer_bytes = 0;
   for (const auto& [n, count] : lens) {
     tokens += static_cast<double>(count * n);

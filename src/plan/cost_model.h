@@ -45,6 +45,9 @@ namespace hs {
 int64_t kv_bytes_per_token(const ModelConfig& c, DType t);   // per layer: 2 * kv_dim * elem
 int64_t act_bytes_per_token(const ModelConfig& c, DType t);  // per layer: hidden * elem
 int64_t layer_weight_bytes(const ModelConfig& c, DType t);   // every part of one layer
+// A streamed layer's bytes in the host pool and over PCIe, in the plan's weight format
+// (layer_weight_bytes when native).
+int64_t streamed_layer_bytes(const ModelConfig& c, const Plan& p);
 // Model-wide parts (embeddings, final norm, head): always on the device, never streamed.
 int64_t global_weight_bytes(const ModelConfig& c, DType t);
 

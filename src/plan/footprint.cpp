@@ -19,6 +19,8 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.gpu_weight_layers = p.gpu_weight_layers;
   s.gpu_cache_layers = p.gpu_cache_layers;
   s.host_sets = p.host_sets;
+  s.weight_format = p.weight_format;
+  s.quant_group = p.quant_group;
   s.prompt_lens = w.prompt_lens;
   s.gen_lens = w.gen_lens;
   s.mini_batches =
@@ -52,8 +54,8 @@ Footprint plan_footprint(const ModelConfig& c, const Plan& p, const Workload& w)
            "host pool layout is not packed: ", m.host.describe());
 
   f.device_global_weight_bytes = global_weight_bytes(c, p.dtype);
-  f.device_layer_weight_bytes =
-      device("weights") - f.device_global_weight_bytes + device("weight buffers");
+  f.device_layer_weight_bytes = device("weights") - f.device_global_weight_bytes +
+                                device("weight buffers") + device("weight staging");
   f.device_cache_bytes = device("cache");
   f.device_bytes = static_cast<int64_t>(m.device.bytes());
   f.working_set_bytes = f.device_bytes - f.device_global_weight_bytes -

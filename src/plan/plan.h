@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/quant.h"
 #include "util/dtype.h"
 #include "util/spread.h"
 
@@ -107,6 +108,10 @@ struct Plan {
   // many items ahead of compute. More than two only pay where device-cache layers come between.
   int64_t host_sets = 2;
   DType dtype = DType::f16;  // element type of weights and caches
+  // How the streamed layers' weights are held in the host pool and cross PCIe (model/quant.h):
+  // native (dtype), or compressed and expanded on the device into the layer's buffer.
+  WeightFormat weight_format = WeightFormat::native;
+  int64_t quant_group = kDefaultQuantGroup;  // int4: inputs per (scale, min)
 
   // Per layer, per token.
   int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem

@@ -172,14 +172,19 @@ std::vector<std::vector<int32_t>> balanced_mini_batches(const ModelConfig& c, co
 Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
                                int64_t budget_bytes, const Footprint& base) {
   const int64_t L = c.n_layers;
-  const int64_t W = layer_weight_bytes(c, p.dtype);
+  const int64_t W = layer_weight_bytes(c, p.dtype);  // a resident layer, expanded
+  const int64_t Wc = streamed_layer_bytes(c, p);     // a streamed one, as it crosses PCIe
+  // Streaming takes the two layer buffers, and with compressed weights two staging buffers.
+  const int64_t stream_buffers = 2 * W + (p.weight_format == WeightFormat::native ? 0 : 2 * Wc);
   const int64_t cache_layer_bytes = base.host_cache_bytes / L;  // sum_i cache_i, one layer
   int64_t left = budget_bytes - base.device_bytes;
 
   const RunCost cost = predict_run(c, p, w);
-  // A resident layer's weights skip one upload per phase (prefill + decode steps).
-  const double weight_ms_per_byte =
-      static_cast<double>(cost.decode_steps + 1) / (p.constants.h2d_gbps * 1e6);
+  // A resident layer's weights skip one upload per phase (prefill + decode steps) of Wc bytes
+  // and take W bytes of device memory.
+  const double weight_ms_per_byte = static_cast<double>(cost.decode_steps + 1) *
+                                    (static_cast<double>(Wc) / static_cast<double>(W)) /
+                                    (p.constants.h2d_gbps * 1e6);
   // A resident cache layer skips its share of the cache loads and write-backs.
   const double cache_ms_per_byte =
       cache_layer_bytes == 0
@@ -189,10 +194,10 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
                 static_cast<double>(cache_layer_bytes);
 
   auto fill_weights = [&] {
-    // All L layers resident also frees the 2 W double buffer: it fits when (L - 2) W <= left.
-    if ((L - 2) * W <= left) {
+    // All L layers resident also frees the streaming buffers: it fits when L W - those <= left.
+    if (L * W - stream_buffers <= left) {
       p.gpu_weight_layers = L;
-      left -= (L - 2) * W;
+      left -= L * W - stream_buffers;
     } else {
       p.gpu_weight_layers = std::min(L, left / W);
       left -= p.gpu_weight_layers * W;
@@ -290,6 +295,8 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   base.requested = o.policy;
   base.block_tokens = o.block_tokens;
   base.dtype = o.dtype;
+  base.weight_format = o.weight_format;
+  base.quant_group = o.quant_group;
   base.constants = o.constants;
   base.node = o.node;
   base.kv_bytes_per_token = kv_bytes_per_token(c, o.dtype);

@@ -27,6 +27,8 @@ struct PlanOptions {
   double host_mem_gib = 256;
   NodeLayout node;           // ranks per node, shared weights, device memory in host memory
   DType dtype = DType::f16;  // element type of weights and caches
+  WeightFormat weight_format = WeightFormat::native;  // of the streamed layers (Plan)
+  int64_t quant_group = kDefaultQuantGroup;
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
   // Fixes the working sets host-cache items take turns on (Plan::host_sets) instead of

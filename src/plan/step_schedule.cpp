@@ -22,6 +22,8 @@ const char* op_kind_name(OpKind k) {
       return "store";
     case OpKind::head:
       return "head";
+    case OpKind::expand:
+      return "expand";
   }
   return "?";
 }
@@ -145,7 +147,15 @@ class Builder {
                                : -1;
     const int32_t i = add(o, {after, reader});
     if (o.bytes > 0) last_slice_ = i;
-    if (w.end == s_.layer_bytes) weights_ready_[static_cast<size_t>(w.layer)] = i;
+    if (w.end != s_.layer_bytes) return;
+    int32_t& ready = weights_ready_[static_cast<size_t>(w.layer)];
+    if (!s_.expand) {
+      ready = i;  // the latest slice that ends the layer (an empty one after it waits longer)
+    } else if (ready < 0) {  // expanded once, after the first slice that completes the layer
+      StepOp e = op(OpKind::expand, Stream::expand, w.layer, -1);
+      e.bytes = s_.layer_bytes;
+      ready = add(e, {i});
+    }
   }
 
   // The item's recompute (if it loads checkpoints) and layer, after its inputs: its layer's
@@ -206,7 +216,7 @@ namespace {
 // same mini-batches loading, storing and recomputing something.
 bool same_operations(const StepShape& a, const StepShape& b) {
   if (a.layers != b.layers || a.streamed != b.streamed || a.host_cache != b.host_cache ||
-      a.host_sets != b.host_sets || a.layer_bytes != b.layer_bytes ||
+      a.host_sets != b.host_sets || a.layer_bytes != b.layer_bytes || a.expand != b.expand ||
       a.mini_batches() != b.mini_batches())
     return false;
   for (size_t mb = 0; mb < a.load_bytes.size(); ++mb)

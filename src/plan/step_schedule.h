@@ -14,7 +14,8 @@
 //   3. every mini-batch's index arrays (indices), then their embeddings (embed)
 //   4. item 0's cache load, then for each item in order:
 //        the next item's cache load,
-//        a slice of a later streamed layer's weights (plan.h: weight_slices),
+//        a slice of a later streamed layer's weights (plan.h: weight_slices), and after a
+//        layer's final slice its expansion where the weights are compressed,
 //        the item's K/V recompute (if it loads checkpoints) and its layer,
 //        the write-back of its new cache rows,
 //        and on the last layer its mini-batch's head.
@@ -30,6 +31,8 @@
 //               working_set_turns); from the host, the latest weight slice that moves bytes, so
 //               the copy engines take loads and slices in list order; within the device, the
 //               index arrays it reads.
+//   expand      (compressed weights, on its own stream) the layer's final slice; it then stands
+//               for the layer's weights in the waits below
 //   recompute / layer   the item's layer weights (its streamed layer's final slice), its cache
 //               load, and the write-back of the item before it on its working set.
 //   store       the item's layer op.
@@ -57,6 +60,7 @@ enum class OpKind : int {
   layer,       // an item's projections, attention and FFN
   store,       // an item's new cache rows into its cache
   head,        // a mini-batch's head and sampling
+  expand,      // a streamed layer's compressed weights expanded into its buffer
 };
 const char* op_kind_name(OpKind k);
 
@@ -78,8 +82,9 @@ struct StepOp {
 struct StepShape {
   int64_t layers = 0;
   std::vector<bool> streamed, host_cache;
-  int64_t host_sets = 2;  // Plan::host_sets
-  int64_t layer_bytes = 0;
+  int64_t host_sets = 2;    // Plan::host_sets
+  int64_t layer_bytes = 0;  // a streamed layer's bytes as they cross PCIe
+  bool expand = false;      // compressed weights: each streamed layer is expanded once it is in
   std::vector<int64_t> load_bytes, store_bytes, recompute_rows;  // by mini-batch
   int64_t mini_batches() const { return static_cast<int64_t>(load_bytes.size()); }
 };

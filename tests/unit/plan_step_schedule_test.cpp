@@ -295,6 +295,12 @@ TEST(StepSchedule, TheSchedulerGivesWhatAFreshBuildGives) {
   heavy.load_bytes = {50000, 1, 70000};
   seq.push_back(heavy);
   seq.push_back(mixed_shape());
+  for (int64_t grow = 0; grow < 10; ++grow) {  // compressed weights: expand operations
+    StepShape s = mixed_shape(grow % 2 == 0);
+    s.expand = true;
+    for (int64_t& b : s.load_bytes) b += grow * 1000;
+    seq.push_back(s);
+  }
   int empty_slices = 0;
   for (size_t i = 0; i < seq.size(); ++i) {
     const StepSchedule fresh = step_schedule(seq[i]);
@@ -303,6 +309,40 @@ TEST(StepSchedule, TheSchedulerGivesWhatAFreshBuildGives) {
     for (const StepOp& op : fresh.ops) empty_slices += op.kind == OpKind::weights && op.bytes == 0;
   }
   EXPECT_GT(empty_slices, 0);
+}
+
+// Compressed weights: each streamed layer is expanded once, on the expand stream, right after
+// the first slice that completes it, and the layer's compute waits for the expansion.
+TEST(StepSchedule, CompressedLayersAreExpandedOnceBeforeTheirCompute) {
+  for (bool first_streamed : {false, true})
+    for (const std::vector<int64_t>& loads :
+         {std::vector<int64_t>{300, 500, 100}, std::vector<int64_t>{50000, 1, 70000}}) {
+      StepShape s = mixed_shape(first_streamed);
+      s.expand = true;
+      s.load_bytes = loads;
+      const StepSchedule sch = step_schedule(s);
+      std::map<int32_t, int32_t> expand_of;  // layer -> its expand op
+      for (size_t i = 0; i < sch.ops.size(); ++i) {
+        const StepOp& op = sch.ops[i];
+        if (op.kind == OpKind::expand) {
+          EXPECT_EQ(op.stream, Stream::expand);
+          EXPECT_TRUE(expand_of.emplace(op.layer, static_cast<int32_t>(i)).second) << op.layer;
+          const StepOp& before = sch.ops[i - 1];
+          EXPECT_EQ(before.kind, OpKind::weights);
+          EXPECT_EQ(before.layer, op.layer);
+          EXPECT_EQ(before.end, s.layer_bytes);
+          EXPECT_TRUE(waits_for(op, static_cast<int32_t>(i - 1)));
+        }
+        const bool first_compute =
+            op.kind == OpKind::recompute ||
+            (op.kind == OpKind::layer && sch.ops[i - 1].kind != OpKind::recompute);
+        if (first_compute && s.streamed[static_cast<size_t>(op.layer)])
+          EXPECT_TRUE(waits_for(op, expand_of.at(op.layer))) << "layer " << op.layer;
+      }
+      int64_t streamed = 0;
+      for (bool b : s.streamed) streamed += b;
+      EXPECT_EQ(static_cast<int64_t>(expand_of.size()), streamed);
+    }
 }
 
 TEST(StepSchedule, RefusesInconsistentShapes) {

@@ -88,7 +88,15 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   row("act fraction", fmt("%.4f of cache blocks", p.act_fraction));
   row("bytes per token/layer",
       cat("K/V ", p.kv_bytes_per_token, ", activation ", p.act_bytes_per_token));
-  row("layer weights", fmt("%.1f MiB", W / (1 << 20)));
+  row("layer weights",
+      p.weight_format == WeightFormat::native
+          ? fmt("%.1f MiB", W / (1 << 20))
+          : cat(fmt("%.1f MiB", W / (1 << 20)), " on the GPU; streamed as ",
+                weight_format_name(p.weight_format),
+                p.weight_format == WeightFormat::int4 ? cat(" (groups of ", p.quant_group, ")")
+                                                      : std::string(),
+                fmt(": %.1f MiB", double(streamed_layer_bytes(c, p)) / (1 << 20)),
+                fmt(" (%.3f of it)", double(streamed_layer_bytes(c, p)) / W)));
   row("mini-batches", cat(p.num_mini_batches, " of up to ", p.mini_batch_size, " requests"));
   row("working sets", cat(p.host_sets, " for host-cache loads in flight"));
   row("GPU-resident", cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights, ",
@@ -139,6 +147,7 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
   j["workload"] = {
       {"batch", o.batch}, {"prompt_len", o.workload.prompt_len}, {"gen_len", o.workload.gen_len}};
   j["layer_weight_bytes"] = layer_weight_bytes(c, p.dtype);
+  j["streamed_layer_bytes"] = streamed_layer_bytes(c, p);
   j["host_pool"] = {{"weight_bytes", fp.host_weight_bytes},
                     {"cache_bytes", fp.host_cache_bytes},
                     {"staging_bytes", fp.host_staging_bytes}};
@@ -204,6 +213,8 @@ void plan_command(const PlanCommandOptions& options) {
   po.block_tokens = o.plan.block_tokens;
   po.mini_batch_size = o.plan.mini_batch_size;
   po.host_sets = o.plan.host_sets;
+  po.weight_format = parse_weight_format(o.plan.weight_format);
+  po.quant_group = o.plan.weight_group;
   po.gpu_mem_gib = 24;
   po.host_mem_gib = o.plan.host_mem_gib > 0 ? o.plan.host_mem_gib : default_host_mem_gib();
 

@@ -43,6 +43,20 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
   cmd.add_option("--block-tokens", a.block_tokens, "Tokens per cache block")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--weight-format", a.weight_format,
+                 "How the streamed layers' weights are held in host memory and cross PCIe: "
+                 "native (the element type, --dtype; fp16 and bf16 say the same), or compressed "
+                 "and expanded on the GPU before the layer runs: int8 (symmetric, a scale per "
+                 "output channel; about 1/2 the bytes of fp16) or int4 (a scale and minimum per "
+                 "--weight-group inputs, as FlexGen's --compress-weight; about 0.28). Compressed "
+                 "formats are lossy (docs/BENCHMARKS.md, \"Compressed weights\"); GPU-resident "
+                 "layers stay in the element type")
+      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4"}))
+      ->capture_default_str();
+  cmd.add_option("--weight-group", a.weight_group,
+                 "int4: consecutive inputs of an output channel that share a scale and minimum")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 void add_plan_fixing_options(CLI::App& cmd, PlanArgs& a) {
@@ -64,6 +78,8 @@ void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
   eo.host_sets = a.host_sets;
   eo.gpu_mem_gib = a.gpu_mem_gib;
   eo.host_mem_gib = a.host_mem_gib;
+  eo.weight_format = parse_weight_format(a.weight_format);
+  eo.quant_group = a.weight_group;
 }
 
 void add_dtype_option(CLI::App& cmd, std::string& dtype) {

@@ -23,9 +23,12 @@ struct PlanArgs {
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // empty: the planner's
   std::optional<int64_t> host_sets;        // empty: the planner's
+  std::string weight_format = "native";    // model/quant.h: native, int8, int4
+  int64_t weight_group = kDefaultQuantGroup;
 };
 
-// --policy, --act-fraction, --gpu-mem-gib, --host-mem-gib, --block-tokens (run, plan, bench).
+// --policy, --act-fraction, --gpu-mem-gib, --host-mem-gib, --block-tokens, --weight-format,
+// --weight-group (run, plan, bench).
 void add_plan_options(CLI::App& cmd, PlanArgs& a);
 // --mini-batch-size, --host-sets: fix what the planner would choose (plan, bench).
 void add_plan_fixing_options(CLI::App& cmd, PlanArgs& a);
