@@ -1,7 +1,7 @@
 // One step (prefill or decode) of the whole batch: the step's operations, as plan/step_schedule.h
-// lists them, enqueued in the list's order on five streams (compute, weights, cache_in,
-// cache_dev, cache_out) ordered by events only. Before each operation its stream waits for the
-// end events of the operations the list names; each operation returns its end event (none when
+// lists them, enqueued in the list's order on six streams (compute, weights, cache_in,
+// cache_dev, cache_out, expand) ordered by events only. Before each operation its stream waits for
+// the end events of the operations the list names; each operation returns its end event (none when
 // it had nothing to do). The list is the one definition of the order: the cost model times the
 // same list (plan/cost_model.cpp).
 //
