@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   hs::add_tokenize_command(app);
   hs::add_plan_command(app);
   hs::add_bench_command(app);
+  hs::add_perplexity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

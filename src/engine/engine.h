@@ -76,7 +76,7 @@ class HybridEngine final : public Generator {
   static constexpr int64_t kDefaultMinDmaRunBytes = 64 << 10;
   void set_min_dma_run_bytes(int64_t bytes) { min_dma_run_bytes_ = bytes; }
   // Each step's logits go to fn as well (copied to the host: for tests, not for speed).
-  void set_logits_observer(LogitsFn fn) { observe_ = std::move(fn); }
+  void set_logits_observer(LogitsFn fn) override { observe_ = std::move(fn); }
   // Each step's schedule goes to fn once it is enqueued, with each operation's end event
   // (Event{}: it had nothing to do), before the step's synchronize. For tests.
   using StepObserver = std::function<void(const StepSchedule&, const std::vector<Event>&)>;

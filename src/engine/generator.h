@@ -41,6 +41,9 @@ class Generator {
   virtual std::vector<GenResult> generate(const std::vector<GenRequest>& batch,
                                           const SamplingParams& sampling,
                                           const StopFn& stop = nullptr) = 0;
+  // Shows fn the logits of every token generate() samples from then on (copied to the host:
+  // for scoring and tests, not for speed).
+  virtual void set_logits_observer(LogitsFn fn) = 0;
 };
 
 // How many tokens request r may generate: its max_new_tokens, cut at the model's context.

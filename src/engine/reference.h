@@ -58,7 +58,7 @@ class ReferenceGenerator final : public Generator {
                                   const SamplingParams& sampling,
                                   const StopFn& stop = nullptr) override;
   const ReferenceModel& model() const { return model_; }
-  void set_logits_observer(LogitsFn fn) { observe_ = std::move(fn); }
+  void set_logits_observer(LogitsFn fn) override { observe_ = std::move(fn); }
 
  private:
   ReferenceModel model_;

@@ -111,4 +111,27 @@ t = h5py.File("sys.h5")["requests"]["prompt_text"].asstr()[0]
 want = "<|im_start|>system\nYou answer in French.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 assert t == want, repr(t)
 print("   prompt:", repr(t))'
+step "perplexity: every token after the first scored, native and int4 weights"
+head -n 2 "$SRC/datasets/python-docstrings.jsonl" >ppl.jsonl
+for f in native int4; do
+  "$BIN" perplexity --model "$GGUF" --input ppl.jsonl --max-tokens 24 --gpu-mem-gib 0.15 \
+    --weight-format "$f" --json >"ppl-$f.json" 2>ppl.log || { cat ppl.log; die "perplexity $f"; }
+done
+"$BIN" tokenize --tokenizer "$GGUF" <ppl.jsonl >ppl-ids.jsonl
+"$PY" - <<'PY'
+import json, math
+want = sum(min(len(json.loads(l)["ids"]), 24) - 1 for l in open("ppl-ids.jsonl"))
+for f in ("native", "int4"):
+    j = json.load(open(f"ppl-{f}.json"))
+    assert j["tokens_scored"] == want and j["weight_format"] == f, (f, j, want)
+    assert j["resident_weight_layers"] == 0, j  # every layer streamed, so the format applies
+    assert 1 < j["perplexity"] < 1e4 and abs(math.exp(j["mean_nll"]) - j["perplexity"]) < 1e-9 * j["perplexity"], j
+    print(f"   {f}: perplexity {j['perplexity']:.2f} over {want} tokens")
+PY
+printf '{"id": "x", "text": "fine"}\n{"id": "y", "text": \n' >bad-ppl.jsonl
+expect_error "bad-ppl.jsonl:2: not a JSON object" \
+  "$BIN" perplexity --model "$GGUF" --input bad-ppl.jsonl --rows 5
+expect_error "needs the model's tokenizer" \
+  "$BIN" perplexity --model "$MODEL" --input ppl.jsonl
+
 step "gguf_smollm2_test passed"

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/gguf_model.h"
 #include "model/tokenizer.h"
 #include "runner/cli/commands.h"
 #include "util/error.h"
@@ -25,7 +26,8 @@ struct TokenizeOptions {
 
 Tokenizer load_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
-  if (fs::is_directory(path)) return Tokenizer::from_model_dir(path);
+  // A model directory, or a GGUF file: the tokenizer its metadata describes.
+  if (fs::is_directory(path) || is_gguf_path(path)) return Tokenizer::from_model_dir(path);
   // A tokenizer.json beside its tokenizer_config.json is one model directory's tokenizer.
   const fs::path config = fs::path(path).parent_path() / "tokenizer_config.json";
   return Tokenizer::from_file(path, fs::is_regular_file(config) ? config.string() : "");
@@ -99,8 +101,9 @@ void add_tokenize_command(CLI::App& app) {
       "An \"id\" field is copied to the output. A bad line gives {\"error\": \"line N: ...\"} and\n"
       "the other lines go on; the exit code is 1 if any line failed.");
   cmd->add_option("--tokenizer", opts->tokenizer_path,
-                  "A model directory (tokenizer.json and, if present, tokenizer_config.json) or "
-                  "a tokenizer.json file (a tokenizer_config.json beside it is read too)")
+                  "A model directory (tokenizer.json and, if present, tokenizer_config.json), "
+                  "a tokenizer.json file (a tokenizer_config.json beside it is read too), or a "
+                  "GGUF model file (the tokenizer its metadata describes)")
       ->type_name("PATH")
       ->required();
   cmd->add_flag("--decode", opts->decode,
