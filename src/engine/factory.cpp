@@ -56,6 +56,7 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.mini_batch_size = o.mini_batch_size;
   po.host_sets = o.host_sets;
   po.weight_format = o.weight_format;
+  po.weight_format_auto = o.weight_format_auto;
   po.quant_group = o.quant_group;
   // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
   // the budget as built; the budget is what the engine may allocate, the backend's workspaces

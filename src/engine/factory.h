@@ -28,6 +28,7 @@ struct EngineOptions {
   // How the streamed layers' weights are held and cross PCIe (model/quant.h): native, or
   // compressed (lossy) and expanded on the device.
   WeightFormat weight_format = WeightFormat::native;
+  bool weight_format_auto = false;  // the planner picks the format (--weight-format auto-lossy)
   int64_t quant_group = kDefaultQuantGroup;
   double gpu_mem_gib = 0;  // device memory the plan may use; 0: what the backend has
   // Host memory of the node's ranks together (plan.h: NodeLayout::host_bytes); 0: 80% of the

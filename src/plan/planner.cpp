@@ -56,6 +56,12 @@ std::string ms(double x) {
   return buf;
 }
 
+std::string tok_s(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f tok/s", x);
+  return buf;
+}
+
 std::string share(double f) {
   const double k = f * kActShareSteps;
   char buf[48];
@@ -285,7 +291,42 @@ std::string explain(const ModelConfig& c, const Candidate& best,
 
 }  // namespace
 
+namespace {
+Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOptions& o);
+}  // namespace
+
+// With lossy formats allowed, the plan of each format, and the fastest unless a less lossy one
+// is within kLossyMargin of it: a compressed format is taken only where it pays.
 Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
+  if (!o.weight_format_auto) return make_plan_in_format(c, w, o);
+  constexpr double kLossyMargin = 0.02;
+  std::optional<Plan> best;
+  std::string tried, last_error;
+  for (WeightFormat f : {WeightFormat::native, WeightFormat::int8, WeightFormat::int4}) {
+    PlanOptions at = o;
+    at.weight_format_auto = false;
+    at.weight_format = f;
+    try {
+      Plan p = make_plan_in_format(c, w, at);
+      tried += cat(tried.empty() ? "" : ", ", weight_format_name(f), " ",
+                   tok_s(p.predicted_tokens_per_s));
+      if (!best || p.predicted_tokens_per_s > best->predicted_tokens_per_s * (1 + kLossyMargin))
+        best = std::move(p);
+    } catch (const Error& e) {  // this format does not fit; a smaller one may
+      tried += cat(tried.empty() ? "" : ", ", weight_format_name(f), " does not fit");
+      last_error = e.what();
+    }
+  }
+  HS_CHECK(best, last_error);
+  best->explanation += cat(" Weights ", weight_format_name(best->weight_format),
+                           " (--weight-format auto-lossy: ", tried,
+                           "; a more compressed format is taken only when over 2% faster).");
+  return *best;
+}
+
+namespace {
+
+Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   validate(c, w, o);
   const int64_t batch = w.batch();
   const int64_t gpu_budget = static_cast<int64_t>(o.gpu_mem_gib * kBytesPerGib);
@@ -385,5 +426,7 @@ Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   p.explanation = explain(c, *best, best_of, o);
   return p;
 }
+
+}  // namespace
 
 }  // namespace hs

@@ -28,6 +28,9 @@ struct PlanOptions {
   NodeLayout node;           // ranks per node, shared weights, device memory in host memory
   DType dtype = DType::f16;  // element type of weights and caches
   WeightFormat weight_format = WeightFormat::native;  // of the streamed layers (Plan)
+  // The user allows lossy formats: weight_format is chosen among native, int8 and int4 by
+  // predicted throughput (make_plan).
+  bool weight_format_auto = false;
   int64_t quant_group = kDefaultQuantGroup;
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch

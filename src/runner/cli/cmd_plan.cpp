@@ -213,7 +213,9 @@ void plan_command(const PlanCommandOptions& options) {
   po.block_tokens = o.plan.block_tokens;
   po.mini_batch_size = o.plan.mini_batch_size;
   po.host_sets = o.plan.host_sets;
-  po.weight_format = parse_weight_format(o.plan.weight_format);
+  po.weight_format_auto = o.plan.weight_format == "auto-lossy";
+  po.weight_format =
+      po.weight_format_auto ? WeightFormat::native : parse_weight_format(o.plan.weight_format);
   po.quant_group = o.plan.weight_group;
   po.gpu_mem_gib = 24;
   po.host_mem_gib = o.plan.host_mem_gib > 0 ? o.plan.host_mem_gib : default_host_mem_gib();

@@ -47,11 +47,13 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
                  "How the streamed layers' weights are held in host memory and cross PCIe: "
                  "native (the element type, --dtype; fp16 and bf16 say the same), or compressed "
                  "and expanded on the GPU before the layer runs: int8 (symmetric, a scale per "
-                 "output channel; about 1/2 the bytes of fp16) or int4 (a scale and minimum per "
-                 "--weight-group inputs, as FlexGen's --compress-weight; about 0.28). Compressed "
+                 "output channel; about 1/2 the bytes of fp16) or int4 (4 bits with a scale and "
+                 "minimum per --weight-group consecutive inputs of an output channel, FlexGen's "
+                 "scheme; about 0.28), or auto-lossy: the planner picks among the three by "
+                 "predicted throughput. Compressed "
                  "formats are lossy (docs/BENCHMARKS.md, \"Compressed weights\"); GPU-resident "
                  "layers stay in the element type")
-      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4"}))
+      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4", "auto-lossy"}))
       ->capture_default_str();
   cmd.add_option("--weight-group", a.weight_group,
                  "int4: consecutive inputs of an output channel that share a scale and minimum")
@@ -78,7 +80,9 @@ void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
   eo.host_sets = a.host_sets;
   eo.gpu_mem_gib = a.gpu_mem_gib;
   eo.host_mem_gib = a.host_mem_gib;
-  eo.weight_format = parse_weight_format(a.weight_format);
+  eo.weight_format_auto = a.weight_format == "auto-lossy";
+  eo.weight_format =
+      eo.weight_format_auto ? WeightFormat::native : parse_weight_format(a.weight_format);
   eo.quant_group = a.weight_group;
 }
 
