@@ -173,7 +173,10 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
         }
         if (static_cast<int>(double(offset) / share_bytes) == g.rank()) {
           void* dst = pool.ptr(mem_->host_layer_parts[l][i]);
-          if (compressed_[i]) {  // quantised once, here, on the machine's cores
+          if (compressed_[i] &&
+              weights.read_stored(specs[i], plan_.weight_format, plan_.quant_group, dst)) {
+            // as the file stores it (e.g. a GGUF's Q4_1 blocks for int4 in groups of 32)
+          } else if (compressed_[i]) {  // quantised once, here, on the machine's cores
             dense.resize(static_cast<size_t>(specs[i].numel()));
             weights.read(specs[i], DType::f32, dense.data());
             quantize(plan_.weight_format, dense.data(), part_rows(specs[i]), part_cols(specs[i]),

@@ -36,10 +36,8 @@ int64_t groups_of(int64_t cols, int64_t group) {
 int64_t int4_row_bytes(int64_t cols) {
   return (cols + 1) / 2;
 }
-// Where the parameters start: after the codes, on a 16-byte boundary.
 int64_t params_at(WeightFormat f, int64_t rows, int64_t cols) {
-  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * int4_row_bytes(cols);
-  return (codes + 15) / 16 * 16;
+  return quantized_params_at(f, rows, cols);
 }
 
 void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
@@ -48,6 +46,12 @@ void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
 }
 
 }  // namespace
+
+// After the codes, on a 16-byte boundary.
+int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols) {
+  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * ((cols + 1) / 2);
+  return (codes + 15) / 16 * 16;
+}
 
 int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t group, DType native) {
   check_shape(f, rows, cols, group);

@@ -35,7 +35,9 @@ WeightFormat parse_weight_format(const std::string& s);
 
 constexpr int64_t kDefaultQuantGroup = 64;
 
-// Bytes of a [rows, cols] matrix in format f (native: rows * cols * dtype bytes).
+// Bytes of a [rows, cols] matrix in format f (native: rows * cols * dtype bytes), and where its
+// parameters (int8's scales, int4's (scale, min) pairs) start in it.
+int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols);
 int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t group, DType native);
 
 // Compresses rows [row_begin, row_end) of the fp32 matrix w [rows, cols] into dst, laid out as

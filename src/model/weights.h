@@ -58,12 +58,21 @@ std::vector<PartSpec> global_parts(const ModelConfig& c);
 // Finds a part's spec (nullptr if this model has no such part).
 const PartSpec* find_part(const std::vector<PartSpec>& specs, Part p);
 
+enum class WeightFormat;  // model/quant.h
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
   virtual const ModelConfig& config() const = 0;
   // Writes spec.numel() elements of type `to` to dst.
   virtual void read(const PartSpec& spec, DType to, void* dst) const = 0;
+  // Where the source holds the part compressed in a way format f (with this group) can hold
+  // exactly, writes it in f's layout (model/quant.h) and returns true: the weights as stored,
+  // not quantised again. False (the default): the caller quantises what read() gives.
+  virtual bool read_stored(const PartSpec& spec, WeightFormat f, int64_t group, void* dst) const {
+    (void)spec, (void)f, (void)group, (void)dst;
+    return false;
+  }
   // Human-readable origin ("tests/models/opt-tiny", "dummy opt-13b").
   virtual std::string origin() const = 0;
 };

@@ -6,6 +6,7 @@
 // engine. And what is refused: another architecture, a missing tensor, a tensor of other dims.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -17,6 +18,7 @@
 #include "engine/reference.h"
 #include "goldens.h"
 #include "model/config.h"
+#include "model/quant.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
 #include "test_support.h"
@@ -196,6 +198,35 @@ TEST(GgufModel, GreedyTokensEqualTheHfGoldensOfTheOriginal) {
       EXPECT_EQ(hybrid[i].output, g.cases[i].greedy) << model << " hybrid, case " << i;
     }
   }
+}
+
+// SmolLM2-135M-Instruct's Q4_1 file (tools/fetch_smollm2.sh, which tools/setup.sh runs): for
+// int4 in groups of 32 its blocks are taken as stored, and expand to what read() gives, to the
+// last bit of an fp32 rounding (the expansion fuses d * q + m); other formats and groups, and
+// parts stored otherwise, are left to quantisation.
+TEST(GgufModel, Q4_1BlocksAreInt4GroupsOf32AsStored) {
+  const std::string path = std::string(HS_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  auto weights = open_model_dir(path);
+  const ModelConfig& c = weights->config();
+  int taken = 0;
+  for (const PartSpec& s : layer_parts(c, 3)) {
+    if (s.shape.size() != 2) continue;
+    const int64_t rows = part_rows(s), cols = part_cols(s);
+    std::vector<uint8_t> blob(
+        static_cast<size_t>(quantized_bytes(WeightFormat::int4, rows, cols, 32, DType::f32)));
+    EXPECT_FALSE(weights->read_stored(s, WeightFormat::int4, 64, blob.data())) << s.name;
+    EXPECT_FALSE(weights->read_stored(s, WeightFormat::int8, 32, blob.data())) << s.name;
+    if (!weights->read_stored(s, WeightFormat::int4, 32, blob.data())) continue;  // not Q4_1
+    ++taken;
+    std::vector<float> want(static_cast<size_t>(s.numel())), got(want.size());
+    weights->read(s, DType::f32, want.data());
+    dequantize_rows(WeightFormat::int4, blob.data(), rows, cols, 32, 0, rows, got.data());
+    size_t off = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      off += std::fabs(got[i] - want[i]) > std::fabs(want[i]) * 1.2e-7f + 1e-30f;
+    EXPECT_EQ(off, 0u) << s.name << ": values beyond one fp32 rounding of the file's";
+  }
+  EXPECT_GE(taken, 4);  // Q, K (rows put back in Hugging Face's order), V, O at least
 }
 
 TEST(GgufModel, RefusesWhatItCannotRun) {
