@@ -176,6 +176,7 @@ class HybridEngine final : public Generator {
   int64_t min_dma_run_bytes_ = kDefaultMinDmaRunBytes;
   LogitsFn observe_;
   StepObserver step_observer_;
+  StepScheduler scheduler_;  // the steps' lists (plan/step_schedule.h), rebuilt only as needed
 };
 
 }  // namespace hs

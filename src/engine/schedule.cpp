@@ -50,7 +50,7 @@ StepShape HybridEngine::step_shape(const Step& s) const {
 
 void HybridEngine::run_step(Step& s) {
   const size_t first_event = tracer_.filed();
-  const StepSchedule schedule = step_schedule(step_shape(s));
+  const StepSchedule& schedule = scheduler_.schedule(step_shape(s));
   s.turns = schedule.turns;
   std::vector<Event> done(schedule.ops.size());  // each operation's end
   for (size_t i = 0; i < schedule.ops.size(); ++i) {
