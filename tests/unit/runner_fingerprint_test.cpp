@@ -60,5 +60,25 @@ TEST_F(FingerprintTest, EachChangeIsNamed) {
   EXPECT_TRUE(mentions(d, "model weight files (name:bytes)"));
 }
 
+// A lossy weight format changes the tokens, so it belongs to the job; native adds no field, so
+// journals written before the formats existed resume as they did.
+TEST_F(FingerprintTest, ALossyWeightFormatIsPartOfTheJob) {
+  const auto native = job_fingerprint(in);
+  EXPECT_FALSE(native.contains("weights.format"));
+  in.weight_format = "fp16";  // the element type itself: native
+  EXPECT_TRUE(fingerprint_differences(native, job_fingerprint(in)).empty());
+  in.weight_format = "int4";
+  const auto int4 = job_fingerprint(in);
+  auto d = fingerprint_differences(native, int4);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(mentions(d,
+                       "--weight-format and --weight-group (weights.format): journal "
+                       "\"(absent)\", this run \"int4 group 64\""));
+  in.weight_group = 32;
+  EXPECT_EQ(fingerprint_differences(int4, job_fingerprint(in)).size(), 1u);
+  in.weight_format = "int8";
+  EXPECT_EQ(job_fingerprint(in)["weights.format"], "int8");
+}
+
 }  // namespace
 }  // namespace hs

@@ -54,6 +54,8 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.checkpoint_s = o.checkpoint_s;
   job.on_checkpoint = o.on_checkpoint;
   job.system = o.system;
+  job.weight_format = o.plan.weight_format;
+  job.weight_group = o.plan.weight_group;
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;

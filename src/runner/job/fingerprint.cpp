@@ -67,6 +67,7 @@ const std::map<std::string, std::string>& field_names() {
       {"generation.seed", "--seed"},
       {"generation.stop", "--stop strings"},
       {"generation.system", "--system"},
+      {"weights.format", "--weight-format and --weight-group"},
   };
   return names;
 }
@@ -78,7 +79,7 @@ json job_fingerprint(const FingerprintInputs& in) {
   const auto input_bytes = fs::file_size(in.input_path, ec);
   HS_CHECK(!ec, "cannot read input file '", in.input_path, "': ", ec.message());
   const fs::path m(in.model_dir);
-  return json{
+  json j{
       {"format", 1},
       {"model.config_fnv1a64", file_fnv1a64((m / "config.json").string())},
       {"model.generation_config_fnv1a64", file_fnv1a64((m / "generation_config.json").string())},
@@ -94,6 +95,13 @@ json job_fingerprint(const FingerprintInputs& in) {
       {"generation.stop", in.stop},
       {"generation.system", in.system},
   };
+  const bool native =
+      in.weight_format == "native" || in.weight_format == "fp16" || in.weight_format == "bf16";
+  if (!native)
+    j["weights.format"] = in.weight_format == "int4" || in.weight_format == "auto-lossy"
+                              ? cat(in.weight_format, " group ", in.weight_group)
+                              : in.weight_format;
+  return j;
 }
 
 std::vector<std::string> fingerprint_differences(const json& journal, const json& now) {

@@ -21,6 +21,10 @@ struct FingerprintInputs {
   SamplingParams sampling;
   std::vector<std::string> stop;
   std::string system;  // --system (the default system message of chat rows)
+  // --weight-format, --weight-group: in the fingerprint unless native (as journals written
+  // before compressed formats existed have it).
+  std::string weight_format = "native";
+  int64_t weight_group = 64;
 };
 
 // A flat JSON object, field name -> value. Reads the whole input file once (hashing).

@@ -23,6 +23,10 @@ struct JobOptions {
   std::vector<std::string> stop;
   // The system message of "messages" rows that have none ("" : the chat template's default).
   std::string system;
+  // --weight-format and --weight-group: a lossy format changes the tokens, so it is part of
+  // the job (its fingerprint) unless native.
+  std::string weight_format = "native";
+  int64_t weight_group = 64;
   bool resume = false;        // continue the job whose journal is beside the output
   bool overwrite = false;     // discard an existing output and journal
   bool retry_failed = false;  // with resume: recompute requests whose generation failed
