@@ -179,10 +179,14 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const StepSchedule& schedule = scheduler.schedule(shape);
 
   const double load_ms = transfer_ms(load_layer_bytes / m, k.h2d_gbps);
-  // Expanding a compressed layer reads its bytes and writes the layer in the element type, at
-  // device memory bandwidth, on its own stream beside compute.
-  const double expand_ms = transfer_ms(
-      static_cast<double>(shape.layer_bytes + layer_weight_bytes(c, p.dtype)), k.mem_gbps);
+  // Expanding a compressed layer writes the layer in the element type, on its own stream
+  // beside compute: at the measured expansion rate, or else reading the compressed bytes and
+  // writing the expanded ones at device memory bandwidth.
+  const double expanded = static_cast<double>(layer_weight_bytes(c, p.dtype));
+  const double expand_ms =
+      k.expand_gbps > 0
+          ? transfer_ms(expanded, k.expand_gbps)
+          : transfer_ms(static_cast<double>(shape.layer_bytes) + expanded, k.mem_gbps);
   const double store_ms = transfer_ms(store_layer_bytes / m, k.d2h_gbps);
   pc.total_ms = replay_ms(schedule, [&](const StepOp& op) {
     switch (op.kind) {

@@ -60,6 +60,10 @@ struct CostConstants {
   double d2h_gbps = 25;
   double gemm_tflops = 150;  // dense fp16/bf16 GEMM rate for shapes without a curve
   double mem_gbps = 2000;    // device memory bandwidth (attention reads K/V at this rate)
+  // Compressed weights expanded into the element type, GB/s of expanded bytes written
+  // (Backend::dequantize of int4); 0: not measured, taken as reading the compressed bytes and
+  // writing the expanded ones at mem_gbps.
+  double expand_gbps = 0;
   // Causal prefill attention, FLOPs (2 q n (n + 1) for a sequence of n tokens) per time.
   double attention_tflops = 50;
   double launch_us = 5;          // fixed cost of one kernel on the compute stream

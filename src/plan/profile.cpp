@@ -222,6 +222,33 @@ double device_copy_rate(Backend& b, const ProfileOptions& o) {
       [](int64_t n) { return 2.0 * static_cast<double>(n) / 1e6; });
 }
 
+// Compressed weights expanded (int4, groups of 64, rows of 4096 inputs: a layer's matrices are
+// thousands of such rows), in GB/s of expanded bytes written.
+double expand_rate(Backend& b, const ProfileOptions& o) {
+  constexpr int64_t kCols = 4096;
+  const int64_t elem = static_cast<int64_t>(dtype_bytes(b.dtype()));
+  Buffer src(b, false), dst(b, false);
+  std::vector<int64_t> sizes;  // expanded bytes, whole rows
+  for (int64_t n : copy_sizes(o)) {
+    const int64_t bytes = std::max<int64_t>(1, n / (kCols * elem)) * kCols * elem;
+    if (sizes.empty() || bytes > sizes.back()) sizes.push_back(bytes);
+  }
+  auto rows = [&](int64_t n) { return n / (kCols * elem); };
+  return measure_rate(
+      b, Stream::expand, o.target_ms, sizes,
+      [&](int64_t n) {
+        const int64_t in =
+            quantized_bytes(WeightFormat::int4, rows(n), kCols, kDefaultQuantGroup, b.dtype());
+        fill(b, src.reserve(static_cast<size_t>(in)), in / elem);  // finite codes and params
+        dst.reserve(static_cast<size_t>(n));
+      },
+      [&](int64_t n) {
+        b.dequantize(dst.get(), src.get(), WeightFormat::int4, rows(n), kCols, kDefaultQuantGroup,
+                     Stream::expand);
+      },
+      [](int64_t n) { return static_cast<double>(n) / 1e6; });
+}
+
 // Sustained time / burst time of a square GEMM's run, at least 1: its time in 10 ms right
 // after the device idled 200 ms (host asleep), against its time over the second half of `ms`
 // of back-to-back runs (the first half lets the power cap take hold).
@@ -276,6 +303,7 @@ CostConstants measure_constants(Backend& b, const ProfileOptions& o) {
 
   std::tie(k.h2d_gbps, k.d2h_gbps) = pcie_rates(b, o);
   k.mem_gbps = device_copy_rate(b, o);
+  k.expand_gbps = expand_rate(b, o);
   {
     // Square GEMMs out[d, d] = x[d, d] w[d, d]^T, d = 128 * 2^(i/3) rounded to 64: the FLOPs
     // (2 d^3) double from one size to the next.

@@ -215,8 +215,9 @@ TEST(PlanCli, MeasureOnTheCpuBackend) {
     EXPECT_GT(k[key].get<double>(), 0) << key;
   EXPECT_NE(k["source"].get<std::string>().find("measured"), std::string::npos);
   EXPECT_EQ(k["sustained_slowdown"].get<double>(), 1);  // no power cap measured on the cpu
-  // The measurement takes ~0.2 s; loose, since CI shares its cores.
-  EXPECT_LT(s, 5.0);
+  // The measurement takes about a second here; the bound only catches a profile that runs
+  // away (it is not a benchmark: CI shares its cores with other tests).
+  EXPECT_LT(s, 30.0);
 }
 
 TEST(PlanCli, HelpExplainsEveryOption) {

@@ -48,7 +48,11 @@ class ClockedBackend final : public Backend {
   void copy_rows(void*, const int32_t*, const void*, const int32_t*, int64_t, int64_t,
                  Stream) override {}
   void copy_runs(void*, const void*, const std::vector<CopyRun>&, size_t, Stream) override {}
-  void dequantize(void*, const void*, WeightFormat, int64_t, int64_t, int64_t, Stream) override {}
+  // Writes each expanded element at the expansion rate.
+  void dequantize(void*, const void*, WeightFormat, int64_t rows, int64_t cols, int64_t,
+                  Stream s) override {
+    run(s, static_cast<double>(rows * cols * 2) / (k_.expand_gbps * 1e6));
+  }
   Event record(Stream s) override {
     events_.push_back(clock_[static_cast<int>(s)]);
     return Event{static_cast<int64_t>(events_.size()) - 1};
@@ -122,6 +126,7 @@ CostConstants h100() {
   k.d2h_gbps = 52;
   k.gemm_tflops = 600;
   k.mem_gbps = 3350;
+  k.expand_gbps = 2000;
   return k;
 }
 
@@ -132,6 +137,7 @@ TEST(Profile, RecoversTheDeviceRates) {
   EXPECT_NEAR(m.d2h_gbps, 52, 52 * 1e-9);
   EXPECT_NEAR(m.gemm_tflops, 600, 600 * 1e-9);
   EXPECT_NEAR(m.mem_gbps, 3350, 3350 * 1e-9);
+  EXPECT_NEAR(m.expand_gbps, 2000, 2000 * 1e-9);
   // Under a second of device time, fills and warm-ups included.
   EXPECT_LT(b.busy_ms, 1000);
 }
@@ -156,12 +162,15 @@ TEST(Profile, SlowDeviceStopsAtTheTargetNotTheCaps) {
   k.h2d_gbps = k.d2h_gbps = 5;
   k.gemm_tflops = 0.02;
   k.mem_gbps = 10;
+  k.expand_gbps = 8;
   ClockedBackend b(k, 0);
   const CostConstants m = measure_constants(b);
   EXPECT_NEAR(m.h2d_gbps, 5, 5e-9);
   EXPECT_NEAR(m.gemm_tflops, 0.02, 0.02e-9);
   EXPECT_NEAR(m.mem_gbps, 10, 10e-9);
-  EXPECT_LT(b.busy_ms, 200);
+  EXPECT_NEAR(m.expand_gbps, 8, 8e-9);
+  EXPECT_LT(b.busy_ms,
+            250);  // five rates measured (copies each way, device copies, expansion, GEMMs)
 }
 
 // A link at half rate for the first 100 ms of the profile (as one process in four measured on

@@ -73,14 +73,17 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
                    c.vocab_size, ", ", dtype_name(p.dtype)));
   row("workload", cat(o.batch, " requests, prompt ", o.workload.prompt_len, " + gen ",
                       o.workload.gen_len, " tokens, blocks of ", p.block_tokens, " tokens"));
-  row("constants", cat(fmt("H2D %.1f GB/s, ", p.constants.h2d_gbps),
-                       fmt("D2H %.1f GB/s, ", p.constants.d2h_gbps),
-                       fmt("GEMM %.1f TFLOP/s, ", p.constants.gemm_tflops),
-                       fmt("memory %.0f GB/s", p.constants.mem_gbps),
-                       p.constants.sustained_slowdown > 1
-                           ? fmt(", GEMMs %.2fx slower sustained", p.constants.sustained_slowdown)
-                           : std::string(),
-                       " (", constants_source, ")"));
+  row("constants",
+      cat(fmt("H2D %.1f GB/s, ", p.constants.h2d_gbps),
+          fmt("D2H %.1f GB/s, ", p.constants.d2h_gbps),
+          fmt("GEMM %.1f TFLOP/s, ", p.constants.gemm_tflops),
+          fmt("memory %.0f GB/s", p.constants.mem_gbps),
+          p.constants.expand_gbps > 0 ? fmt(", expansion %.0f GB/s", p.constants.expand_gbps)
+                                      : std::string(),
+          p.constants.sustained_slowdown > 1
+              ? fmt(", GEMMs %.2fx slower sustained", p.constants.sustained_slowdown)
+              : std::string(),
+          " (", constants_source, ")"));
   row("budgets", cat(fmt("GPU %.1f GiB a rank, ", po.gpu_mem_gib),
                      fmt("host %.1f GiB a node", po.host_mem_gib)));
   std::printf("\n");
