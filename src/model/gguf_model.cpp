@@ -114,16 +114,19 @@ class GgufWeights final : public WeightSource {
     convert(DType::f32, values.data(), to, dst, values.size());
   }
 
-  // Q4_1 blocks are int4 groups of 32 as they stand: 32 consecutive inputs of an output row
-  // with an fp16 scale d and minimum m, x = d * q + m. So int4 with groups of 32 takes them as
-  // stored (the codes repacked from Q4_1's nibble order, rows of Q and K put back in Hugging
-  // Face's order), and expands them to what read() gives, up to the last bit of an fp32
-  // rounding (the expansion fuses the multiply and add).
+  // Q4_1 and Q4_0 blocks are int4 groups of 32 as they stand: 32 consecutive inputs of an
+  // output row with an fp16 scale d and minimum m, x = d * q + m (Q4_0: m = -8 d, exact in
+  // fp16). So int4 with groups of 32 takes them as stored (the codes repacked from the blocks'
+  // nibble order, rows of Q and K put back in Hugging Face's order). They expand to what read()
+  // gives: Q4_0 bit for bit (fma(q, d, -8 d) rounds d (q - 8) once, as read() does), Q4_1 up to
+  // the last bit of an fp32 rounding (the expansion fuses read()'s multiply and add).
   bool read_stored(const PartSpec& spec, WeightFormat f, int64_t group, void* dst) const override {
     if (f != WeightFormat::int4 || group != 32 || spec.shape.size() != 2) return false;
     const GgufTensor& t = tensor_of(spec);
     const int64_t rows = part_rows(spec), cols = part_cols(spec), blocks = cols / 32;
-    if (t.type != GgufType::Q4_1 || cols % 32 != 0) return false;
+    const bool q4_0 = t.type == GgufType::Q4_0;
+    if ((!q4_0 && t.type != GgufType::Q4_1) || cols % 32 != 0) return false;
+    const int64_t block_bytes = q4_0 ? 18 : 20;
     const bool permuted = spec.part == Part::q_w || spec.part == Part::k_w;
     const int64_t d = cfg_.head_dim, half = d / 2;
     auto* codes = static_cast<uint8_t*>(dst);
@@ -131,13 +134,20 @@ class GgufWeights final : public WeightSource {
     for (int64_t r = 0; r < rows; ++r) {
       // Hugging Face's row r = head h's row j * half + i is the file's row h * d + 2 i + j.
       const int64_t from = permuted ? (r / d) * d + 2 * (r % d % half) + r % d / half : r;
-      const uint8_t* block = t.data + from * blocks * 20;
+      const uint8_t* block = t.data + from * blocks * block_bytes;
       uint8_t* row = codes + r * (cols / 2);
-      for (int64_t b = 0; b < blocks; ++b, block += 20) {
-        std::memcpy(&params[(r * blocks + b) * 2], block, 2);          // d: the scale
-        std::memcpy(&params[(r * blocks + b) * 2 + 1], block + 2, 2);  // m: the minimum
-        const uint8_t* qs = block + 4;  // value j in qs[j]'s low nibble, j + 16 in its high one
-        uint8_t* out = row + b * 16;    // value 2k in out[k]'s low nibble, 2k + 1 in its high one
+      for (int64_t b = 0; b < blocks; ++b, block += block_bytes) {
+        uint16_t* p = &params[(r * blocks + b) * 2];
+        std::memcpy(&p[0], block, 2);  // d: the scale
+        if (q4_0) {
+          const float m = -8.f * f16_to_f32(p[0]);
+          p[1] = f32_to_f16(m);
+          if (f16_to_f32(p[1]) != m) return false;  // beyond fp16's range: not as stored
+        } else {
+          std::memcpy(&p[1], block + 2, 2);  // m: the minimum
+        }
+        const uint8_t* qs = block + (q4_0 ? 2 : 4);  // value j in qs[j]'s low nibble, j + 16 high
+        uint8_t* out = row + b * 16;  // value 2k in out[k]'s low nibble, 2k + 1 in its high one
         for (int k = 0; k < 16; ++k) {
           auto value = [&](int j) { return j < 16 ? qs[j] & 15 : qs[j - 16] >> 4; };
           out[k] = static_cast<uint8_t>(value(2 * k) | value(2 * k + 1) << 4);

@@ -6,6 +6,7 @@
 // engine. And what is refused: another architecture, a missing tensor, a tensor of other dims.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/engine.h"
 #include "engine/factory.h"
 #include "engine/reference.h"
 #include "goldens.h"
@@ -57,6 +59,30 @@ class GgufWriter {
     put(infos_, static_cast<uint64_t>(data_.size()));
     const auto* p = reinterpret_cast<const char*>(values.data());
     data_.insert(data_.end(), p, p + values.size() * sizeof(float));
+    ++n_tensors_;
+  }
+  // As Q4_0 (rows of whole 32-value blocks): per block an fp16 scale d = max|x| / 7, then the
+  // codes q = round(x / d) + 8 in 0..15, value j in byte j's low nibble and j + 16 in its high.
+  void tensor_q4_0(const std::string& name, const std::vector<int64_t>& shape,
+                   const std::vector<float>& values) {
+    str(infos_, name);
+    put(infos_, static_cast<uint32_t>(shape.size()));
+    for (auto d = shape.rbegin(); d != shape.rend(); ++d) put(infos_, static_cast<uint64_t>(*d));
+    put(infos_, uint32_t{2});  // Q4_0
+    while (data_.size() % 32) data_.push_back(0);
+    put(infos_, static_cast<uint64_t>(data_.size()));
+    for (size_t b = 0; b < values.size(); b += 32) {
+      float amax = 0;
+      for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(values[b + j]));
+      const uint16_t d16 = f32_to_f16(amax > 0 ? amax / 7 : 1);
+      const float d = f16_to_f32(d16);
+      put(data_, d16);
+      auto code = [&](size_t j) {
+        return static_cast<uint8_t>(std::clamp(std::nearbyint(values[b + j] / d) + 8, 0.f, 15.f));
+      };
+      for (size_t j = 0; j < 16; ++j)
+        data_.push_back(static_cast<char>(code(j) | code(j + 16) << 4));
+    }
     ++n_tensors_;
   }
   void write(const std::string& path) const {
@@ -124,9 +150,10 @@ std::string gguf_name_of(const std::string& hf) {
              : "blk." + hf.substr(prefix.size(), dot - prefix.size()) + "." + it->second;
 }
 
-// tests/models/<model> as a GGUF file of F32 tensors; `skip` leaves one tensor out.
+// tests/models/<model> as a GGUF file of F32 tensors (the layers' matrices as Q4_0 where
+// `q4_0`); `skip` leaves one tensor out.
 std::string to_gguf(const std::string& model, const std::string& arch = "llama",
-                    const std::string& skip = "", bool bad_dims = false) {
+                    const std::string& skip = "", bool bad_dims = false, bool q4_0 = false) {
   const std::string dir = test::data_path("models/" + model);
   const ModelConfig c = load_model_config(dir);
   GgufWriter w;
@@ -155,7 +182,10 @@ std::string to_gguf(const std::string& model, const std::string& arch = "llama",
       v = permute_for_rope(v, c.n_kv_heads, c.head_dim, cols);
     std::vector<int64_t> shape = view.shape;
     if (bad_dims && g == "blk.0.ffn_up.weight") shape = {shape[1], shape[0]};
-    w.tensor(g, shape, v);
+    if (q4_0 && shape.size() == 2 && g.rfind("blk.", 0) == 0)
+      w.tensor_q4_0(g, shape, v);
+    else
+      w.tensor(g, shape, v);
   }
   const std::string path = test::temp_dir() + "/" + model + ".gguf";
   w.write(path);
@@ -227,6 +257,44 @@ TEST(GgufModel, Q4_1BlocksAreInt4GroupsOf32AsStored) {
     EXPECT_EQ(off, 0u) << s.name << ": values beyond one fp32 rounding of the file's";
   }
   EXPECT_GE(taken, 4);  // Q, K (rows put back in Hugging Face's order), V, O at least
+}
+
+// A file of Q4_0 matrices: int4 in groups of 32 takes them as stored and expands them to what
+// read() gives, bit for bit, so the engine streaming them compressed gives the reference
+// engine's tokens and logits on the file, bit for bit.
+TEST(GgufModel, Q4_0BlocksStreamAsStoredBitForBit) {
+  const std::string path = to_gguf("llama-tiny", "llama", "", false, /*q4_0=*/true);
+  auto weights = open_model_dir(path);
+  int taken = 0;
+  for (const PartSpec& s : layer_parts(weights->config(), 1)) {
+    if (s.shape.size() != 2) continue;
+    const int64_t rows = part_rows(s), cols = part_cols(s);
+    std::vector<uint8_t> blob(
+        static_cast<size_t>(quantized_bytes(WeightFormat::int4, rows, cols, 32, DType::f32)));
+    ASSERT_TRUE(weights->read_stored(s, WeightFormat::int4, 32, blob.data())) << s.name;
+    ++taken;
+    std::vector<float> want(static_cast<size_t>(s.numel())), got(want.size());
+    weights->read(s, DType::f32, want.data());
+    dequantize_rows(WeightFormat::int4, blob.data(), rows, cols, 32, 0, rows, got.data());
+    EXPECT_EQ(got, want) << s.name;
+  }
+  EXPECT_EQ(taken, 7);  // q, k, v, o, gate, up, down
+
+  const test::Golden g = test::load_golden("llama-tiny");
+  const auto batch = test::golden_batch(g);
+  Plan plan = test::hand_plan(Policy::kv, 0, 0, 0, 2);  // every layer streamed
+  plan.weight_format = WeightFormat::int4;
+  plan.quant_group = 32;
+  auto backend = make_backend("cpu");
+  HybridEngine engine(*weights, *backend, plan, test::workload_of(batch));
+  test::LogitsRows got, want;
+  engine.set_logits_observer(test::record_logits(got));
+  const auto out = engine.generate(batch, SamplingParams{});
+  ReferenceGenerator ref(*weights);
+  ref.set_logits_observer(test::record_logits(want));
+  const auto ref_out = ref.generate(batch, SamplingParams{});
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i].output, ref_out[i].output) << i;
+  EXPECT_EQ(got, want);
 }
 
 TEST(GgufModel, RefusesWhatItCannotRun) {

@@ -55,10 +55,11 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
                  "layers stay in the element type")
       ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4", "auto-lossy"}))
       ->capture_default_str();
-  cmd.add_option("--weight-group", a.weight_group,
-                 "int4: consecutive inputs of an output channel that share a scale and minimum. "
-                 "32 on a GGUF file of Q4_1 tensors takes its blocks as stored: the file's own "
-                 "weights, nothing lost")
+  cmd.add_option(
+         "--weight-group", a.weight_group,
+         "int4: consecutive inputs of an output channel that share a scale and minimum. "
+         "32 on a GGUF file of Q4_0 or Q4_1 tensors takes its blocks as stored: the file's own "
+         "weights, nothing lost")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 }
