@@ -152,12 +152,13 @@ void dequantize_rows(WeightFormat f, const void* src, int64_t rows, int64_t cols
   const auto* params = reinterpret_cast<const uint16_t*>(in + params_at(f, rows, cols));
   for (int64_t r = row_begin; r < row_end; ++r) {
     const uint8_t* row = in + r * row_bytes;
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t g = c / group;
+    for (int64_t g = 0; g < G; ++g) {
       const float s = f16_to_f32(params[(r * G + g) * 2]);
       const float m = f16_to_f32(params[(r * G + g) * 2 + 1]);
-      const int code = c % 2 == 0 ? row[c / 2] & 0xf : row[c / 2] >> 4;
-      w[r * cols + c] = std::fma(static_cast<float>(code), s, m);
+      for (int64_t c = g * group; c < std::min(cols, (g + 1) * group); ++c) {
+        const int code = c % 2 == 0 ? row[c / 2] & 0xf : row[c / 2] >> 4;
+        w[r * cols + c] = std::fma(static_cast<float>(code), s, m);
+      }
     }
   }
 }
