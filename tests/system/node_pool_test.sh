@@ -72,7 +72,8 @@ for name, m in (("one", one), ("four", four)):
     ranks = p["node"]["ranks"]
     print(f"  {name}: {m['ranks']} ranks, node peak {m['node_peak_mib']:.0f} MiB, sum of rank "
           f"peaks {m['sum_of_rank_peaks_mib']:.0f}; built: {m['steady_node_mib']:.0f} MiB "
-          f"(anon {m['anon_mib']:.0f}, shmem {m['shmem_mib']:.0f}, file {m['file_mib']:.0f}) "
+          f"(anon {m['anon_mib']:.0f}, weight segment {m['segment_mib']:.0f}; all shmem "
+          f"{m['shmem_mib']:.0f}, file {m['file_mib']:.0f}) "
           f"against the plan's {plan:.0f} MiB (shared {p['node']['shared_weight_bytes'] / 2**20:.0f})")
     if m["ranks"] != ranks:
         fail.append(f"{name}: {m['ranks']} ranks measured, the plan says {ranks}")
@@ -87,11 +88,15 @@ for name, m in (("one", one), ("four", four)):
         if not 0.95 * rank_plan <= anon <= 1.05 * rank_plan + overhead:
             fail.append(f"{name}: a rank holds {anon:.0f} MiB of its own, outside the plan's "
                         f"{rank_plan:.0f} MiB within 5% plus {overhead:.0f} MiB")
-# MPI's shared-memory transport takes a few MiB of shared memory a rank beside the weights.
+# The weight segment holds the plan's shared weights, counted once over the ranks. The rest of
+# the shared memory is MPI's (transport buffers, PMIx's job data: 20-70 MiB a rank, more under
+# load), reported above, not the engine's to bound.
 shared = four["plan"]["node"]["shared_weight_bytes"] / 2**20
-if not 0.95 * shared <= four["shmem_mib"] <= 1.05 * shared + 4 * 32:
-    fail.append(f"the ranks map {four['shmem_mib']:.0f} MiB of shared memory, not the plan's "
-                f"{shared:.0f} MiB of shared weights (and up to 32 MiB a rank of MPI's)")
+if not 0.95 * shared <= four["segment_mib"] <= 1.05 * shared:
+    fail.append(f"the ranks map {four['segment_mib']:.0f} MiB of the weight segment, not the "
+                f"plan's {shared:.0f} MiB of shared weights")
+if four["shmem_mib"] < four["segment_mib"]:
+    fail.append("the weight segment counts more than all the shared memory: the measurement is off")
 # The node's peak is the largest sum of the ranks' PSS at one sample. The sum of each rank's own
 # peak, taken at different moments, counts a shared page in full for a rank that mapped it a
 # moment before the others: it is reported, not bounded.
