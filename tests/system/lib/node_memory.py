@@ -80,20 +80,19 @@ def rollup(pid):
     return r if "Pss" in r else None
 
 
-def segment_pss(pid):
-    """MiB of the job's shared weight segment in pid's proportional set size (its share of the
-    segment's resident pages), from /proc/PID/smaps."""
-    total, inside = 0.0, False
-    try:
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):
-                    inside = "hybridserve-w-" in line
-                elif inside and line.startswith("Pss:"):
-                    total += int(line.split()[1]) / MIB
-    except OSError:
-        return 0.0
-    return total
+def segment_mib(pids):
+    """MiB the tmpfs holds for the job's shared weight segments: the blocks of each segment file
+    (reached through a rank's /proc/PID/map_files, as the name is gone), each file once. Exact,
+    whoever maps it and whenever sampled, unlike a sum of the ranks' proportional shares."""
+    held = {}
+    for pid in pids:
+        for rng, _ in segment_maps(pid):
+            try:
+                st = os.stat(f"/proc/{pid}/map_files/{rng}")
+            except OSError:
+                continue
+            held[(st.st_dev, st.st_ino)] = st.st_blocks * 512 / (1 << 20)
+    return sum(held.values())
 
 
 def segment_maps(pid):
@@ -180,7 +179,7 @@ def run(a):
     t = threading.Thread(target=reader)
     t.start()
     node_peak, rank_peak, built, shmem, file_peak = 0.0, {}, {}, 0.0, 0.0
-    segment = 0.0  # the weight segment's share of shmem, its pages counted once
+    segment = 0.0  # the weight segment's bytes in the tmpfs
     probed = None
     while p.poll() is None:
         pids = ranks_of(p.pid)
@@ -194,7 +193,7 @@ def run(a):
                 built[pid] = max(built.get(pid, 0.0), r.get("Pss_Anon", 0))
         if len(ready) >= a.ranks and len(sample) >= a.ranks and ready <= set(sample):
             shmem = max(shmem, sum(r.get("Pss_Shmem", 0) for r in sample.values()))
-            segment = max(segment, sum(segment_pss(pid) for pid in sample))
+            segment = max(segment, segment_mib(list(sample)))
             file_peak = max(file_peak, sum(r.get("Pss_File", 0) for r in sample.values()))
             if a.probe_uid is not None and probed is None:
                 probed = probe(list(sample), a.probe_uid)
