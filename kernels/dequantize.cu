@@ -178,11 +178,9 @@ void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows,
            "compressed weights must be at least 4-byte aligned (quant.h: 16)");
   if (rows == 0 || cols == 0) return;
   const auto* codes = static_cast<const uint8_t*>(src);
-  // The parameters end the matrix (quant.h): its bytes less theirs, an fp32 scale a row (int8)
-  // or an fp16 (scale, min) pair a row and group (int4).
-  const int64_t groups = f == WeightFormat::int4 ? (cols + group - 1) / group : 1;
-  const int64_t param_bytes = rows * groups * 4;
-  const uint8_t* params = codes + quantized_bytes(f, rows, cols, group, t) - param_bytes;
+  // The parameters follow the codes (quant.h): an fp32 scale a row (int8) or an fp16 (scale,
+  // min) pair a row and group (int4).
+  const uint8_t* params = codes + quantized_params_at(f, rows, cols);
 
   const bool chunks = cols % kVec == 0 && (f == WeightFormat::int8 || group % kVec == 0) &&
                       reinterpret_cast<uintptr_t>(src) % 8 == 0 && aligned16(w);
@@ -201,7 +199,7 @@ void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows,
     } else {
       int4_elements_kernel<T><<<grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(
           static_cast<T*>(w), codes, reinterpret_cast<const uint16_t*>(params), rows, cols, group,
-          groups);
+          (cols + group - 1) / group);
       CUDA_CHECK_LAUNCH();
     }
   });

@@ -36,9 +36,6 @@ int64_t groups_of(int64_t cols, int64_t group) {
 int64_t int4_row_bytes(int64_t cols) {
   return (cols + 1) / 2;
 }
-int64_t params_at(WeightFormat f, int64_t rows, int64_t cols) {
-  return quantized_params_at(f, rows, cols);
-}
 
 void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
   HS_CHECK(rows >= 0 && cols >= 0, "a ", weight_format_name(f), " matrix of ", rows, " x ", cols);
@@ -49,7 +46,7 @@ void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
 
 // After the codes, on a 16-byte boundary.
 int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols) {
-  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * ((cols + 1) / 2);
+  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * int4_row_bytes(cols);
   return (codes + 15) / 16 * 16;
 }
 
@@ -59,9 +56,9 @@ int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t grou
     case WeightFormat::native:
       return rows * cols * static_cast<int64_t>(dtype_bytes(native));
     case WeightFormat::int8:
-      return params_at(f, rows, cols) + rows * 4;
+      return quantized_params_at(f, rows, cols) + rows * 4;
     case WeightFormat::int4:
-      return params_at(f, rows, cols) + rows * groups_of(cols, group) * 4;
+      return quantized_params_at(f, rows, cols) + rows * groups_of(cols, group) * 4;
   }
   return 0;
 }
@@ -82,7 +79,7 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
   auto* out = static_cast<uint8_t*>(dst);
   if (f == WeightFormat::int8) {
     auto* q = reinterpret_cast<int8_t*>(out);
-    auto* scale = reinterpret_cast<float*>(out + params_at(f, rows, cols));
+    auto* scale = reinterpret_cast<float*>(out + quantized_params_at(f, rows, cols));
     for (int64_t r = row_begin; r < row_end; ++r) {
       const float* x = w + r * cols;
       float amax = 0;
@@ -96,7 +93,7 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
   }
   const int64_t G = groups_of(cols, group), row_bytes = int4_row_bytes(cols);
   uint8_t* packed = out;
-  auto* params = reinterpret_cast<uint16_t*>(out + params_at(f, rows, cols));
+  auto* params = reinterpret_cast<uint16_t*>(out + quantized_params_at(f, rows, cols));
   for (int64_t r = row_begin; r < row_end; ++r) {
     const float* x = w + r * cols;
     uint8_t* row = packed + r * row_bytes;
@@ -142,14 +139,14 @@ void dequantize_rows(WeightFormat f, const void* src, int64_t rows, int64_t cols
   const auto* in = static_cast<const uint8_t*>(src);
   if (f == WeightFormat::int8) {
     const auto* q = reinterpret_cast<const int8_t*>(in);
-    const auto* scale = reinterpret_cast<const float*>(in + params_at(f, rows, cols));
+    const auto* scale = reinterpret_cast<const float*>(in + quantized_params_at(f, rows, cols));
     for (int64_t r = row_begin; r < row_end; ++r)
       for (int64_t c = 0; c < cols; ++c)
         w[r * cols + c] = static_cast<float>(q[r * cols + c]) * scale[r];
     return;
   }
   const int64_t G = groups_of(cols, group), row_bytes = int4_row_bytes(cols);
-  const auto* params = reinterpret_cast<const uint16_t*>(in + params_at(f, rows, cols));
+  const auto* params = reinterpret_cast<const uint16_t*>(in + quantized_params_at(f, rows, cols));
   for (int64_t r = row_begin; r < row_end; ++r) {
     const uint8_t* row = in + r * row_bytes;
     for (int64_t g = 0; g < G; ++g) {
