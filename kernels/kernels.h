@@ -19,7 +19,8 @@
 
 namespace hs {
 enum class WeightFormat;  // model/quant.h, included by dequantize.cu alone
-}
+enum class CacheFormat;   // model/cache_format.h, included by cache_compress.cu alone
+}  // namespace hs
 
 namespace hs::kernels {
 
@@ -66,6 +67,17 @@ void copy_rows(void* dst, const int32_t* dst_rows, const void* src, const int32_
 // cols % 8 == 0 (int4: group % 8 == 0 too), src is 8-byte and w 16-byte aligned.
 void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows, int64_t cols,
                 int64_t group, cudaStream_t stream);
+
+// ---- cache_compress.cu ---------------------------------------------------------------------
+// Compressed cache rows (model/cache_format.h; f = int8 or int4, groups of `group` elements,
+// int4 with even group and cols), with hs::compress_cache_row / expand_cache_row's arithmetic:
+// compress: dst row rows[i] = src row rows[i] compressed, i < count (rows nullptr: row i);
+//   src: rows of cols elements of t; dst: rows of cache_row_bytes(f, cols, group, 2) bytes.
+// expand: dst rows [0, count) = src rows [0, count) expanded and rounded once to t.
+void compress_cache_rows(DType t, void* dst, const void* src, const int32_t* rows, int64_t count,
+                         int64_t cols, CacheFormat f, int64_t group, cudaStream_t stream);
+void expand_cache_rows(DType t, void* dst, const void* src, int64_t count, int64_t cols,
+                       CacheFormat f, int64_t group, cudaStream_t stream);
 
 // ---- attention.cu ---------------------------------------------------------------------------
 // Causal attention over block tables (cpu::attention's function): query r of sequence seq[r] at

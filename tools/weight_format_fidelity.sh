@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# What compressed weights cost on a real model: SmolLM2-135M-Instruct (models/, from
+# What compressed weights (or caches) cost on a real model: SmolLM2-135M-Instruct (models/, from
 # tools/fetch_smollm2.sh) answers the first N questions of datasets/questions.jsonl greedily,
 # GEN tokens each, with every layer's weights streamed as native (fp32 on the cpu backend),
 # int8 and int4; for each format, how many answers match native token for token and where the
-# others first diverge. Runs on the cpu backend (a minute or two on 2 cores); HS_DEVICE=cuda runs
-# it on a GPU (fp16 there).
+# others first diverge. HS_FORMAT_OPTION=--cache-format compares cache formats instead (every
+# layer's cache on the host, so every one is compressed). Runs on the cpu backend (a minute or
+# two on 2 cores); HS_DEVICE=cuda runs it on a GPU (fp16 there).
 #   bash tools/weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]
 set -euo pipefail
 usage="usage: weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]"
@@ -19,13 +20,17 @@ model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 mkdir -p "$out"
 head -n "$n" "$root/datasets/questions.jsonl" >"$out/questions.jsonl"
 device=${HS_DEVICE:-cpu}
+option=${HS_FORMAT_OPTION:---weight-format}
+case "$option" in --weight-format | --cache-format) ;; *)
+  echo "HS_FORMAT_OPTION must be --weight-format or --cache-format, got $option" >&2; exit 2 ;;
+esac
 for f in native int8 int4; do
-  # A GPU budget that leaves room for no layer's weights: every layer streams, so the format
-  # applies to all of them.
+  # A GPU budget that leaves room for no layer's weights or cache: every layer streams and keeps
+  # its cache on the host, so the format applies to all of them.
   "$bin" run --model "$model" --input "$out/questions.jsonl" --output "$out/$f.jsonl" \
     --overwrite --max-new-tokens "$gen" --device "$device" --gpu-mem-gib 0.15 \
-    --weight-format "$f" --progress-s 1000 "$@" 2>"$out/$f.log" ||
-    { echo "run with --weight-format $f failed: see $out/$f.log" >&2; exit 1; }
+    "$option" "$f" --progress-s 1000 "$@" 2>"$out/$f.log" ||
+    { echo "run with $option $f failed: see $out/$f.log" >&2; exit 1; }
   grep -m1 -o "engine ready.*" "$out/$f.log" | cut -c1-160 || true
 done
 python3 - "$out" <<'PY'

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "model/cache_format.h"
 #include "model/quant.h"
 #include "util/dtype.h"
 
@@ -95,6 +96,16 @@ class Backend {
   // once to dtype(): the cpu backend's dequantize_rows rounded to fp16 / bf16, bit for bit.
   virtual void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
                           int64_t group, Stream s) = 0;
+  // Compressed cache rows (model/cache_format.h): dst row rows[i] = src row rows[i] (rows of
+  // cols elements of dtype()) compressed in format f, groups of `group`, i < count; the
+  // compressed rows are cache_row_bytes(f, cols, group, dtype bytes) apart. rows: a device
+  // index array, or nullptr for rows 0 .. count - 1.
+  virtual void compress_rows(void* dst, const void* src, const int32_t* rows, int64_t count,
+                             int64_t cols, CacheFormat f, int64_t group, Stream s) = 0;
+  // dst rows [0, count) (dtype()) = the compressed rows src [0, count) expanded, rounded once to
+  // dtype(): the cpu backend's expand_cache_row, bit for bit.
+  virtual void expand_rows(void* dst, const void* src, int64_t count, int64_t cols, CacheFormat f,
+                           int64_t group, Stream s) = 0;
   virtual Event record(Stream s) = 0;        // marks the work enqueued on s so far
   virtual void wait(Stream s, Event e) = 0;  // later work on s starts after e
   virtual void sync(Event e) = 0;            // the host waits for e

@@ -18,7 +18,8 @@ int64_t act_blocks_of(int64_t blocks, double f) {
 
 CacheLayout make_cache_layout(const ModelConfig& c, DType dtype, int64_t block_tokens,
                               double act_fraction, const std::vector<int64_t>& capacity_tokens,
-                              size_t max_segment_bytes) {
+                              size_t max_segment_bytes, CacheFormat host_format,
+                              int64_t host_group) {
   HS_CHECK(block_tokens > 0, "block_tokens must be > 0, got ", block_tokens);
   HS_CHECK(act_fraction >= 0 && act_fraction <= 1, "the activation share must be in [0, 1], got ",
            act_fraction);
@@ -27,6 +28,9 @@ CacheLayout make_cache_layout(const ModelConfig& c, DType dtype, int64_t block_t
   l.kv_dim = c.kv_dim();
   l.hidden = c.hidden;
   l.elem_bytes = static_cast<int64_t>(dtype_bytes(dtype));
+  l.host_format = host_format;
+  l.host_group = host_group;
+  cache_row_bytes(host_format, l.kv_dim, host_group, l.elem_bytes);  // checks the group
   for (int64_t tokens : capacity_tokens) {
     const int64_t blocks = blocks_for(tokens, block_tokens);
     const int64_t act = act_blocks_of(blocks, act_fraction);

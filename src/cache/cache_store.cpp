@@ -22,14 +22,14 @@ SlotArray reserve_slots(MemoryPool& pool, int64_t slots, int64_t slot_bytes,
 }
 }  // namespace
 
-CacheStore::CacheStore(const CacheLayout& layout, int layers, MemoryPool& pool) : layout_(layout) {
+CacheStore::CacheStore(const CacheLayout& layout, int layers, MemoryPool& pool, bool host)
+    : layout_(layout), host_(host) {
   arrays_.resize(static_cast<size_t>(layers));
   for (auto& a : arrays_) {
-    a[0] =
-        reserve_slots(pool, layout.kv_slots, layout.k_block_bytes(), layout.kv_slots_per_segment);
-    a[1] =
-        reserve_slots(pool, layout.kv_slots, layout.k_block_bytes(), layout.kv_slots_per_segment);
-    a[2] = reserve_slots(pool, layout.act_slots, layout.act_block_bytes(),
+    for (int kv = 0; kv < 2; ++kv)
+      a[kv] = reserve_slots(pool, layout.kv_slots, layout.k_block_bytes(host),
+                            layout.kv_slots_per_segment);
+    a[2] = reserve_slots(pool, layout.act_slots, layout.act_block_bytes(host),
                          layout.act_slots_per_segment);
   }
 }

@@ -30,10 +30,12 @@ enum class CacheArray : int { k = 0, v = 1, act = 2 };
 class CacheStore {
  public:
   CacheStore() = default;
-  // Reserves the arrays of `layers` layers in `pool` under category "cache".
-  CacheStore(const CacheLayout& layout, int layers, MemoryPool& pool);
+  // Reserves the arrays of `layers` layers in `pool` under category "cache", with the host's
+  // block size (host: compressed where the layout's host_format says) or the device's.
+  CacheStore(const CacheLayout& layout, int layers, MemoryPool& pool, bool host);
 
   const CacheLayout& layout() const { return layout_; }
+  bool host() const { return host_; }
   int layers() const { return static_cast<int>(arrays_.size()); }
   const SlotArray& array(int layer, CacheArray a) const {
     return arrays_[static_cast<size_t>(layer)][static_cast<int>(a)];
@@ -41,6 +43,7 @@ class CacheStore {
 
  private:
   CacheLayout layout_;
+  bool host_ = false;
   std::vector<std::array<SlotArray, 3>> arrays_;
 };
 

@@ -89,7 +89,7 @@ RunMemory::RunMemory(const RunShape& s)
     x_rows = std::max(x_rows, c.max_positions - 1);
   }
   cache_layout = make_cache_layout(c, s.dtype, s.block_tokens, s.act_fraction, capacity_tokens,
-                                   s.max_chunk_bytes);
+                                   s.max_chunk_bytes, s.cache_format, s.cache_group);
   const int64_t bt = s.block_tokens, T = item.tokens, R = item.requests;
   const int64_t H = c.hidden, Q = c.q_dim(), KV = c.kv_dim(), F = c.ffn_dim, E = c.embed_dim();
 
@@ -103,7 +103,8 @@ RunMemory::RunMemory(const RunShape& s)
             static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group)),
             "weights"));
   host_cache =
-      CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host);
+      CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host,
+                 /*host=*/true);
   if (s.host_pool_bytes > 0) {
     const size_t used = host.bytes(), planned = static_cast<size_t>(s.host_pool_bytes);
     HS_CHECK(used <= planned, "the engine needs ", used, " bytes of host pool (", host.describe(),
@@ -131,18 +132,28 @@ RunMemory::RunMemory(const RunShape& s)
               "weight staging"));
   }
   device_cache =
-      CacheStore(cache_layout, s.keep_cache ? static_cast<int>(s.gpu_cache_layers) : 0, device);
+      CacheStore(cache_layout, s.keep_cache ? static_cast<int>(s.gpu_cache_layers) : 0, device,
+                 /*host=*/false);
 
   const std::string ws = "working set";
   x = device.reserve(bytes(x_rows * H), ws);
   const int64_t host_cache_layers = L - s.gpu_cache_layers;
   sets.resize(static_cast<size_t>((host_cache_layers > 0 ? s.host_sets : 0) +
                                   (s.gpu_cache_layers > 0 ? 2 : 0)));
-  for (WorkingSet& p : sets) {
+  const int64_t n_host_sets = host_cache_layers > 0 ? s.host_sets : 0;
+  for (size_t i = 0; i < sets.size(); ++i) {
+    WorkingSet& p = sets[i];
     p.k = device.reserve(bytes(item.blocks * bt * KV), ws);
     p.v = device.reserve(bytes(item.blocks * bt * KV), ws);
     p.act = device.reserve(bytes(item.act_blocks * bt * H), ws);
     p.x_in = device.reserve(bytes(T * H), ws);
+    if (s.keep_cache && cache_layout.host_compressed() && static_cast<int64_t>(i) < n_host_sets) {
+      const CacheLayout& cl = cache_layout;
+      p.kc = device.reserve(static_cast<size_t>(item.blocks * bt * cl.k_row_bytes(true)), ws);
+      p.vc = device.reserve(static_cast<size_t>(item.blocks * bt * cl.k_row_bytes(true)), ws);
+      p.actc = device.reserve(
+          static_cast<size_t>(std::max(item.act_blocks * bt, T) * cl.act_row_bytes(true)), ws);
+    }
   }
   h = device.reserve(bytes(std::max(T, item.act_blocks * bt) * H), ws);
   q = device.reserve(bytes(T * Q), ws);

@@ -8,7 +8,8 @@
 //             depth as util/spread.h says), as the backend's dtype or compressed (RunShape::
 //             weight_format, model/quant.h: stored_part_bytes); in the node pool instead
 //             when the ranks of a node share them (RunShape::shared_weights)
-//   cache     K/V and checkpoint blocks of the layers whose cache lives on the host
+//   cache     K/V and checkpoint blocks of the layers whose cache lives on the host, in the
+//             element type or compressed (RunShape::cache_format, model/cache_format.h)
 //   staging   the rest of the plan's pool
 // Node pool (shared_weights only; laid over the node's shared segment, registered for DMA):
 //   weights   as above, once for every rank of the node
@@ -23,7 +24,9 @@
 //                   sets (items in flight of each cache home: host_sets for host-cache
 //                   layers, two for device-cache layers, where the plan has them; plan.h:
 //                   working_set_turns) of working K/V blocks, loaded checkpoints and the layer
-//                   input kept for write-back; one set of compute temporaries; the head's
+//                   input kept for write-back (and, with a compressed host cache, the host
+//                   sets' compressed rows as loaded and as written back); one set of compute
+//                   temporaries; the head's
 //   indices         each mini-batch's index arrays (engine/mini_batch.h), uploaded each step
 #pragma once
 
@@ -53,6 +56,8 @@ struct RunShape {
   int64_t host_sets = 2;  // working sets of the host-cache layers' items (plan.h)
   WeightFormat weight_format = WeightFormat::native;  // of the streamed layers (model/quant.h)
   int64_t quant_group = kDefaultQuantGroup;
+  CacheFormat cache_format = CacheFormat::native;  // of the host-cache layers' blocks
+  int64_t cache_group = kDefaultCacheGroup;
   std::vector<int64_t> prompt_lens;                // per request
   std::vector<int64_t> gen_lens;                   // per request: tokens to generate
   std::vector<std::vector<int32_t>> mini_batches;  // request indices
@@ -114,6 +119,11 @@ struct RunMemory {
     int k = -1, v = -1;  // [blocks, block_tokens, kv_dim]: working K/V
     int act = -1;        // [act_blocks, block_tokens, hidden]: loaded checkpoints
     int x_in = -1;       // [tokens, hidden]: the layer's input, written back as checkpoints
+    // Host sets with a compressed host cache only, rows of cache_row_bytes: the loaded blocks
+    // land here and are expanded into k, v and act; the rows written back are compressed here
+    // (K/V at their working rows, checkpoints at their token rows) and copied to the host.
+    int kc = -1, vc = -1;  // [blocks * block_tokens] compressed K (V) rows
+    int actc = -1;         // [max(act_blocks * block_tokens, tokens)] compressed checkpoint rows
   };
   std::vector<WorkingSet> sets;   // host-cache layers' host_sets, then device-cache layers' two
   int h = -1;                     // [max(tokens, act_blocks * block_tokens), hidden]

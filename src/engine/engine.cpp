@@ -56,8 +56,10 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     const Footprint f = plan_footprint(cfg_, plan_, capacity_);
     if (plan_.host_pool_bytes == 0) plan_.host_pool_bytes = f.host_pool_bytes;
     if (plan_.device_bytes == 0) plan_.device_bytes = f.device_bytes;
-    plan_.kv_bytes_per_token = 2 * cfg_.kv_dim() * elem_;
-    plan_.act_bytes_per_token = cfg_.hidden * elem_;
+    plan_.kv_bytes_per_token =
+        2 * cache_row_bytes(plan_.cache_format, cfg_.kv_dim(), plan_.cache_group, elem_);
+    plan_.act_bytes_per_token =
+        cache_row_bytes(plan_.cache_format, cfg_.hidden, plan_.cache_group, elem_);
   }
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {

@@ -119,6 +119,7 @@ class HybridEngine final : public Generator {
   Event store_cache(Step& s, int layer, int mb);
   Event sample(Step& s, int mb);
   Event expand_weights(Step& s, int layer);
+  void expand_cache(Step& s, int layer, int mb, bool kv);
 
   void init(const WeightSource& weights, const MemoryLimits& limits);
 

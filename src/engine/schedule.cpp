@@ -39,10 +39,12 @@ StepShape HybridEngine::step_shape(const Step& s) const {
   shape.host_sets = plan_.host_sets;
   shape.layer_bytes = streamed_bytes_;
   shape.expand = plan_.weight_format != WeightFormat::native;
+  const CacheLayout& cl = mem_->cache_layout;
   for (const MiniBatch& m : s.mbs) {
     shape.load_bytes.push_back(keep_cache_ ? item_cache_h2d_bytes(m) : 0);
-    shape.store_bytes.push_back(
-        keep_cache_ ? (m.stored_kv * 2 * cfg_.kv_dim() + m.stored_act * cfg_.hidden) * elem_ : 0);
+    shape.store_bytes.push_back(keep_cache_ ? m.stored_kv * 2 * cl.k_row_bytes(true) +
+                                                  m.stored_act * cl.act_row_bytes(true)
+                                            : 0);
     shape.recompute_rows.push_back(m.loaded_act * plan_.block_tokens);
   }
   return shape;
@@ -177,8 +179,8 @@ Event HybridEngine::expand_weights(Step& s, int l) {
 }
 
 int64_t HybridEngine::item_cache_h2d_bytes(const MiniBatch& m) const {
-  return (m.loaded_kv * 2 * cfg_.kv_dim() + m.loaded_act * cfg_.hidden) * plan_.block_tokens *
-         elem_;
+  const CacheLayout& cl = mem_->cache_layout;
+  return m.loaded_kv * 2 * cl.k_block_bytes(true) + m.loaded_act * cl.act_block_bytes(true);
 }
 
 // Copies the blocks holding this item's cached tokens into its working set: K/V blocks into
@@ -197,12 +199,16 @@ Event HybridEngine::load_cache(Step& s, int l, int mb) {
   // multiprocessors to compute; within the device by the copy_rows kernel, since the copy
   // engines move device memory at a fraction of its bandwidth (~430 GB/s measured on an H100
   // for the working-set copies of a resident cache, ~2.6 ms a layer of opt-6.7b at batch 128).
+  // A compressed host cache's blocks land in the set's compressed rows (kc, vc, actc) at the
+  // same working positions, and the item's compute expands them (expand_cache).
   const int32_t* ix = s.idx[mb];
+  const CacheLayout& cl = mem_->cache_layout;
+  const bool packed = from_host && cl.host_compressed();
   auto load = [&](void* dst, const SlotArray& src, const SegmentRange& r, int64_t src_at,
-                  int64_t dst_at, int64_t block_elems) {
+                  int64_t dst_at, int64_t block_elems, int64_t host_block_bytes) {
     if (from_host)
-      b_.copy_runs(dst, src.segment_base(r.segment), r.runs,
-                   static_cast<size_t>(block_elems * elem_), in);
+      b_.copy_runs(dst, src.segment_base(r.segment), r.runs, static_cast<size_t>(host_block_bytes),
+                   in);
     else
       b_.copy_rows(dst, ix + dst_at + r.begin, src.segment_base(r.segment), ix + src_at + r.begin,
                    r.count, block_elems, in);
@@ -210,21 +216,45 @@ Event HybridEngine::load_cache(Step& s, int l, int mb) {
   if (m.loaded_kv > 0) {
     const Event t = from_host ? tracer_.begin(in) : Event{};
     for (const SegmentRange& r : m.load_kv)
-      for (CacheArray a : {CacheArray::k, CacheArray::v})
-        load(dev(a == CacheArray::k ? p.k : p.v), cache_array(l, a), r, m.at.load_kv_src,
-             m.at.load_kv_dst, bt * KV);
+      for (CacheArray a : {CacheArray::k, CacheArray::v}) {
+        const bool k = a == CacheArray::k;
+        load(dev(packed ? (k ? p.kc : p.vc) : (k ? p.k : p.v)), cache_array(l, a), r,
+             m.at.load_kv_src, m.at.load_kv_dst, bt * KV, cl.k_block_bytes(true));
+      }
     if (from_host)
-      tracer_.end(t, in, TraceKind::kv, s.index, l, mb, m.loaded_kv * 2 * bt * KV * elem_);
+      tracer_.end(t, in, TraceKind::kv, s.index, l, mb, m.loaded_kv * 2 * cl.k_block_bytes(true));
   }
   if (m.loaded_act > 0) {
     const Event t = from_host ? tracer_.begin(in) : Event{};
     for (const SegmentRange& r : m.load_act)
-      load(dev(p.act), cache_array(l, CacheArray::act), r, m.at.load_act_src, m.at.load_act_dst,
-           bt * H);
+      load(dev(packed ? p.actc : p.act), cache_array(l, CacheArray::act), r, m.at.load_act_src,
+           m.at.load_act_dst, bt * H, cl.act_block_bytes(true));
     if (from_host)
-      tracer_.end(t, in, TraceKind::act, s.index, l, mb, m.loaded_act * bt * H * elem_);
+      tracer_.end(t, in, TraceKind::act, s.index, l, mb, m.loaded_act * cl.act_block_bytes(true));
   }
   return b_.record(in);
+}
+
+// A compressed host cache's loaded blocks, from the set's compressed rows into its working
+// blocks (loaded blocks come first: working rows 0 .. loaded * block_tokens - 1), on the compute
+// stream as the item's first work: K/V rows (kv) or checkpoint rows (act). Nothing otherwise.
+void HybridEngine::expand_cache(Step& s, int l, int mb, bool kv) {
+  const MiniBatch& m = s.mbs[mb];
+  const CacheLayout& cl = mem_->cache_layout;
+  const int64_t blocks = kv ? m.loaded_kv : m.loaded_act;
+  if (!host_cache(l) || !cl.host_compressed() || blocks == 0) return;
+  const int M = static_cast<int>(s.mbs.size());
+  const RunMemory::WorkingSet& p = working_set(s, l * M + mb);
+  const int64_t rows = blocks * plan_.block_tokens, g = plan_.cache_group;
+  const Event t = tracer_.begin(Stream::compute);
+  if (kv) {
+    b_.expand_rows(dev(p.k), dev(p.kc), rows, cfg_.kv_dim(), cl.host_format, g, Stream::compute);
+    b_.expand_rows(dev(p.v), dev(p.vc), rows, cfg_.kv_dim(), cl.host_format, g, Stream::compute);
+  } else {
+    b_.expand_rows(dev(p.act), dev(p.actc), rows, cfg_.hidden, cl.host_format, g, Stream::compute);
+  }
+  tracer_.end(t, Stream::compute, TraceKind::cache_expand, s.index, l, mb,
+              blocks * (kv ? 2 * cl.k_block_bytes(true) : cl.act_block_bytes(true)));
 }
 
 // K/V of the loaded checkpoint blocks, with this layer's norm and K/V projections (and RoPE at
@@ -239,6 +269,7 @@ Event HybridEngine::recompute(Step& s, int l, int mb) {
   auto W = [&](Part part) { return w[static_cast<size_t>(part)]; };
   const int64_t rows = m.loaded_act * plan_.block_tokens, H = cfg_.hidden, KV = cfg_.kv_dim();
   const int64_t first_row = m.kv_blocks * plan_.block_tokens;
+  expand_cache(s, l, mb, /*kv=*/false);
   const Event t = tracer_.begin(Stream::compute);
   const void* h = dev(p.act);
   if (cfg_.pre_norm) {  // OPT post-LN layers have no norm before attention
@@ -274,6 +305,7 @@ Event HybridEngine::compute(Step& s, int l, int mb) {
   void* att = dev(mem_->att);
   void* f1 = dev(mem_->f1);
 
+  expand_cache(s, l, mb, /*kv=*/true);
   Event t = tracer_.begin(Stream::compute);
   if (keep_cache_) b_.copy_d2d(dev(p.x_in), x, static_cast<size_t>(T * H * elem_), Stream::compute);
   const void* h = x;
@@ -350,9 +382,22 @@ Event HybridEngine::store_cache(Step& s, int l, int mb) {
   // held the loads to ~51.5 GB/s). Into device memory (a resident cache) by the copy_rows
   // kernel unless the runs are long (prefill: a request's prompt rows), since the copy engines
   // move device memory at a fraction of its bandwidth and serve the host loads too.
+  // A compressed host cache's rows are compressed first, on the same stream, from their
+  // working rows into the same rows of the set's compressed rows (kc, vc, actc), and copied from
+  // there.
   const bool to_host = host_cache(l);
+  const CacheLayout& cl = mem_->cache_layout;
+  const bool packed = to_host && cl.host_compressed();
   auto store = [&](void* dst, const void* src, const SegmentRange& r, int64_t src_at,
-                   int64_t dst_at, int64_t row_elems) {
+                   int64_t dst_at, int64_t row_elems, int packed_src) {
+    if (packed) {
+      b_.compress_rows(dev(packed_src), src, ix + src_at + r.begin, r.count, row_elems,
+                       cl.host_format, plan_.cache_group, Stream::cache_out);
+      const int64_t row_bytes =
+          cache_row_bytes(cl.host_format, row_elems, plan_.cache_group, elem_);
+      b_.copy_runs(dst, dev(packed_src), r.runs, static_cast<size_t>(row_bytes), Stream::cache_out);
+      return;
+    }
     const int64_t row_bytes = row_elems * elem_;
     if (to_host || r.count * row_bytes >= min_dma_run_bytes_ * static_cast<int64_t>(r.runs.size()))
       b_.copy_runs(dst, src, r.runs, static_cast<size_t>(row_bytes), Stream::cache_out);
@@ -361,13 +406,16 @@ Event HybridEngine::store_cache(Step& s, int l, int mb) {
                    Stream::cache_out);
   };
   for (const SegmentRange& r : m.store_kv)
-    for (CacheArray a : {CacheArray::k, CacheArray::v})
-      store(cache_array(l, a).segment_base(r.segment), dev(a == CacheArray::k ? p.k : p.v), r,
-            m.at.store_kv_src, m.at.store_kv_dst, KV);
+    for (CacheArray a : {CacheArray::k, CacheArray::v}) {
+      const bool k = a == CacheArray::k;
+      store(cache_array(l, a).segment_base(r.segment), dev(k ? p.k : p.v), r, m.at.store_kv_src,
+            m.at.store_kv_dst, KV, k ? p.kc : p.vc);
+    }
   for (const SegmentRange& r : m.store_act)
     store(cache_array(l, CacheArray::act).segment_base(r.segment), dev(p.x_in), r,
-          m.at.store_act_src, m.at.store_act_dst, H);
-  const int64_t bytes = (m.stored_kv * 2 * KV + m.stored_act * H) * elem_;
+          m.at.store_act_src, m.at.store_act_dst, H, p.actc);
+  const int64_t bytes =
+      m.stored_kv * 2 * cl.k_row_bytes(to_host) + m.stored_act * cl.act_row_bytes(to_host);
   return host_cache(l)
              ? tracer_.end(t, Stream::cache_out, TraceKind::write_back, s.index, l, mb, bytes)
              : b_.record(Stream::cache_out);

@@ -28,6 +28,8 @@ const char* trace_kind_name(TraceKind k) {
       return "embed";
     case TraceKind::expand:
       return "expand";
+    case TraceKind::cache_expand:
+      return "cache-expand";
   }
   return "?";
 }

@@ -16,12 +16,13 @@ enum class TraceKind : int {
   attention = 4,
   projections = 5,  // Q/K/V/O projections (and norms)
   ffn = 6,
-  write_back = 7,  // D2H of new cache entries
-  sampling = 8,    // head, logits and token choice
-  embed = 9,       // token + position embedding
-  expand = 10,     // compressed weights expanded on the device (model/quant.h)
+  write_back = 7,     // D2H of new cache entries
+  sampling = 8,       // head, logits and token choice
+  embed = 9,          // token + position embedding
+  expand = 10,        // compressed weights expanded on the device (model/quant.h)
+  cache_expand = 11,  // compressed host-cache rows expanded on the device (cache_format.h)
 };
-constexpr int kNumTraceKinds = 11;
+constexpr int kNumTraceKinds = 12;
 const char* trace_kind_name(TraceKind k);
 
 struct TraceEvent {

@@ -137,16 +137,25 @@ double replay_ms(const StepSchedule& schedule, Duration duration) {
   return last;
 }
 
+// One host-cache layer's cache traffic in a phase, as it crosses PCIe (in the plan's cache
+// format) and in the element type (what a compressed host cache expands to and compresses from).
+struct CacheLayerBytes {
+  double load = 0, load_native = 0;    // blocks loaded
+  double store = 0, store_native = 0;  // rows written back
+};
+
 // The phase's schedule with every layer running `passes` balanced mini-batches, each with 1 /
 // passes of the phase's rows, recompute rows and attention, and of each cache layer's loads
-// (load_layer_bytes) and write-backs (store_layer_bytes); then each mini-batch's head.
+// and write-backs (cb); then each mini-batch's head.
 // Durations: weights and host cache loads at h2d_gbps, host write-backs at d2h_gbps, an item's
 // layer (and recompute) on the GPU; a device-cache item's blocks are copied by a kernel beside
 // compute, so its copy (resident_copy_ms a layer) is charged to the item's layer, and its load
-// and write-back take no channel time. Fills gpu_ms, recompute_ms and total_ms.
+// and write-back take no channel time. A compressed host cache is expanded by the item's first
+// compute (its recompute if it has one, else its layer) and compressed by its write-back, each
+// reading one form and writing the other at mem_gbps. Fills gpu_ms, recompute_ms and total_ms.
 void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole, double head_rows,
-                    int64_t passes, double load_layer_bytes, double store_layer_bytes,
-                    double resident_copy_ms, PhaseCost& pc) {
+                    int64_t passes, const CacheLayerBytes& cb, double resident_copy_ms,
+                    PhaseCost& pc) {
   const CostConstants& k = p.constants;
   const int64_t L = c.n_layers, M = std::max<int64_t>(passes, 1);
   const double m = static_cast<double>(M);
@@ -155,8 +164,13 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const double item_ms = layer_item_ms(c, p, item, rc);
   pc.recompute_ms = static_cast<double>(L) * m * rc;
   const double head = head_ms(c, p, head_rows / m);
-  pc.gpu_ms =
-      static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers + m * head;
+  const bool compressed = p.cache_format != CacheFormat::native;
+  const double cache_expand_ms =
+      compressed ? transfer_ms((cb.load + cb.load_native) / m, k.mem_gbps) : 0;
+  const double cache_compress_ms =
+      compressed ? transfer_ms((cb.store + cb.store_native) / m, k.mem_gbps) : 0;
+  pc.gpu_ms = static_cast<double>(L) * m * item_ms + resident_copy_ms * p.gpu_cache_layers +
+              m * head + static_cast<double>(L - p.gpu_cache_layers) * m * cache_expand_ms;
 
   StepShape shape;
   shape.layers = L;
@@ -171,14 +185,14 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   auto item_bytes = [&](double layer_bytes) {
     return layer_bytes > 0 ? std::max<int64_t>(1, static_cast<int64_t>(layer_bytes / m)) : 0;
   };
-  shape.load_bytes.assign(static_cast<size_t>(M), item_bytes(load_layer_bytes));
-  shape.store_bytes.assign(static_cast<size_t>(M), item_bytes(store_layer_bytes));
+  shape.load_bytes.assign(static_cast<size_t>(M), item_bytes(cb.load));
+  shape.store_bytes.assign(static_cast<size_t>(M), item_bytes(cb.store));
   shape.recompute_rows.assign(static_cast<size_t>(M),
                               static_cast<int64_t>(std::ceil(item.act_rows)));
   thread_local StepScheduler scheduler;  // the planner times thousands of lists
   const StepSchedule& schedule = scheduler.schedule(shape);
 
-  const double load_ms = transfer_ms(load_layer_bytes / m, k.h2d_gbps);
+  const double load_ms = transfer_ms(cb.load / m, k.h2d_gbps);
   // Expanding a compressed layer writes the layer in the element type, on its own stream
   // beside compute: at the measured expansion rate, or else reading the compressed bytes and
   // writing the expanded ones at device memory bandwidth.
@@ -187,7 +201,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
       k.expand_gbps > 0
           ? transfer_ms(expanded, k.expand_gbps)
           : transfer_ms(static_cast<double>(shape.layer_bytes) + expanded, k.mem_gbps);
-  const double store_ms = transfer_ms(store_layer_bytes / m, k.d2h_gbps);
+  const double store_ms = transfer_ms(cb.store / m, k.d2h_gbps) + cache_compress_ms;
   pc.total_ms = replay_ms(schedule, [&](const StepOp& op) {
     switch (op.kind) {
       case OpKind::weights:
@@ -197,11 +211,13 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
       case OpKind::store:
         return op.host ? store_ms : 0.0;
       case OpKind::recompute:
-        return rc;
-      case OpKind::layer:
-        return item_ms -
-               (op.mb >= 0 && shape.recompute_rows[static_cast<size_t>(op.mb)] > 0 ? rc : 0) +
-               (shape.host_cache[static_cast<size_t>(op.layer)] ? 0 : resident_copy_ms / m);
+        return rc + (shape.host_cache[static_cast<size_t>(op.layer)] ? cache_expand_ms : 0);
+      case OpKind::layer: {
+        const bool recomputes = op.mb >= 0 && shape.recompute_rows[static_cast<size_t>(op.mb)] > 0;
+        const bool host = shape.host_cache[static_cast<size_t>(op.layer)];
+        return item_ms - (recomputes ? rc : 0) + (host ? 0 : resident_copy_ms / m) +
+               (host && !recomputes ? cache_expand_ms : 0);
+      }
       case OpKind::head:
         return head;
       case OpKind::expand:
@@ -282,23 +298,25 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   pc.attention_read_bytes = static_cast<int64_t>(attention_bytes) * c.n_layers;
   // One cache layer's loads (every block holding a cached token, whole) and write-backs (the
   // new token's row, K/V or checkpoint by its block) in the step, wherever the layer's cache is.
-  double load_layer_bytes = 0, store_layer_bytes = 0;
+  CacheLayerBytes cb;
   if (p.policy != Policy::recompute_tokens) {
     for (const auto& [n, count] : lens) {
-      load_layer_bytes += static_cast<double>(count * request_cache_bytes_per_layer(c, p, n));
-      store_layer_bytes +=
-          static_cast<double>(count * (is_act_block(n / p.block_tokens, p.act_fraction)
-                                           ? act_bytes_per_token(c, p.dtype)
-                                           : kv_bytes_per_token(c, p.dtype)));
+      const auto k = static_cast<double>(count);
+      cb.load += k * static_cast<double>(request_cache_bytes_per_layer(c, p, n, true));
+      cb.load_native += k * static_cast<double>(request_cache_bytes_per_layer(c, p, n, false));
+      const bool act = is_act_block(n / p.block_tokens, p.act_fraction);
+      cb.store += k * static_cast<double>(act ? host_act_bytes_per_token(c, p)
+                                              : host_kv_bytes_per_token(c, p));
+      cb.store_native += k * static_cast<double>(act ? act_bytes_per_token(c, p.dtype)
+                                                     : kv_bytes_per_token(c, p.dtype));
     }
   }
   // A device-resident cache layer's blocks are copied into the working set on the device,
   // reading and writing each byte, beside compute and drawing on the same memory bandwidth.
   const double resident_copy_ms =
-      p.gpu_cache_layers > 0 ? transfer_ms(2 * load_layer_bytes, p.constants.mem_gbps) : 0;
+      p.gpu_cache_layers > 0 ? transfer_ms(2 * cb.load_native, p.constants.mem_gbps) : 0;
   pcie_ms(pc, p.constants);
-  schedule_phase(c, p, whole, static_cast<double>(active), passes, load_layer_bytes,
-                 store_layer_bytes, resident_copy_ms, pc);
+  schedule_phase(c, p, whole, static_cast<double>(active), passes, cb, resident_copy_ms, pc);
   return pc;
 }
 
@@ -310,6 +328,14 @@ int64_t kv_bytes_per_token(const ModelConfig& c, DType t) {
 
 int64_t act_bytes_per_token(const ModelConfig& c, DType t) {
   return c.hidden * elem_bytes(t);
+}
+
+int64_t host_kv_bytes_per_token(const ModelConfig& c, const Plan& p) {
+  return 2 * cache_row_bytes(p.cache_format, c.kv_dim(), p.cache_group, elem_bytes(p.dtype));
+}
+
+int64_t host_act_bytes_per_token(const ModelConfig& c, const Plan& p) {
+  return cache_row_bytes(p.cache_format, c.hidden, p.cache_group, elem_bytes(p.dtype));
 }
 
 int64_t layer_weight_bytes(const ModelConfig& c, DType t) {
@@ -342,11 +368,13 @@ int64_t act_rows_among(int64_t tokens, int64_t block_tokens, double f) {
   return rows;
 }
 
-int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens) {
+int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens,
+                                      bool host) {
   const int64_t blocks = (tokens + p.block_tokens - 1) / p.block_tokens;
   const int64_t act_blocks = act_blocks_among(blocks, p.act_fraction);
-  return p.block_tokens * ((blocks - act_blocks) * kv_bytes_per_token(c, p.dtype) +
-                           act_blocks * act_bytes_per_token(c, p.dtype));
+  const int64_t kv = host ? host_kv_bytes_per_token(c, p) : kv_bytes_per_token(c, p.dtype);
+  const int64_t act = host ? host_act_bytes_per_token(c, p) : act_bytes_per_token(c, p.dtype);
+  return p.block_tokens * ((blocks - act_blocks) * kv + act_blocks * act);
 }
 
 PhaseCost decode_step_cost(const ModelConfig& c, const Plan& p,
@@ -363,17 +391,21 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   if (requests == 0) return pc;
 
   pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
-  double tokens = 0, store_layer_bytes = 0;
+  double tokens = 0;
+  CacheLayerBytes cb;
   for (const auto& [n, count] : lens) {
     tokens += static_cast<double>(count * n);
     if (p.policy == Policy::recompute_tokens) continue;
     // Each prompt token's row goes to its cache for every layer (crossing PCIe for the
     // host-cache layers): its checkpoint if it falls into an activation block, else its K and V.
     const int64_t act_rows = act_rows_among(n, p.block_tokens, p.act_fraction);
-    const int64_t row_bytes = (n - act_rows) * kv_bytes_per_token(c, p.dtype) +
-                              act_rows * act_bytes_per_token(c, p.dtype);
+    const int64_t row_bytes =
+        (n - act_rows) * host_kv_bytes_per_token(c, p) + act_rows * host_act_bytes_per_token(c, p);
+    const int64_t native_bytes = (n - act_rows) * kv_bytes_per_token(c, p.dtype) +
+                                 act_rows * act_bytes_per_token(c, p.dtype);
     pc.traffic.write_back_d2h += (c.n_layers - p.gpu_cache_layers) * count * row_bytes;
-    store_layer_bytes += static_cast<double>(count * row_bytes);
+    cb.store += static_cast<double>(count * row_bytes);
+    cb.store_native += static_cast<double>(count * native_bytes);
   }
   const double attention_flops = causal_attention_flops(c, lens);
   const double layer_flops = layer_dense_flops(c, tokens) + attention_flops;
@@ -385,7 +417,7 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   whole.tokens = tokens;
   whole.attention_ms = compute_ms(attention_flops, p.constants.attention_tflops);
   pcie_ms(pc, p.constants);
-  schedule_phase(c, p, whole, static_cast<double>(requests), passes, 0, store_layer_bytes, 0, pc);
+  schedule_phase(c, p, whole, static_cast<double>(requests), passes, cb, 0, pc);
   return pc;
 }
 

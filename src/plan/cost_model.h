@@ -44,7 +44,11 @@ namespace hs {
 // ---- sizes ---------------------------------------------------------------------------------
 int64_t kv_bytes_per_token(const ModelConfig& c, DType t);   // per layer: 2 * kv_dim * elem
 int64_t act_bytes_per_token(const ModelConfig& c, DType t);  // per layer: hidden * elem
-int64_t layer_weight_bytes(const ModelConfig& c, DType t);   // every part of one layer
+// The same as the host cache holds them and PCIe carries them, in the plan's cache format
+// (model/cache_format.h: cache_row_bytes; the two above when native).
+int64_t host_kv_bytes_per_token(const ModelConfig& c, const Plan& p);
+int64_t host_act_bytes_per_token(const ModelConfig& c, const Plan& p);
+int64_t layer_weight_bytes(const ModelConfig& c, DType t);  // every part of one layer
 // A streamed layer's bytes in the host pool and over PCIe, in the plan's weight format
 // (layer_weight_bytes when native).
 int64_t streamed_layer_bytes(const ModelConfig& c, const Plan& p);
@@ -57,8 +61,10 @@ int64_t act_blocks_among(int64_t blocks, double f);
 // Rows (tokens) among the first `tokens` positions that fall into activation blocks.
 int64_t act_rows_among(int64_t tokens, int64_t block_tokens, double f);
 // Bytes one layer's cache of a request holding `tokens` tokens takes: whole blocks, K/V blocks
-// at kv_bytes_per_token a row and activation blocks at act_bytes_per_token a row.
-int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens);
+// at kv_bytes_per_token a row and activation blocks at act_bytes_per_token a row; on the host
+// (host_*_bytes_per_token: compressed where the plan's cache format says) or on the device.
+int64_t request_cache_bytes_per_layer(const ModelConfig& c, const Plan& p, int64_t tokens,
+                                      bool host = true);
 
 // ---- cost of a phase -------------------------------------------------------------------------
 struct PhaseCost {

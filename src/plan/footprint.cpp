@@ -21,6 +21,8 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.host_sets = p.host_sets;
   s.weight_format = p.weight_format;
   s.quant_group = p.quant_group;
+  s.cache_format = p.cache_format;
+  s.cache_group = p.cache_group;
   s.prompt_lens = w.prompt_lens;
   s.gen_lens = w.gen_lens;
   s.mini_batches =

@@ -47,8 +47,8 @@ bool is_act_block(int64_t b, double f) {
 
 StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
                                  const std::vector<int64_t>& cached_lens) {
-  const int64_t kv_row_bytes = kv_bytes_per_token(c, p.dtype);    // 2 * kv_dim * elem
-  const int64_t act_row_bytes = act_bytes_per_token(c, p.dtype);  // hidden * elem
+  const int64_t kv_row_bytes = host_kv_bytes_per_token(c, p);    // 2 * kv_dim * elem, or compressed
+  const int64_t act_row_bytes = host_act_bytes_per_token(c, p);  // hidden * elem, or compressed
   const int64_t bt = p.block_tokens;
   HS_CHECK(bt > 0, "block_tokens must be positive, got ", bt);
 

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "model/cache_format.h"
 #include "model/config.h"
 #include "model/quant.h"
 #include "util/dtype.h"
@@ -116,10 +117,15 @@ struct Plan {
   // native (dtype), or compressed and expanded on the device into the layer's buffer.
   WeightFormat weight_format = WeightFormat::native;
   int64_t quant_group = kDefaultQuantGroup;  // int4: inputs per (scale, min)
+  // How the host-cache layers' blocks are held in the host pool and cross PCIe
+  // (model/cache_format.h): native, or compressed row by row when written back and expanded on
+  // the device when loaded. Device-resident cache layers stay in dtype.
+  CacheFormat cache_format = CacheFormat::native;
+  int64_t cache_group = kDefaultCacheGroup;  // elements per (scale, min)
 
-  // Per layer, per token.
-  int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem
-  int64_t act_bytes_per_token = 0;  // hidden * elem
+  // Per layer, per token, as the host cache holds them and PCIe carries them.
+  int64_t kv_bytes_per_token = 0;   // 2 * kv_dim * elem, or two compressed rows
+  int64_t act_bytes_per_token = 0;  // hidden * elem, or one compressed row
 
   NodeLayout node;  // the ranks of a node; the budgets below are the node's
 

@@ -14,6 +14,8 @@ nlohmann::json plan_to_json(const Plan& p) {
       {"dtype", dtype_name(p.dtype)},
       {"weight_format", weight_format_name(p.weight_format)},
       {"weight_group", p.quant_group},
+      {"cache_format", cache_format_name(p.cache_format)},
+      {"cache_group", p.cache_group},
       {"kv_bytes_per_token", p.kv_bytes_per_token},
       {"act_bytes_per_token", p.act_bytes_per_token},
       {"mini_batch_size", p.mini_batch_size},

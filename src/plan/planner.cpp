@@ -91,6 +91,10 @@ void validate(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   HS_CHECK(o.gpu_mem_gib > 0, "--gpu-mem-gib must be positive, got ", o.gpu_mem_gib);
   HS_CHECK(o.host_mem_gib > 0, "--host-mem-gib must be positive, got ", o.host_mem_gib);
   HS_CHECK(o.node.ranks >= 1, "--ranks-per-node must be at least 1, got ", o.node.ranks);
+  HS_CHECK(o.cache_format == CacheFormat::native || (o.cache_group >= 2 && o.cache_group % 2 == 0 &&
+                                                     c.kv_dim() % 2 == 0 && c.hidden % 2 == 0),
+           "--cache-group must be even and at least 2 (two int4 codes a byte), got ",
+           o.cache_group);
   if (o.mini_batch_size)
     HS_CHECK(*o.mini_batch_size >= 1, "--mini-batch-size must be at least 1, got ",
              *o.mini_batch_size);
@@ -182,7 +186,11 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
   const int64_t Wc = streamed_layer_bytes(c, p);     // a streamed one, as it crosses PCIe
   // Streaming takes the two layer buffers, and with compressed weights two staging buffers.
   const int64_t stream_buffers = 2 * W + (p.weight_format == WeightFormat::native ? 0 : 2 * Wc);
-  const int64_t cache_layer_bytes = base.host_cache_bytes / L;  // sum_i cache_i, one layer
+  // sum_i cache_i, one layer, as the device holds it (a compressed host cache is smaller).
+  const int64_t cache_layer_bytes =
+      static_cast<int64_t>(static_cast<double>(base.host_cache_bytes / L) *
+                           static_cast<double>(kv_bytes_per_token(c, p.dtype)) /
+                           static_cast<double>(host_kv_bytes_per_token(c, p)));
   int64_t left = budget_bytes - base.device_bytes;
 
   const RunCost cost = predict_run(c, p, w);
@@ -338,10 +346,12 @@ Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOpti
   base.dtype = o.dtype;
   base.weight_format = o.weight_format;
   base.quant_group = o.quant_group;
+  base.cache_format = o.cache_format;
+  base.cache_group = o.cache_group;
   base.constants = o.constants;
   base.node = o.node;
-  base.kv_bytes_per_token = kv_bytes_per_token(c, o.dtype);
-  base.act_bytes_per_token = act_bytes_per_token(c, o.dtype);
+  base.kv_bytes_per_token = host_kv_bytes_per_token(c, base);
+  base.act_bytes_per_token = host_act_bytes_per_token(c, base);
 
   std::optional<Candidate> best;
   std::map<Policy, Candidate> best_of;                // per policy, for the explanation of auto

@@ -32,6 +32,8 @@ struct PlanOptions {
   // predicted throughput (make_plan).
   bool weight_format_auto = false;
   int64_t quant_group = kDefaultQuantGroup;
+  CacheFormat cache_format = CacheFormat::native;  // of the host cache (Plan)
+  int64_t cache_group = kDefaultCacheGroup;
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
   // Fixes the working sets host-cache items take turns on (Plan::host_sets) instead of

@@ -64,6 +64,14 @@ class LoggingBackend final : public Backend {
                   Stream st) override {
     b_.dequantize(d, s, f, r, c, g, st);
   }
+  void compress_rows(void* d, const void* s, const int32_t* rows, int64_t n, int64_t c,
+                     CacheFormat f, int64_t g, Stream st) override {
+    b_.compress_rows(d, s, rows, n, c, f, g, st);
+  }
+  void expand_rows(void* d, const void* s, int64_t n, int64_t c, CacheFormat f, int64_t g,
+                   Stream st) override {
+    b_.expand_rows(d, s, n, c, f, g, st);
+  }
   Event record(Stream st) override {
     const Event e = b_.record(st);
     calls.push_back({Call::record, st, e.id});

@@ -53,6 +53,9 @@ class ClockedBackend final : public Backend {
                   Stream s) override {
     run(s, static_cast<double>(rows * cols * 2) / (k_.expand_gbps * 1e6));
   }
+  void compress_rows(void*, const void*, const int32_t*, int64_t, int64_t, CacheFormat, int64_t,
+                     Stream) override {}
+  void expand_rows(void*, const void*, int64_t, int64_t, CacheFormat, int64_t, Stream) override {}
   Event record(Stream s) override {
     events_.push_back(clock_[static_cast<int>(s)]);
     return Event{static_cast<int64_t>(events_.size()) - 1};

@@ -108,6 +108,23 @@ void CpuBackend::dequantize(void* dst, const void* src, WeightFormat f, int64_t 
   dequantize_rows(f, src, rows, cols, group, 0, rows, F(dst));
 }
 
+void CpuBackend::compress_rows(void* dst, const void* src, const int32_t* rows, int64_t count,
+                               int64_t cols, CacheFormat f, int64_t group, Stream) {
+  const int64_t row_bytes = cache_row_bytes(f, cols, group, 4);
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t r = rows ? rows[i] : i;
+    compress_cache_row(f, F(src) + r * cols, cols, group, static_cast<char*>(dst) + r * row_bytes);
+  }
+}
+
+void CpuBackend::expand_rows(void* dst, const void* src, int64_t count, int64_t cols, CacheFormat f,
+                             int64_t group, Stream) {
+  const int64_t row_bytes = cache_row_bytes(f, cols, group, 4);
+  for (int64_t i = 0; i < count; ++i)
+    expand_cache_row(f, static_cast<const char*>(src) + i * row_bytes, cols, group,
+                     F(dst) + i * cols);
+}
+
 Event CpuBackend::record(Stream) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - epoch_).count();

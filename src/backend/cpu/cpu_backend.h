@@ -45,6 +45,10 @@ class CpuBackend final : public Backend {
                  Stream s) override;
   void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
                   int64_t group, Stream s) override;
+  void compress_rows(void* dst, const void* src, const int32_t* rows, int64_t count, int64_t cols,
+                     CacheFormat f, int64_t group, Stream s) override;
+  void expand_rows(void* dst, const void* src, int64_t count, int64_t cols, CacheFormat f,
+                   int64_t group, Stream s) override;
   Event record(Stream s) override;
   void wait(Stream, Event) override {}  // work is complete when enqueued
   void sync(Event) override {}

@@ -245,6 +245,18 @@ class CudaBackend final : public Backend {
     kernels::dequantize(dtype_, dst, src, f, rows, cols, group, stream(s));
   }
 
+  void compress_rows(void* dst, const void* src, const int32_t* rows, int64_t count, int64_t cols,
+                     CacheFormat f, int64_t group, Stream s) override {
+    use_device();
+    kernels::compress_cache_rows(dtype_, dst, src, rows, count, cols, f, group, stream(s));
+  }
+
+  void expand_rows(void* dst, const void* src, int64_t count, int64_t cols, CacheFormat f,
+                   int64_t group, Stream s) override {
+    use_device();
+    kernels::expand_cache_rows(dtype_, dst, src, count, cols, f, group, stream(s));
+  }
+
   Event record(Stream s) override {
     use_device();
     const int64_t id = next_event_id_++;

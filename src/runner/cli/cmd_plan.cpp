@@ -90,7 +90,12 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
   row("policy", cat(policy_name(p.policy), " (requested ", policy_name(p.requested), ")"));
   row("act fraction", fmt("%.4f of cache blocks", p.act_fraction));
   row("bytes per token/layer",
-      cat("K/V ", p.kv_bytes_per_token, ", activation ", p.act_bytes_per_token));
+      cat("K/V ", p.kv_bytes_per_token, ", activation ", p.act_bytes_per_token,
+          p.cache_format == CacheFormat::native
+              ? std::string()
+              : cat(" in the host cache, as ", cache_format_name(p.cache_format), " (groups of ",
+                    p.cache_group, "; ", kv_bytes_per_token(c, p.dtype), " and ",
+                    act_bytes_per_token(c, p.dtype), " on the GPU)")));
   row("layer weights",
       p.weight_format == WeightFormat::native
           ? fmt("%.1f MiB", W / (1 << 20))
@@ -220,6 +225,8 @@ void plan_command(const PlanCommandOptions& options) {
   po.weight_format =
       po.weight_format_auto ? WeightFormat::native : parse_weight_format(o.plan.weight_format);
   po.quant_group = o.plan.weight_group;
+  po.cache_format = parse_cache_format(o.plan.cache_format);
+  po.cache_group = o.plan.cache_group;
   po.gpu_mem_gib = 24;
   po.host_mem_gib = o.plan.host_mem_gib > 0 ? o.plan.host_mem_gib : default_host_mem_gib();
 

@@ -56,6 +56,8 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.system = o.system;
   job.weight_format = o.plan.weight_format;
   job.weight_group = o.plan.weight_group;
+  job.cache_format = o.plan.cache_format;
+  job.cache_group = o.plan.cache_group;
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;

@@ -62,6 +62,21 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
          "weights, nothing lost")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--cache-format", a.cache_format,
+                 "How the caches of host-cache layers (K/V blocks and activation checkpoints) "
+                 "are held in host memory and cross PCIe: native (the element type), or "
+                 "compressed row by row when written back and expanded on the GPU when loaded: "
+                 "int8 (8 bits with a scale and minimum per --cache-group consecutive elements "
+                 "of a row; about 0.53 of fp16's bytes) or int4 (4 bits, the same groups, "
+                 "FlexGen's --compress-cache scheme; about 0.28). Lossy (docs/BENCHMARKS.md, "
+                 "\"Compressed weights\"); GPU-resident cache layers stay in the element type")
+      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4"}))
+      ->capture_default_str();
+  cmd.add_option("--cache-group", a.cache_group,
+                 "int8/int4 caches: consecutive elements of a row (along the hidden dimension) "
+                 "that share a scale and minimum; even")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 void add_plan_fixing_options(CLI::App& cmd, PlanArgs& a) {
@@ -87,6 +102,8 @@ void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
   eo.weight_format =
       eo.weight_format_auto ? WeightFormat::native : parse_weight_format(a.weight_format);
   eo.quant_group = a.weight_group;
+  eo.cache_format = parse_cache_format(a.cache_format);
+  eo.cache_group = a.cache_group;
 }
 
 void add_dtype_option(CLI::App& cmd, std::string& dtype) {

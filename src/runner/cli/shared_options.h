@@ -25,10 +25,12 @@ struct PlanArgs {
   std::optional<int64_t> host_sets;        // empty: the planner's
   std::string weight_format = "native";    // model/quant.h: native, int8, int4
   int64_t weight_group = kDefaultQuantGroup;
+  std::string cache_format = "native";  // model/cache_format.h: native, int8, int4
+  int64_t cache_group = kDefaultCacheGroup;
 };
 
 // --policy, --act-fraction, --gpu-mem-gib, --host-mem-gib, --block-tokens, --weight-format,
-// --weight-group (run, plan, bench).
+// --weight-group, --cache-format, --cache-group (run, plan, bench).
 void add_plan_options(CLI::App& cmd, PlanArgs& a);
 // --mini-batch-size, --host-sets: fix what the planner would choose (plan, bench).
 void add_plan_fixing_options(CLI::App& cmd, PlanArgs& a);

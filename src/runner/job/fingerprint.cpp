@@ -101,6 +101,8 @@ json job_fingerprint(const FingerprintInputs& in) {
     j["weights.format"] = in.weight_format == "int4" || in.weight_format == "auto-lossy"
                               ? cat(in.weight_format, " group ", in.weight_group)
                               : in.weight_format;
+  if (in.cache_format != "native" && in.cache_format != "fp16" && in.cache_format != "bf16")
+    j["cache.format"] = cat(in.cache_format, " group ", in.cache_group);
   return j;
 }
 

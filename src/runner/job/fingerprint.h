@@ -25,6 +25,9 @@ struct FingerprintInputs {
   // before compressed formats existed have it).
   std::string weight_format = "native";
   int64_t weight_group = 64;
+  // --cache-format, --cache-group: likewise, unless native.
+  std::string cache_format = "native";
+  int64_t cache_group = 64;
 };
 
 // A flat JSON object, field name -> value. Reads the whole input file once (hashing).

@@ -236,8 +236,9 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
       return tok->encode(text, false);  // the template wrote the special tokens
     };
   }
-  FingerprintInputs fi{o.model_dir, o.input,  o.max_new_tokens, o.sampling,
-                       o.stop,      o.system, o.weight_format,  o.weight_group};
+  FingerprintInputs fi{o.model_dir,    o.input,      o.max_new_tokens, o.sampling,
+                       o.stop,         o.system,     o.weight_format,  o.weight_group,
+                       o.cache_format, o.cache_group};
   const json fingerprint = job_fingerprint(fi);
 
   JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,

@@ -27,6 +27,8 @@ struct JobOptions {
   // the job (its fingerprint) unless native.
   std::string weight_format = "native";
   int64_t weight_group = 64;
+  std::string cache_format = "native";  // --cache-format and --cache-group, likewise
+  int64_t cache_group = 64;
   bool resume = false;        // continue the job whose journal is beside the output
   bool overwrite = false;     // discard an existing output and journal
   bool retry_failed = false;  // with resume: recompute requests whose generation failed
