@@ -2,6 +2,8 @@
 // hs::dequantize_rows rounded once to the element type:
 //   int8: w[r, c] = q[r, c] * scale[r]                       one fp32 multiply
 //   int4: w[r, c] = fma(q[r, c], scale[r, g], min[r, g])     one fp32 fma, g = c / group
+//   fp8:  w[r, c] = e4m3(q[r, c]) * scale[r]                 the code's exact fp32 value, then
+//                                                            one fp32 multiply
 // written as __fmul_rn / __fmaf_rn so nvcc can neither contract nor split them: the result is
 // the cpu's float multiply / std::fma bit for bit, before the one rounding to 16 bits.
 //   w: [rows, cols] of T; src: quantized_bytes(f, rows, cols, group) bytes in quant.h's layout.
@@ -94,6 +96,50 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// An e4m3 code's value in fp32, exactly (model/quant.h: e4m3_to_f32; codes 0x7f / 0xff, NaN,
+// are never written by the quantiser): normal codes by placing exponent and mantissa in a
+// float's bits, subnormals as mantissa * 2^-9.
+__device__ __forceinline__ float e4m3_value(uint32_t q) {
+  const uint32_t exp = (q >> 3) & 0xfu, man = q & 7u, sign = (q & 0x80u) << 24;
+  if (exp == 0) return __uint_as_float(sign | __float_as_uint(__fmul_rn(float(man), 0.001953125f)));
+  return __uint_as_float(sign | (exp + 120u) << 23 | man << 20);
+}
+
+template <typename T, typename Index>
+__global__ void __launch_bounds__(kThreads)
+    fp8_chunks_kernel(uint4* __restrict__ w, const uint2* __restrict__ codes,
+                      const float* __restrict__ scales, Index n_chunks, Index row_chunks) {
+  const Index first = static_cast<Index>(blockIdx.x) * kBlockChunks + threadIdx.x;
+  uint2 q[kChunks];
+  float s[kChunks];
+#pragma unroll
+  for (int k = 0; k < kChunks; ++k) {
+    const Index i = first + static_cast<Index>(k) * kThreads;
+    q[k] = i < n_chunks ? __ldg(codes + i) : make_uint2(0, 0);
+    s[k] = i < n_chunks ? __ldg(scales + i / row_chunks) : 0.f;
+  }
+#pragma unroll
+  for (int k = 0; k < kChunks; ++k) {
+    const Index i = first + static_cast<Index>(k) * kThreads;
+    if (i >= n_chunks) break;
+    float f[kVec];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      f[j] = __fmul_rn(e4m3_value((q[k].x >> (8 * j)) & 0xffu), s[k]);
+      f[4 + j] = __fmul_rn(e4m3_value((q[k].y >> (8 * j)) & 0xffu), s[k]);
+    }
+    store_chunk<T>(w + i, f);
+  }
+}
+
+template <typename T>
+__global__ void fp8_elements_kernel(T* __restrict__ w, const uint8_t* __restrict__ codes,
+                                    const float* __restrict__ scales, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += stride)
+    w[e] = from_f32<T>(__fmul_rn(e4m3_value(codes[e]), scales[e / cols]));
+}
+
 // params: one 32-bit (scale, min) pair per (row, group); group_chunks = group / 8.
 template <typename T, typename Index>
 __global__ void __launch_bounds__(kThreads)
@@ -157,6 +203,10 @@ void launch_chunks(WeightFormat f, void* w, const uint8_t* src, const uint8_t* p
     int8_chunks_kernel<T, Index><<<blocks, kThreads, 0, stream>>>(
         out, reinterpret_cast<const uint2*>(src), reinterpret_cast<const float*>(params),
         static_cast<Index>(n_chunks), static_cast<Index>(cols / kVec));
+  } else if (f == WeightFormat::fp8) {
+    fp8_chunks_kernel<T, Index><<<blocks, kThreads, 0, stream>>>(
+        out, reinterpret_cast<const uint2*>(src), reinterpret_cast<const float*>(params),
+        static_cast<Index>(n_chunks), static_cast<Index>(cols / kVec));
   } else {
     int4_chunks_kernel<T, Index><<<blocks, kThreads, 0, stream>>>(
         out, reinterpret_cast<const uint32_t*>(src), reinterpret_cast<const uint32_t*>(params),
@@ -170,8 +220,8 @@ void launch_chunks(WeightFormat f, void* w, const uint8_t* src, const uint8_t* p
 
 void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows, int64_t cols,
                 int64_t group, cudaStream_t stream) {
-  HS_CHECK(f == WeightFormat::int8 || f == WeightFormat::int4,
-           "dequantize expands int8 or int4 weights, not ", weight_format_name(f));
+  HS_CHECK(f == WeightFormat::int8 || f == WeightFormat::int4 || f == WeightFormat::fp8,
+           "dequantize expands int8, int4 or fp8 weights, not ", weight_format_name(f));
   HS_CHECK(rows >= 0 && cols >= 0, "dequantize of a ", rows, " x ", cols, " matrix");
   HS_CHECK(f != WeightFormat::int4 || group > 0, "int4 group size must be positive, got ", group);
   HS_CHECK(reinterpret_cast<uintptr_t>(src) % 4 == 0,
@@ -182,7 +232,7 @@ void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows,
   // min) pair a row and group (int4).
   const uint8_t* params = codes + quantized_params_at(f, rows, cols);
 
-  const bool chunks = cols % kVec == 0 && (f == WeightFormat::int8 || group % kVec == 0) &&
+  const bool chunks = cols % kVec == 0 && (f != WeightFormat::int4 || group % kVec == 0) &&
                       reinterpret_cast<uintptr_t>(src) % 8 == 0 && aligned16(w);
   dispatch(t, [&](auto tag) {
     using T = decltype(tag);
@@ -191,6 +241,10 @@ void dequantize(DType t, void* w, const void* src, WeightFormat f, int64_t rows,
         launch_chunks<T, uint32_t>(f, w, codes, params, rows, cols, group, stream);
       else
         launch_chunks<T, uint64_t>(f, w, codes, params, rows, cols, group, stream);
+    } else if (f == WeightFormat::fp8) {
+      fp8_elements_kernel<T><<<grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(
+          static_cast<T*>(w), codes, reinterpret_cast<const float*>(params), rows, cols);
+      CUDA_CHECK_LAUNCH();
     } else if (f == WeightFormat::int8) {
       int8_elements_kernel<T><<<grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(
           static_cast<T*>(w), reinterpret_cast<const int8_t*>(codes),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,8 @@ const char* weight_format_name(WeightFormat f) {
       return "int8";
     case WeightFormat::int4:
       return "int4";
+    case WeightFormat::fp8:
+      return "fp8";
   }
   return "?";
 }
@@ -25,7 +28,8 @@ WeightFormat parse_weight_format(const std::string& s) {
   if (s == "native" || s == "fp16" || s == "bf16") return WeightFormat::native;
   if (s == "int8") return WeightFormat::int8;
   if (s == "int4") return WeightFormat::int4;
-  throw Error(cat("unknown weight format '", s, "': expected fp16, bf16, int8 or int4"));
+  if (s == "fp8") return WeightFormat::fp8;
+  throw Error(cat("unknown weight format '", s, "': expected fp16, bf16, int8, int4 or fp8"));
 }
 
 namespace {
@@ -42,11 +46,45 @@ void check_shape(WeightFormat f, int64_t rows, int64_t cols, int64_t group) {
   HS_CHECK(f != WeightFormat::int4 || group > 0, "int4 group size must be positive, got ", group);
 }
 
+// int8 and fp8: one byte a weight and an fp32 scale a row.
+bool per_row(WeightFormat f) {
+  return f == WeightFormat::int8 || f == WeightFormat::fp8;
+}
+
 }  // namespace
+
+uint8_t f32_to_e4m3(float x) {
+  const uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  float a = std::fabs(x);
+  if (std::isnan(a)) return sign | 0x7f;
+  if (a >= 448.f) return sign | 0x7e;  // saturate: e4m3 has no infinity
+  if (a < 0.015625f) {                 // below 2^-6: subnormal, steps of 2^-9 (8 is 2^-6)
+    return sign | static_cast<uint8_t>(std::nearbyint(a * 512.f));
+  }
+  int e = 0;
+  const float m = std::frexp(a, &e);  // a = m 2^e, m in [0.5, 1)
+  // Mantissa steps of 2^(e - 4) in [2^(e-1), 2^e): three bits below the leading one.
+  int q = static_cast<int>(std::nearbyint(std::ldexp(m, 4))) - 8;  // 0 .. 8
+  int exp = e - 1 + 7;
+  if (q == 8) {
+    q = 0;
+    ++exp;
+  }
+  if (exp > 15 || (exp == 15 && q > 6)) return sign | 0x7e;
+  return sign | static_cast<uint8_t>(exp << 3 | q);
+}
+
+float e4m3_to_f32(uint8_t q) {
+  const int exp = (q >> 3) & 0xf, man = q & 7;
+  if (exp == 15 && man == 7) return std::numeric_limits<float>::quiet_NaN();
+  const float a = exp == 0 ? std::ldexp(static_cast<float>(man), -9)
+                           : std::ldexp(static_cast<float>(8 + man), exp - 10);
+  return q & 0x80 ? -a : a;
+}
 
 // After the codes, on a 16-byte boundary.
 int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols) {
-  const int64_t codes = f == WeightFormat::int8 ? rows * cols : rows * int4_row_bytes(cols);
+  const int64_t codes = per_row(f) ? rows * cols : rows * int4_row_bytes(cols);
   return (codes + 15) / 16 * 16;
 }
 
@@ -56,6 +94,7 @@ int64_t quantized_bytes(WeightFormat f, int64_t rows, int64_t cols, int64_t grou
     case WeightFormat::native:
       return rows * cols * static_cast<int64_t>(dtype_bytes(native));
     case WeightFormat::int8:
+    case WeightFormat::fp8:
       return quantized_params_at(f, rows, cols) + rows * 4;
     case WeightFormat::int4:
       return quantized_params_at(f, rows, cols) + rows * groups_of(cols, group) * 4;
@@ -88,6 +127,18 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
       scale[r] = s;
       for (int64_t c = 0; c < cols; ++c)
         q[r * cols + c] = static_cast<int8_t>(std::clamp(std::nearbyint(x[c] / s), -127.f, 127.f));
+    }
+    return;
+  }
+  if (f == WeightFormat::fp8) {
+    auto* scale = reinterpret_cast<float*>(out + quantized_params_at(f, rows, cols));
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      const float* x = w + r * cols;
+      float amax = 0;
+      for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+      const float s = amax > 0 ? amax / 448.f : 1.f;
+      scale[r] = s;
+      for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = f32_to_e4m3(x[c] / s);
     }
     return;
   }
@@ -143,6 +194,12 @@ void dequantize_rows(WeightFormat f, const void* src, int64_t rows, int64_t cols
     for (int64_t r = row_begin; r < row_end; ++r)
       for (int64_t c = 0; c < cols; ++c)
         w[r * cols + c] = static_cast<float>(q[r * cols + c]) * scale[r];
+    return;
+  }
+  if (f == WeightFormat::fp8) {
+    const auto* scale = reinterpret_cast<const float*>(in + quantized_params_at(f, rows, cols));
+    for (int64_t r = row_begin; r < row_end; ++r)
+      for (int64_t c = 0; c < cols; ++c) w[r * cols + c] = e4m3_to_f32(in[r * cols + c]) * scale[r];
     return;
   }
   const int64_t G = groups_of(cols, group), row_bytes = int4_row_bytes(cols);

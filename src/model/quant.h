@@ -8,6 +8,10 @@
 //   int8  symmetric per output row: q[rows][cols] int8 (row-major), then scale[rows] fp32.
 //         w = q * scale; scale = max|w_row| / 127 (1 where the row is all zero), q = round(w /
 //         scale) clamped to [-127, 127].
+//   fp8   e4m3 per output row (OCP FP8 E4M3: 1 sign, 4 exponent bits biased by 7, 3 mantissa
+//         bits; subnormals below 2^-6; largest 448; no infinity): q[rows][cols] uint8, then
+//         scale[rows] fp32. w = e4m3(q) * scale; scale = max|w_row| / 448 (1 where the row is
+//         all zero), q = w / scale rounded to nearest-even e4m3 (saturating at 448).
 //   int4  asymmetric per group of `group` consecutive inputs of a row (FlexGen's group-wise
 //         compression along the input dimension; the last group of a row may be shorter):
 //         q[rows][ceil(cols / 2)] uint8, two per byte, element 2j in the low nibble and 2j + 1
@@ -28,12 +32,16 @@
 
 namespace hs {
 
-enum class WeightFormat { native, int8, int4 };
-const char* weight_format_name(WeightFormat f);  // "native", "int8", "int4"
-// "int8", "int4"; "native", "fp16" and "bf16" (the element type itself) give native.
+enum class WeightFormat { native, int8, int4, fp8 };
+const char* weight_format_name(WeightFormat f);  // "native", "int8", "int4", "fp8"
+// "int8", "int4", "fp8"; "native", "fp16" and "bf16" (the element type itself) give native.
 WeightFormat parse_weight_format(const std::string& s);
 
 constexpr int64_t kDefaultQuantGroup = 64;
+
+// The e4m3 code nearest x (ties to even; |x| beyond 448 saturates), and a code's value.
+uint8_t f32_to_e4m3(float x);
+float e4m3_to_f32(uint8_t q);
 
 // Bytes of a [rows, cols] matrix in format f (native: rows * cols * dtype bytes), and where its
 // parameters (int8's scales, int4's (scale, min) pairs) start in it.

@@ -117,7 +117,7 @@ TEST_P(CudaDequantize, EqualsTheCpuExpansionRoundedBitForBit) {
   uint64_t seed = 11;
   for (const Shape& s : shapes) {
     const auto w = random_matrix(s.rows, s.cols, seed++);
-    for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4}) {
+    for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4, WeightFormat::fp8}) {
       const Compressed c = compress(f, w, s.rows, s.cols, s.group);
       const auto got = expand_on_device(b(), f, c.blob, s.rows, s.cols, s.group);
       expect_bits_equal(t(), got, c.want_f32, s.cols, shape_name(f, t(), s.rows, s.cols, s.group));
@@ -128,7 +128,7 @@ TEST_P(CudaDequantize, EqualsTheCpuExpansionRoundedBitForBit) {
 TEST_P(CudaDequantize, MisalignedOutputTakesTheGenericPathAlike) {
   const int64_t rows = 64, cols = 4096, group = 64;
   const auto w = random_matrix(rows, cols, 99);
-  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4}) {
+  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4, WeightFormat::fp8}) {
     const Compressed c = compress(f, w, rows, cols, group);
     const auto got = expand_on_device(b(), f, c.blob, rows, cols, group, /*dst_offset=*/1);
     expect_bits_equal(t(), got, c.want_f32, cols,
@@ -160,7 +160,7 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaDequantize, ::testing::Values(DType::f16, D
 TEST(CudaDequantizeLarge, LayerSizedMatrixMatchesAndReportsBandwidth) {
   const int64_t rows = 7168, cols = 28672, group = 64;
   const auto w = random_matrix(rows, cols, 7);
-  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4}) {
+  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4, WeightFormat::fp8}) {
     const Compressed c = compress(f, w, rows, cols, group);
     for (DType t : {DType::f16, DType::bf16}) {
       Backend& b = backend(t);

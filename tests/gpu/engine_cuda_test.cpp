@@ -205,7 +205,7 @@ TEST(CudaEngineWeightFormat, PrefillLogitsNearTheCpuEngineOnTheSameFormat) {
   for (const std::string& model : test::golden_models())
     for (const auto& [f, group] :
          {std::pair{WeightFormat::int8, int64_t{64}}, std::pair{WeightFormat::int4, int64_t{64}},
-          std::pair{WeightFormat::int4, int64_t{32}}}) {
+          std::pair{WeightFormat::int4, int64_t{32}}, std::pair{WeightFormat::fp8, int64_t{64}}}) {
       const std::string what = cat(model, " ", weight_format_name(f), " group ", group);
       auto weights = open_model_dir(test::data_path("models/" + model));
       const std::vector<GenRequest> batch = test::golden_batch(test::load_golden(model));

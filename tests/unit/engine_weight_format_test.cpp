@@ -76,7 +76,7 @@ TEST(EngineWeightFormat, CompressedStreamingGivesTheReferenceOnWhatTheFormatKeep
         Case{"opt-postln-proj", Policy::kv, 0, 0}})
     for (const auto& [f, group] :
          {std::pair{WeightFormat::int8, int64_t{64}}, std::pair{WeightFormat::int4, int64_t{64}},
-          std::pair{WeightFormat::int4, int64_t{16}}}) {
+          std::pair{WeightFormat::int4, int64_t{16}}, std::pair{WeightFormat::fp8, int64_t{64}}}) {
       const std::string what = cat(k.model, " ", policy_name(k.policy), " ", k.gpu_weight_layers,
                                    " resident, ", weight_format_name(f), " group ", group);
       const test::Golden g = test::load_golden(k.model);
@@ -119,10 +119,11 @@ TEST(EngineWeightFormat, CompressedStreamingGivesTheReferenceOnWhatTheFormatKeep
 // What each format costs on the tiny models: the worst norm-wise error of a prefill logits row
 // (every request's first token, the same inputs for both) against the uncompressed weights,
 // with every layer streamed. These models are random and narrow (hidden 64), so a quantisation
-// step is a large share of a weight and errors compound over the layers: int8 gives 0.04-0.08
-// and int4 0.68-0.73 here (real models lose far less: README, "Compressed weights"). The
-// bounds hold those with a margin, and int8 must stay well under int4, as its step is 1/8 the
-// size; whether the expansion itself is right is the test above.
+// step is a large share of a weight and errors compound over the layers: int8 gives 0.04-0.08,
+// fp8 0.16-0.26 (three mantissa bits: a relative step of 1/8 to 1/16 at every magnitude) and
+// int4 0.68-0.73 here (real models lose far less: README, "Compressed weights"). The bounds
+// hold those with a margin, and int8 must stay well under int4, as its step is 1/8 the size;
+// whether the expansion itself is right is the test above.
 TEST(EngineWeightFormat, PrefillLogitsStayNearTheUncompressedModel) {
   for (const std::string model : {"opt-tiny", "llama-tiny", "llama-gqa"}) {
     const test::Golden g = test::load_golden(model);
@@ -145,7 +146,8 @@ TEST(EngineWeightFormat, PrefillLogitsStayNearTheUncompressedModel) {
     ASSERT_EQ(base.size(), batch.size());
     std::map<WeightFormat, double> worst_of;
     for (const auto& [f, bound] :
-         {std::pair{WeightFormat::int8, 0.15}, std::pair{WeightFormat::int4, 1.0}}) {
+         {std::pair{WeightFormat::int8, 0.15}, std::pair{WeightFormat::int4, 1.0},
+          std::pair{WeightFormat::fp8, 0.4}}) {
       const test::LogitsRows rows = first_rows(f);
       double worst = 0;
       for (const auto& [at, row] : base)

@@ -99,10 +99,59 @@ TEST(Quant, ErrorsStayWithinHalfAStep) {
   }
 }
 
+// OCP FP8 E4M3, from its definition: value (1 + m/8) 2^(e-7) for exponent field e > 0,
+// m 2^-9 for e = 0; 448 the largest; 0x7f NaN.
+TEST(Quant, E4m3CodesFollowTheFormat) {
+  EXPECT_EQ(f32_to_e4m3(1.f), 0x38);            // e = 7, m = 0
+  EXPECT_EQ(f32_to_e4m3(-1.5f), 0xbc);          // sign, e = 7, m = 4
+  EXPECT_EQ(f32_to_e4m3(448.f), 0x7e);          // e = 15, m = 6
+  EXPECT_EQ(f32_to_e4m3(1000.f), 0x7e);         // saturates
+  EXPECT_EQ(f32_to_e4m3(0.015625f), 0x08);      // 2^-6, the smallest normal
+  EXPECT_EQ(f32_to_e4m3(0.001953125f), 0x01);   // 2^-9, the smallest subnormal
+  EXPECT_EQ(f32_to_e4m3(0.0009765625f), 0x00);  // half of it: a tie, to even (0)
+  EXPECT_EQ(f32_to_e4m3(1.0625f), 0x38);        // halfway between 1 and 1.125: to even (m = 0)
+  EXPECT_EQ(f32_to_e4m3(1.1875f), 0x3a);        // halfway between 1.125 and 1.25: to even (m = 2)
+  EXPECT_EQ(f32_to_e4m3(15.9f), 0x58);          // rounds up into the next binade: 16 = e 11, m 0
+  int checked = 0;
+  for (int q = 0; q < 256; ++q) {
+    if ((q & 0x7f) == 0x7f) {
+      EXPECT_TRUE(std::isnan(e4m3_to_f32(static_cast<uint8_t>(q))));
+      continue;
+    }
+    const int e = (q >> 3) & 15, m = q & 7;
+    const float a = e == 0 ? m * std::ldexp(1.f, -9) : (1 + m / 8.f) * std::ldexp(1.f, e - 7);
+    EXPECT_EQ(e4m3_to_f32(static_cast<uint8_t>(q)), q & 0x80 ? -a : a) << q;
+    if (q != 0x80) EXPECT_EQ(f32_to_e4m3(e4m3_to_f32(static_cast<uint8_t>(q))), q) << q;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 254);
+}
+
+TEST(Quant, Fp8IsPerRowWithinHalfAStep) {
+  const int64_t rows = 5, cols = 300;
+  const std::vector<float> w = random_matrix(rows, cols, 9);
+  const std::vector<float> d = round_trip(WeightFormat::fp8, w, rows, cols, 64);
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(w[r * cols + c]));
+    const float s = amax / 448;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float x = w[r * cols + c] / s;
+      // Half a step of x's binade (2^(e-4) for normals, 2^-9 below 2^-6), times the scale.
+      const float step =
+          std::fabs(x) < 0.015625f
+              ? 0.001953125f
+              : std::ldexp(1.f, static_cast<int>(std::floor(std::log2(std::fabs(x)))) - 3);
+      EXPECT_LE(std::fabs(d[r * cols + c] - w[r * cols + c]), 0.5f * step * s * 1.0001f)
+          << r << "," << c;
+    }
+  }
+}
+
 TEST(Quant, ThreadsGiveTheSameBytes) {
   const int64_t rows = 300, cols = 8192;  // over a million elements: split among threads
   const std::vector<float> w = random_matrix(rows, cols, 3);
-  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4}) {
+  for (WeightFormat f : {WeightFormat::int8, WeightFormat::int4, WeightFormat::fp8}) {
     const size_t n = static_cast<size_t>(quantized_bytes(f, rows, cols, 64, DType::f16));
     std::vector<uint8_t> one(n, 0xAB), many(n, 0xAB);
     quantize(f, w.data(), rows, cols, 64, one.data(), 1);
@@ -116,7 +165,8 @@ TEST(Quant, NamesParse) {
   EXPECT_EQ(parse_weight_format("int8"), WeightFormat::int8);
   EXPECT_EQ(parse_weight_format("fp16"), WeightFormat::native);
   EXPECT_EQ(parse_weight_format("bf16"), WeightFormat::native);
-  EXPECT_THROW(parse_weight_format("fp8"), Error);
+  EXPECT_EQ(parse_weight_format("fp8"), WeightFormat::fp8);
+  EXPECT_THROW(parse_weight_format("fp4"), Error);
   EXPECT_THROW(quantized_bytes(WeightFormat::int4, 2, 2, 0, DType::f16), Error);
 }
 

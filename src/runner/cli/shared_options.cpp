@@ -47,13 +47,14 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
                  "How the streamed layers' weights are held in host memory and cross PCIe: "
                  "native (the element type, --dtype; fp16 and bf16 say the same), or compressed "
                  "and expanded on the GPU before the layer runs: int8 (symmetric, a scale per "
-                 "output channel; about 1/2 the bytes of fp16) or int4 (4 bits with a scale and "
-                 "minimum per --weight-group consecutive inputs of an output channel, FlexGen's "
-                 "scheme; about 0.28), or auto-lossy: the planner picks among the three by "
+                 "output channel; about 1/2 the bytes of fp16), fp8 (e4m3 with a scale per "
+                 "output channel; the bytes of int8) or int4 (4 bits with a scale and minimum per "
+                 "--weight-group consecutive inputs of an output channel, FlexGen's scheme; about "
+                 "0.28), or auto-lossy: the planner picks among native, int8 and int4 by "
                  "predicted throughput. Compressed "
                  "formats are lossy (docs/BENCHMARKS.md, \"Compressed weights\"); GPU-resident "
                  "layers stay in the element type")
-      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4", "auto-lossy"}))
+      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4", "fp8", "auto-lossy"}))
       ->capture_default_str();
   cmd.add_option(
          "--weight-group", a.weight_group,
