@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   hs::add_plan_command(app);
   hs::add_bench_command(app);
   hs::add_perplexity_command(app);
+  hs::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iomanip>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +17,9 @@
 #include "plan/profile.h"
 #include "runner/cli/commands.h"
 #include "runner/cli/shared_options.h"
+#include "runner/io/trace_csv.h"
+#include "runner/io/trace_h5.h"
+#include "runner/job/job.h"
 #include "util/error.h"
 
 namespace hs {
@@ -82,6 +83,28 @@ json per_step(const std::map<std::string, double>& ms, double steps) {
   json j = json::object();
   for (const auto& [kind, total] : ms) j[kind] = total / steps;
   return j;
+}
+
+// --trace-out: a trace CSV, or (a name ending in .h5) an HDF5 file of /trace and /meta as a job's
+// results file names them (docs/OUTPUT.md), with the plan and what the run measured, so that
+// `hybridserve report` can set the two beside each other.
+void write_trace(const std::string& path, const std::vector<TraceEvent>& events, const json& plan,
+                 const json& measured, const std::string& device) {
+  if (path.size() < 3 || path.compare(path.size() - 3, 3, ".h5") != 0) {
+    write_trace_csv(path, events);
+    return;
+  }
+  std::vector<TraceRow> rows;
+  rows.reserve(events.size());
+  for (const TraceEvent& e : events) rows.push_back({e, 0, 0, 0});
+  const json hardware = json::array({{{"rank", 0}, {"device", device}}});
+  write_trace_file(path, rows,
+                   {{"command_line", process_command_line()},
+                    {"plan", plan.dump()},
+                    {"bench", measured.dump()},
+                    {"model_shape", measured["model_shape"].get<std::string>()},
+                    {"hardware", hardware.dump()},
+                    {"version", HS_VERSION}});
 }
 
 void bench(const BenchOptions& o) {
@@ -182,16 +205,8 @@ void bench(const BenchOptions& o) {
       {"profile_s", profile_s},
   });
 
-  if (!o.trace_out.empty()) {
-    std::ofstream f(o.trace_out);
-    HS_CHECK(f.good(), "cannot write --trace-out file '", o.trace_out, "'");
-    // Microseconds: the default six digits round times an hour into a run to 0.1 ms.
-    f << std::fixed << std::setprecision(3);
-    f << "step,layer,mini_batch,kind,bytes,start_ms,end_ms,stream\n";
-    for (const TraceEvent& e : engine.trace())
-      f << e.step << ',' << e.layer << ',' << e.mini_batch << ',' << trace_kind_name(e.kind) << ','
-        << e.bytes << ',' << e.start_ms << ',' << e.end_ms << ',' << e.stream << '\n';
-  }
+  if (!o.trace_out.empty())
+    write_trace(o.trace_out, engine.trace(), plan_to_json(plan), j, backend->device_name());
   if (o.json_out) {
     std::printf("%s\n", j.dump().c_str());
     return;
@@ -239,7 +254,10 @@ void add_bench_command(CLI::App& app) {
                   "(h2d_gbps_measured): a link can run some copies at half rate")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_option("--trace-out", o->trace_out, "Write every trace event to this CSV file");
+  cmd->add_option("--trace-out", o->trace_out,
+                  "Write every trace event to this file: CSV, or HDF5 (/trace and /meta with the\n"
+                  "plan and the measurements) when its name ends in .h5; `hybridserve report`\n"
+                  "reads either");
   add_json_flag(*cmd, o->json_out);
   cmd->callback([o] { bench(*o); });
 }

@@ -11,5 +11,6 @@ void add_tokenize_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace hs

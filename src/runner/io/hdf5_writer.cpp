@@ -7,51 +7,14 @@
 #include <optional>
 #include <vector>
 
-#include "backend/backend.h"
-#include "engine/trace.h"
+#include "runner/io/hdf5_handles.h"
 #include "runner/io/posix_file.h"
+#include "runner/io/trace_h5.h"
 #include "runner/io/trace_log.h"
 #include "util/error.h"
 
 namespace hs {
 namespace {
-
-// An HDF5 identifier that closes itself.
-class H5Id {
- public:
-  H5Id(hid_t id, herr_t (*close)(hid_t), const std::string& what) : id_(id), close_(close) {
-    HS_CHECK(id >= 0, "HDF5: cannot ", what);
-  }
-  ~H5Id() {
-    if (id_ >= 0) close_(id_);
-  }
-  H5Id(H5Id&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-  H5Id& operator=(H5Id&&) = delete;
-  hid_t get() const { return id_; }
-  // Closes now and reports a failure (for the file: that is when data reaches the disk).
-  void close(const std::string& what) {
-    const herr_t rc = close_(id_);
-    id_ = -1;
-    HS_CHECK(rc >= 0, "HDF5: cannot ", what);
-  }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-void check(herr_t rc, const std::string& what) {
-  HS_CHECK(rc >= 0, "HDF5: cannot ", what);
-}
-
-H5Id vlen_string_type() {
-  H5Id t(H5Tcopy(H5T_C_S1), H5Tclose, "copy the string type");
-  check(H5Tset_size(t.get(), H5T_VARIABLE), "make a variable-length string type");
-  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), "set the string type to UTF-8");
-  return t;
-}
 
 H5Id vlen_int32_type() {
   return H5Id(H5Tvlen_create(H5T_NATIVE_INT32), H5Tclose, "make a variable-length int32 type");
@@ -62,84 +25,9 @@ H5Id vlen_int32_type() {
 void make_fixed_column(hid_t group, const char* name, hid_t type, hsize_t n) {
   H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, cat("make the dataspace of ", name));
   H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
-  check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "allocate a dataset early");
+  h5_check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "allocate a dataset early");
   H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
          cat("create dataset ", name));
-}
-
-// A 1-D dataset that grows by appending (the trace).
-void make_growing_column(hid_t group, const char* name, hid_t type) {
-  hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = 1 << 14;
-  H5Id space(H5Screate_simple(1, &zero, &unlimited), H5Sclose, "make a growing dataspace");
-  H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "make a dataset property list");
-  check(H5Pset_chunk(dcpl.get(), 1, &chunk), "set the trace's chunk size");
-  H5Id d(H5Dcreate2(group, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose,
-         cat("create dataset ", name));
-}
-
-// A fixed-size dataset written whole at creation (the trace's name tables).
-void write_strings(hid_t group, const char* name, const std::vector<std::string>& v) {
-  std::vector<const char*> ptrs;
-  for (const std::string& s : v) ptrs.push_back(s.c_str());
-  H5Id t = vlen_string_type();
-  hsize_t n = v.size();
-  H5Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, cat("make the dataspace of ", name));
-  H5Id d(H5Dcreate2(group, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-         H5Dclose, cat("create dataset ", name));
-  check(H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
-        cat("write dataset ", name));
-}
-
-// Attributes are replaced whole: a checkpoint sets them again.
-void drop_attr(hid_t obj, const char* name) {
-  const htri_t there = H5Aexists(obj, name);
-  check(there, cat("look up attribute ", name));
-  if (there > 0) check(H5Adelete(obj, name), cat("replace attribute ", name));
-}
-
-void write_string_attr(hid_t obj, const char* name, const std::string& value) {
-  drop_attr(obj, name);
-  H5Id t = vlen_string_type();
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "make a scalar dataspace");
-  H5Id a(H5Acreate2(obj, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-         cat("create attribute ", name));
-  const char* p = value.c_str();
-  check(H5Awrite(a.get(), t.get(), &p), cat("write attribute ", name));
-}
-
-// Integer attributes keep their place: H5Awrite over the old value.
-void write_int_attr(hid_t obj, const char* name, int64_t value) {
-  const htri_t there = H5Aexists(obj, name);
-  check(there, cat("look up attribute ", name));
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose, "make a scalar dataspace");
-  H5Id a(there > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
-                   : H5Acreate2(obj, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-         H5Aclose, cat("create attribute ", name));
-  check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), cat("write attribute ", name));
-}
-
-std::optional<int64_t> read_int_attr(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) return std::nullopt;
-  H5Id a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, cat("open attribute ", name));
-  int64_t v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
-  return v;
-}
-
-std::optional<std::string> read_string_attr(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) return std::nullopt;
-  H5Id a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, cat("open attribute ", name));
-  H5Id t = vlen_string_type();
-  char* p = nullptr;
-  if (H5Aread(a.get(), t.get(), &p) < 0) return std::nullopt;
-  std::string v = p ? p : "";
-  H5free_memory(p);
-  return v;
-}
-
-H5Id make_group(hid_t parent, const char* name) {
-  return H5Id(H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-              cat("create group ", name));
 }
 
 // The results file's layout version (/requests attribute "layout"): a file of another layout is
@@ -150,7 +38,7 @@ constexpr int64_t kLayout = 2;
 // must not make a checkpoint fail, and the rows it may see change are ones it sees as not done.
 H5Id file_access() {
   H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "make a file access property list");
-  check(H5Pset_file_locking(fapl.get(), false, true), "turn off HDF5 file locking");
+  h5_check(H5Pset_file_locking(fapl.get(), false, true), "turn off HDF5 file locking");
   return fapl;
 }
 
@@ -179,12 +67,12 @@ class RowWrite {
   void write(const char* name, hid_t mem_type, const void* data) {
     H5Id d(H5Dopen2(group_, name, H5P_DEFAULT), H5Dclose, cat("open dataset ", name));
     H5Id file_space(H5Dget_space(d.get()), H5Sclose, cat("get the dataspace of ", name));
-    check(H5Sselect_elements(file_space.get(), H5S_SELECT_SET, n_, coords_.data()),
-          cat("select rows of ", name));
+    h5_check(H5Sselect_elements(file_space.get(), H5S_SELECT_SET, n_, coords_.data()),
+             cat("select rows of ", name));
     hsize_t n = n_;
     H5Id mem(H5Screate_simple(1, &n, nullptr), H5Sclose, "make a memory dataspace");
-    check(H5Dwrite(d.get(), mem_type, mem.get(), file_space.get(), H5P_DEFAULT, data),
-          cat("write dataset ", name));
+    h5_check(H5Dwrite(d.get(), mem_type, mem.get(), file_space.get(), H5P_DEFAULT, data),
+             cat("write dataset ", name));
   }
 
   hid_t group_;
@@ -197,8 +85,7 @@ class Hdf5Results : public ResultsSink {
   Hdf5Results(const OutputPaths& paths, const ResultsLayout& layout, const JobMeta& meta,
               bool resume, std::string* note)
       : paths_(paths), layout_(layout), present_(static_cast<size_t>(layout.total), false) {
-    // Errors are reported as hs::Error with context; HDF5's own stack dump would only add noise.
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    silence_hdf5_errors();
     std::error_code ec;
     if (resume && std::filesystem::exists(paths.output, ec)) {
       const std::string why = continue_file();
@@ -237,7 +124,7 @@ class Hdf5Results : public ResultsSink {
     write_rows(file);
     append_trace(file, trace_rows);
     // The rows and the trace are in the file before the attributes say they are.
-    check(H5Fflush(file, H5F_SCOPE_LOCAL), cat("flush '", paths_.output, "'"));
+    h5_check(H5Fflush(file, H5F_SCOPE_LOCAL), cat("flush '", paths_.output, "'"));
     {
       H5Id g(H5Gopen2(file, "requests", H5P_DEFAULT), H5Gclose, "open /requests");
       write_int_attr(g.get(), "count", rows_in_file_);
@@ -300,8 +187,8 @@ class Hdf5Results : public ResultsSink {
       hsize_t n = std::min<hsize_t>(1 << 16, total - first);
       std::vector<char*> status(n, nullptr);
       H5Id mem(H5Screate_simple(1, &n, nullptr), H5Sclose, "make a memory dataspace");
-      check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &n, nullptr),
-            "select rows of status");
+      h5_check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &n, nullptr),
+               "select rows of status");
       if (H5Dread(d.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, status.data()) < 0)
         return "has an unreadable status column";
       for (hsize_t i = 0; i < n; ++i) {
@@ -346,27 +233,7 @@ class Hdf5Results : public ResultsSink {
       write_int_attr(g.get(), "layout", kLayout);
       write_int_attr(g.get(), "journal_units", 0);
     }
-    {
-      H5Id g = make_group(file.get(), "trace");
-      // kind: an HDF5 enum over uint8 (h5py: h5py.check_enum_dtype gives the names), plus a
-      // kind_names table indexed by the value for readers that ignore enums.
-      H5Id kind_t = trace_kind_type();
-      std::vector<std::string> kind_names, stream_names;
-      for (int k = 0; k < kNumTraceKinds; ++k)
-        kind_names.push_back(trace_kind_name(static_cast<TraceKind>(k)));
-      for (int s = 0; s < kNumStreams; ++s)
-        stream_names.push_back(stream_name(static_cast<Stream>(s)));
-      write_strings(g.get(), "kind_names", kind_names);
-      write_strings(g.get(), "stream_names", stream_names);
-      for (const char* name : {"step", "bytes", "unit"})
-        make_growing_column(g.get(), name, H5T_STD_I64LE);
-      for (const char* name : {"layer", "mini_batch", "stream", "rank", "session"})
-        make_growing_column(g.get(), name, H5T_STD_I32LE);
-      for (const char* name : {"start_ms", "end_ms"})
-        make_growing_column(g.get(), name, H5T_IEEE_F64LE);
-      make_growing_column(g.get(), "kind", kind_t.get());
-      write_int_attr(g.get(), "count", 0);
-    }
+    create_trace_group(file.get());
     {
       H5Id g = make_group(file.get(), "meta");
       write_meta(g.get(), meta, nullptr);
@@ -374,16 +241,6 @@ class Hdf5Results : public ResultsSink {
     }
     file.close(cat("finish writing results file '", paths_.tmp, "'"));
     replace_file(paths_.tmp, paths_.output);
-  }
-
-  static H5Id trace_kind_type() {
-    H5Id t(H5Tenum_create(H5T_NATIVE_UINT8), H5Tclose, "create the trace kind enum");
-    for (int k = 0; k < kNumTraceKinds; ++k) {
-      const uint8_t v = static_cast<uint8_t>(k);
-      check(H5Tenum_insert(t.get(), trace_kind_name(static_cast<TraceKind>(k)), &v),
-            "add a trace kind");
-    }
-    return t;
   }
 
   void write_rows(hid_t file) {
@@ -461,54 +318,11 @@ class Hdf5Results : public ResultsSink {
 
   void append_trace(hid_t file, int64_t trace_rows) {
     if (layout_.trace_path.empty() || trace_rows <= trace_in_file_) return;
-    H5Id g(H5Gopen2(file, "trace", H5P_DEFAULT), H5Gclose, "open /trace");
-    auto column = [&](const char* name, hid_t mem_type, hsize_t first, hsize_t count,
-                      const void* data) {
-      H5Id d(H5Dopen2(g.get(), name, H5P_DEFAULT), H5Dclose, cat("open /trace/", name));
-      const hsize_t size = first + count;
-      check(H5Dset_extent(d.get(), &size), cat("extend /trace/", name));
-      H5Id space(H5Dget_space(d.get()), H5Sclose, "get the trace's dataspace");
-      check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
-            cat("select rows of /trace/", name));
-      H5Id mem(H5Screate_simple(1, &count, nullptr), H5Sclose, "make a memory dataspace");
-      check(H5Dwrite(d.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data),
-            cat("write /trace/", name));
-    };
-    H5Id kind_t = trace_kind_type();
-    hsize_t first = static_cast<hsize_t>(trace_in_file_);
+    int64_t first = trace_in_file_;
     TraceLog::read(layout_.trace_path, trace_in_file_, trace_rows, 1 << 20,
                    [&](const std::vector<TraceRow>& rows) {
-                     const hsize_t c = rows.size();
-                     std::vector<int64_t> i64(c);
-                     std::vector<int32_t> i32(c);
-                     std::vector<uint8_t> u8(c);
-                     std::vector<double> f64(c);
-                     auto col64 = [&](const char* name, auto get) {
-                       for (hsize_t i = 0; i < c; ++i) i64[i] = get(rows[i]);
-                       column(name, H5T_NATIVE_INT64, first, c, i64.data());
-                     };
-                     auto col32 = [&](const char* name, auto get) {
-                       for (hsize_t i = 0; i < c; ++i) i32[i] = get(rows[i]);
-                       column(name, H5T_NATIVE_INT32, first, c, i32.data());
-                     };
-                     auto colf = [&](const char* name, auto get) {
-                       for (hsize_t i = 0; i < c; ++i) f64[i] = get(rows[i]);
-                       column(name, H5T_NATIVE_DOUBLE, first, c, f64.data());
-                     };
-                     col64("step", [](const TraceRow& r) { return r.event.step; });
-                     col32("layer", [](const TraceRow& r) { return r.event.layer; });
-                     col32("mini_batch", [](const TraceRow& r) { return r.event.mini_batch; });
-                     for (hsize_t i = 0; i < c; ++i)
-                       u8[i] = static_cast<uint8_t>(rows[i].event.kind);
-                     column("kind", kind_t.get(), first, c, u8.data());
-                     col64("bytes", [](const TraceRow& r) { return r.event.bytes; });
-                     colf("start_ms", [](const TraceRow& r) { return r.event.start_ms; });
-                     colf("end_ms", [](const TraceRow& r) { return r.event.end_ms; });
-                     col32("stream", [](const TraceRow& r) { return r.event.stream; });
-                     col32("rank", [](const TraceRow& r) { return r.rank; });
-                     col32("session", [](const TraceRow& r) { return r.session; });
-                     col64("unit", [](const TraceRow& r) { return r.unit; });
-                     first += c;
+                     append_trace_rows(file, first, rows);
+                     first += static_cast<int64_t>(rows.size());
                    });
     trace_in_file_ = trace_rows;
   }

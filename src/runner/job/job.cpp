@@ -45,19 +45,6 @@ std::string iso_now() {
   return buf;
 }
 
-// The command line as the shell would show it (arguments with spaces quoted).
-std::string command_line() {
-  std::ifstream f("/proc/self/cmdline", std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::string out, arg;
-  std::istringstream in(all);
-  while (std::getline(in, arg, '\0')) {
-    if (!out.empty()) out += ' ';
-    out += arg.find_first_of(" \t\"'") == std::string::npos ? arg : json(arg).dump();
-  }
-  return out;
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -241,8 +228,8 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
                        o.cache_format, o.cache_group};
   const json fingerprint = job_fingerprint(fi);
 
-  JobOutputRequest req{o.output,       o.resume,   o.overwrite, fingerprint,
-                       command_line(), start_time, ranks};
+  JobOutputRequest req{o.output,   o.resume, o.overwrite, fingerprint, process_command_line(),
+                       start_time, ranks};
   p->output = open_job_output(req);
   const std::string& journal = p->output.paths.journal;
 
@@ -445,6 +432,18 @@ void run_coordinator(const JobOptions& o, const EngineFactory& make_engine, MpiS
 }
 
 }  // namespace
+
+std::string process_command_line() {
+  std::ifstream f("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string out, arg;
+  std::istringstream in(all);
+  while (std::getline(in, arg, '\0')) {
+    if (!out.empty()) out += ' ';
+    out += arg.find_first_of(" \t\"'") == std::string::npos ? arg : json(arg).dump();
+  }
+  return out;
+}
 
 void run_job(const JobOptions& o, const EngineFactory& make_engine) {
   check_options(o);

@@ -45,4 +45,8 @@ struct JobOptions {
 // left, an interrupt); finished results are in the journal and the results file by then.
 void run_job(const JobOptions& o, const EngineFactory& make_engine);
 
+// This process's command line as a shell would show it (arguments with spaces quoted), as /meta
+// command_line records it.
+std::string process_command_line();
+
 }  // namespace hs
