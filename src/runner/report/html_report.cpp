@@ -25,6 +25,7 @@ const char* const kKindColors[kNumTraceKinds] = {
     "#9c755f",  // sampling
     "#bab0ac",  // embed
     "#17becf",  // expand
+    "#8c564b",  // cache-expand
 };
 const char* const kLaneColors[kMaxLanesDrawn] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759",
                                                  "#b07aa1", "#76b7b2", "#9c755f", "#edc948"};
