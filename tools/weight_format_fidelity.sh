@@ -5,7 +5,8 @@
 # int8 and int4; for each format, how many answers match native token for token and where the
 # others first diverge. HS_FORMAT_OPTION=--cache-format compares cache formats instead (every
 # layer's cache on the host, so every one is compressed). Runs on the cpu backend (a minute or
-# two on 2 cores); HS_DEVICE=cuda runs it on a GPU (fp16 there).
+# two on 2 cores); HS_DEVICE=cuda runs it on a GPU (fp16 there); HS_GPU_MEM_GIB sets the GPU
+# budget (0.15 GiB: no layer's weights fit).
 #   bash tools/weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]
 set -euo pipefail
 usage="usage: weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]"
@@ -28,7 +29,7 @@ for f in native int8 int4; do
   # A GPU budget that leaves room for no layer's weights or cache: every layer streams and keeps
   # its cache on the host, so the format applies to all of them.
   "$bin" run --model "$model" --input "$out/questions.jsonl" --output "$out/$f.jsonl" \
-    --overwrite --max-new-tokens "$gen" --device "$device" --gpu-mem-gib 0.15 \
+    --overwrite --max-new-tokens "$gen" --device "$device" --gpu-mem-gib "${HS_GPU_MEM_GIB:-0.15}" \
     "$option" "$f" --progress-s 1000 "$@" 2>"$out/$f.log" ||
     { echo "run with $option $f failed: see $out/$f.log" >&2; exit 1; }
   grep -m1 -o "engine ready.*" "$out/$f.log" | cut -c1-160 || true

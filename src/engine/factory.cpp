@@ -55,6 +55,7 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.block_tokens = o.block_tokens;
   po.mini_batch_size = o.mini_batch_size;
   po.host_sets = o.host_sets;
+  po.max_gpu_cache_layers = o.max_gpu_cache_layers;
   po.weight_format = o.weight_format;
   po.weight_format_auto = o.weight_format_auto;
   po.quant_group = o.quant_group;

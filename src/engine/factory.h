@@ -23,8 +23,9 @@ struct EngineOptions {
   Policy policy = Policy::automatic;   // auto: the planner chooses, GPU-resident shares included
   std::optional<double> act_fraction;  // hybrid (and auto): fixes the checkpoint share
   int64_t block_tokens = 16;
-  std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch
-  std::optional<int64_t> host_sets;        // fixes Plan::host_sets
+  std::optional<int64_t> mini_batch_size;       // fixes the requests per mini-batch
+  std::optional<int64_t> host_sets;             // fixes Plan::host_sets
+  std::optional<int64_t> max_gpu_cache_layers;  // caps Plan::gpu_cache_layers
   // How the streamed layers' weights are held and cross PCIe (model/quant.h): native, or
   // compressed (lossy) and expanded on the device.
   WeightFormat weight_format = WeightFormat::native;

@@ -95,6 +95,9 @@ void validate(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
                                                      c.kv_dim() % 2 == 0 && c.hidden % 2 == 0),
            "--cache-group must be even and at least 2 (two int4 codes a byte), got ",
            o.cache_group);
+  if (o.max_gpu_cache_layers)
+    HS_CHECK(*o.max_gpu_cache_layers >= 0, "--max-gpu-cache-layers must be at least 0, got ",
+             *o.max_gpu_cache_layers);
   if (o.mini_batch_size)
     HS_CHECK(*o.mini_batch_size >= 1, "--mini-batch-size must be at least 1, got ",
              *o.mini_batch_size);
@@ -180,7 +183,8 @@ std::vector<std::vector<int32_t>> balanced_mini_batches(const ModelConfig& c, co
 // the real layout (alignment padding), giving back layers until it fits the budget. Returns
 // the footprint of the result.
 Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
-                               int64_t budget_bytes, const Footprint& base) {
+                               int64_t budget_bytes, const Footprint& base,
+                               int64_t max_cache_layers) {
   const int64_t L = c.n_layers;
   const int64_t W = layer_weight_bytes(c, p.dtype);  // a resident layer, expanded
   const int64_t Wc = streamed_layer_bytes(c, p);     // a streamed one, as it crosses PCIe
@@ -219,7 +223,7 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
   };
   auto fill_caches = [&] {
     if (cache_layer_bytes == 0) return;
-    p.gpu_cache_layers = std::min(L, left / cache_layer_bytes);
+    p.gpu_cache_layers = std::min({L, left / cache_layer_bytes, max_cache_layers});
     left -= p.gpu_cache_layers * cache_layer_bytes;
   };
   const bool weights_first = weight_ms_per_byte >= cache_ms_per_byte;
@@ -381,7 +385,8 @@ Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOpti
           if (!least_device || bare.device_bytes < least_device->device_bytes) least_device = bare;
           continue;
         }
-        const Footprint fp = fill_resident_layers(c, w, p, gpu_budget, bare);
+        const Footprint fp = fill_resident_layers(c, w, p, gpu_budget, bare,
+                                                  o.max_gpu_cache_layers.value_or(c.n_layers));
         if (fp.node_host_bytes > host_budget) {
           if (!least_host || fp.node_host_bytes < least_host->node_host_bytes) least_host = fp;
           continue;

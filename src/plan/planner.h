@@ -39,6 +39,9 @@ struct PlanOptions {
   // Fixes the working sets host-cache items take turns on (Plan::host_sets) instead of
   // letting the replay choose between 2 and 3.
   std::optional<int64_t> host_sets;
+  // At most this many layers' caches on the GPU (the rest on the host, where
+  // --cache-format applies); empty: as many as the budget and the cost model favour.
+  std::optional<int64_t> max_gpu_cache_layers;
 };
 
 // The activation shares searched for hybrid and auto: k / kActShareSteps, k = 0 .. steps.

@@ -80,3 +80,57 @@ TEST(PlanWeightFormat, AutoLossyTakesACompressedFormatOnlyWhereItPays) {
 
 }  // namespace
 }  // namespace hs
+
+namespace hs {
+namespace {
+
+// Compressed caches in the planner: host rows of the format's bytes (model/cache_format.h), and
+// issue 23's bar with fixed constants (opt-30b, batch 64, prompt 512, 32 new tokens, 24 GiB,
+// PCIe 25 GB/s, 150 TFLOP/s): weights and caches in int8 predict at least 1.5x fp16's
+// throughput, in int4 at least 2x.
+TEST(PlanCacheFormat, CompressedWeightsAndCachesClearTheBar) {
+  const ModelConfig c = model_shape("opt-30b");
+  const Workload w = Workload::uniform(64, 512, 32);
+  auto plan_in = [&](WeightFormat wf, CacheFormat cf) {
+    PlanOptions o = paper_machine(wf);
+    o.host_mem_gib = 101;
+    o.cache_format = cf;
+    return make_plan(c, w, o);
+  };
+  const Plan native = plan_in(WeightFormat::native, CacheFormat::native);
+  const Plan int8 = plan_in(WeightFormat::int8, CacheFormat::int8);
+  const Plan int4 = plan_in(WeightFormat::int4, CacheFormat::int4);
+  // Host rows: 7168 codes (int8) or 3584 (int4), then 112 groups of (scale, min) fp16.
+  EXPECT_EQ(int8.kv_bytes_per_token, 2 * (7168 + 112 * 4));
+  EXPECT_EQ(int4.act_bytes_per_token, 3584 + 112 * 4);
+  EXPECT_EQ(native.kv_bytes_per_token, 2 * 7168 * 2);
+  const double base = predict_run(c, native, w).tokens_per_s;
+  const double r8 = predict_run(c, int8, w).tokens_per_s / base;
+  const double r4 = predict_run(c, int4, w).tokens_per_s / base;
+  std::printf("[bar] opt-30b b64 p512 g32: fp16 %.2f tok/s, int8 %.2fx, int4 %.2fx\n", base, r8,
+              r4);
+  EXPECT_GE(r8, 1.5);
+  EXPECT_GE(r4, 2.0);
+}
+
+TEST(PlanCacheFormat, MaxGpuCacheLayersKeepsCachesOnTheHost) {
+  const ModelConfig c = model_shape("opt-6.7b");
+  const Workload w = Workload::uniform(16, 128, 16);  // small caches: they would all fit
+  PlanOptions o = paper_machine(WeightFormat::native);
+  o.policy = Policy::kv;
+  o.cache_format = CacheFormat::int4;
+  const Plan free = make_plan(c, w, o);
+  ASSERT_GT(free.gpu_cache_layers, 0);
+  o.max_gpu_cache_layers = 3;
+  EXPECT_EQ(make_plan(c, w, o).gpu_cache_layers, 3);
+  o.max_gpu_cache_layers = 0;
+  const Plan none = make_plan(c, w, o);
+  EXPECT_EQ(none.gpu_cache_layers, 0);
+  // Every layer's cache now crosses, compressed: the step's cache bytes are int4 rows.
+  const StepTraffic t = predict_step_traffic(c, none, std::vector<int64_t>(16, 130));
+  const int64_t row = 2 * (4096 / 2 + 64 * 4);          // K and V: 2048 code bytes, 64 groups
+  EXPECT_EQ(t.kv_h2d, c.n_layers * 16 * 9 * 16 * row);  // 9 blocks of 16 hold 130 tokens
+}
+
+}  // namespace
+}  // namespace hs

@@ -221,6 +221,7 @@ void plan_command(const PlanCommandOptions& options) {
   po.block_tokens = o.plan.block_tokens;
   po.mini_batch_size = o.plan.mini_batch_size;
   po.host_sets = o.plan.host_sets;
+  po.max_gpu_cache_layers = o.plan.max_gpu_cache_layers;
   po.weight_format_auto = o.plan.weight_format == "auto-lossy";
   po.weight_format =
       po.weight_format_auto ? WeightFormat::native : parse_weight_format(o.plan.weight_format);

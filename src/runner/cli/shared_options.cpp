@@ -73,6 +73,12 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
                  "\"Compressed weights\"); GPU-resident cache layers stay in the element type")
       ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4"}))
       ->capture_default_str();
+  cmd.add_option("--max-gpu-cache-layers", a.max_gpu_cache_layers,
+                 "At most this many layers keep their cache on the GPU (the others on the host, "
+                 "where --cache-format applies); by default as many as the budget holds and the "
+                 "planner favours. 0 puts every cache on the host, e.g. to measure what a cache "
+                 "format costs in quality")
+      ->check(CLI::NonNegativeNumber);
   cmd.add_option("--cache-group", a.cache_group,
                  "int8/int4 caches: consecutive elements of a row (along the hidden dimension) "
                  "that share a scale and minimum; even")
@@ -97,6 +103,7 @@ void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
   eo.block_tokens = a.block_tokens;
   eo.mini_batch_size = a.mini_batch_size;
   eo.host_sets = a.host_sets;
+  eo.max_gpu_cache_layers = a.max_gpu_cache_layers;
   eo.gpu_mem_gib = a.gpu_mem_gib;
   eo.host_mem_gib = a.host_mem_gib;
   eo.weight_format_auto = a.weight_format == "auto-lossy";

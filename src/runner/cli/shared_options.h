@@ -25,7 +25,8 @@ struct PlanArgs {
   std::optional<int64_t> host_sets;        // empty: the planner's
   std::string weight_format = "native";    // model/quant.h: native, int8, int4
   int64_t weight_group = kDefaultQuantGroup;
-  std::string cache_format = "native";  // model/cache_format.h: native, int8, int4
+  std::optional<int64_t> max_gpu_cache_layers;  // empty: the planner's
+  std::string cache_format = "native";          // model/cache_format.h: native, int8, int4
   int64_t cache_group = kDefaultCacheGroup;
 };
 
