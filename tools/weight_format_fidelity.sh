@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # What compressed weights (or caches) cost on a real model: SmolLM2-135M-Instruct (models/, from
 # tools/fetch_smollm2.sh) answers the first N questions of datasets/questions.jsonl greedily,
-# GEN tokens each, with every layer's weights streamed as native (fp32 on the cpu backend),
-# int8 and int4; for each format, how many answers match native token for token and where the
-# others first diverge. HS_FORMAT_OPTION=--cache-format compares cache formats instead (every
-# layer's cache on the host, so every one is compressed). Runs on the cpu backend (a minute or
-# two on 2 cores); HS_DEVICE=cuda runs it on a GPU (fp16 there); HS_GPU_MEM_GIB sets the GPU
-# budget (0.15 GiB: no layer's weights fit).
+# GEN tokens each, with every layer's weights streamed as native (fp32 on the cpu backend) and
+# in each compressed format; for each format, how many answers match native token for token
+# and where the others first diverge. Runs on the cpu backend (a minute or two on 2 cores).
+# Environment:
+#   HS_FORMATS        the formats compared with native (default: int8 int4)
+#   HS_FORMAT_OPTION  --weight-format (default) or --cache-format; for caches pass
+#                     --policy kv --max-gpu-cache-layers 0, so every layer's cache is on the host
+#                     and compressed, and a budget that holds the working set
+#   HS_GPU_MEM_GIB    the GPU budget (default 0.15 GiB: no layer's weights fit, all stream)
+#   HS_DEVICE         cuda runs it on a GPU (fp16 there)
 #   bash tools/weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]
 set -euo pipefail
 usage="usage: weight_format_fidelity.sh BINARY OUT_DIR [N] [GEN] [run options...]"
@@ -25,7 +29,8 @@ option=${HS_FORMAT_OPTION:---weight-format}
 case "$option" in --weight-format | --cache-format) ;; *)
   echo "HS_FORMAT_OPTION must be --weight-format or --cache-format, got $option" >&2; exit 2 ;;
 esac
-for f in native int8 int4; do
+formats=${HS_FORMATS:-int8 int4}  # compared with native
+for f in native $formats; do
   # A GPU budget that leaves room for no layer's weights or cache: every layer streams and keeps
   # its cache on the host, so the format applies to all of them.
   "$bin" run --model "$model" --input "$out/questions.jsonl" --output "$out/$f.jsonl" \
@@ -34,13 +39,13 @@ for f in native int8 int4; do
     { echo "run with $option $f failed: see $out/$f.log" >&2; exit 1; }
   grep -m1 -o "engine ready.*" "$out/$f.log" | cut -c1-160 || true
 done
-python3 - "$out" <<'PY'
+python3 - "$out" $formats <<'PY'
 import json, sys
 out = sys.argv[1]
 def rows(f):
     return {r["id"]: r["output_ids"] for r in map(json.loads, open(f"{out}/{f}.jsonl"))}
 base = rows("native")
-for f in ("int8", "int4"):
+for f in sys.argv[2:]:
     got = rows(f)
     firsts = []
     for k, want in base.items():
