@@ -67,35 +67,6 @@ __device__ __forceinline__ void store_chunk(uint4* p, const float (&f)[kVec]) {
                   pack2(T{}, f[6], f[7]));
 }
 
-// Index: uint32_t when every chunk index fits (the divisions are then 32-bit), else uint64_t.
-template <typename T, typename Index>
-__global__ void __launch_bounds__(kThreads)
-    int8_chunks_kernel(uint4* __restrict__ w, const uint2* __restrict__ codes,
-                       const float* __restrict__ scales, Index n_chunks, Index row_chunks) {
-  const Index first = static_cast<Index>(blockIdx.x) * kBlockChunks + threadIdx.x;
-  uint2 q[kChunks];
-  float s[kChunks];
-#pragma unroll
-  for (int k = 0; k < kChunks; ++k) {
-    const Index i = first + static_cast<Index>(k) * kThreads;
-    q[k] = i < n_chunks ? __ldg(codes + i) : make_uint2(0, 0);
-    s[k] = i < n_chunks ? __ldg(scales + i / row_chunks) : 0.f;
-  }
-#pragma unroll
-  for (int k = 0; k < kChunks; ++k) {
-    const Index i = first + static_cast<Index>(k) * kThreads;
-    if (i >= n_chunks) break;
-    const uint32_t lo = q[k].x ^ 0x80808080u, hi = q[k].y ^ 0x80808080u;
-    float f[kVec];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      f[j] = __fmul_rn(int8_code(lo, j), s[k]);
-      f[4 + j] = __fmul_rn(int8_code(hi, j), s[k]);
-    }
-    store_chunk<T>(w + i, f);
-  }
-}
-
 // An e4m3 code's value in fp32, exactly (model/quant.h: e4m3_to_f32; codes 0x7f / 0xff, NaN,
 // are never written by the quantiser): normal codes by placing exponent and mantissa in a
 // float's bits, subnormals as mantissa * 2^-9.
@@ -105,10 +76,12 @@ __device__ __forceinline__ float e4m3_value(uint32_t q) {
   return __uint_as_float(sign | (exp + 120u) << 23 | man << 20);
 }
 
-template <typename T, typename Index>
+// int8 (kFp8 false) and fp8 (true): a byte a weight, an fp32 scale a row.
+// Index: uint32_t when every chunk index fits (the divisions are then 32-bit), else uint64_t.
+template <typename T, typename Index, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
-    fp8_chunks_kernel(uint4* __restrict__ w, const uint2* __restrict__ codes,
-                      const float* __restrict__ scales, Index n_chunks, Index row_chunks) {
+    per_row_chunks_kernel(uint4* __restrict__ w, const uint2* __restrict__ codes,
+                          const float* __restrict__ scales, Index n_chunks, Index row_chunks) {
   const Index first = static_cast<Index>(blockIdx.x) * kBlockChunks + threadIdx.x;
   uint2 q[kChunks];
   float s[kChunks];
@@ -123,10 +96,19 @@ __global__ void __launch_bounds__(kThreads)
     const Index i = first + static_cast<Index>(k) * kThreads;
     if (i >= n_chunks) break;
     float f[kVec];
+    if (kFp8) {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      f[j] = __fmul_rn(e4m3_value((q[k].x >> (8 * j)) & 0xffu), s[k]);
-      f[4 + j] = __fmul_rn(e4m3_value((q[k].y >> (8 * j)) & 0xffu), s[k]);
+      for (int j = 0; j < 4; ++j) {
+        f[j] = __fmul_rn(e4m3_value((q[k].x >> (8 * j)) & 0xffu), s[k]);
+        f[4 + j] = __fmul_rn(e4m3_value((q[k].y >> (8 * j)) & 0xffu), s[k]);
+      }
+    } else {
+      const uint32_t lo = q[k].x ^ 0x80808080u, hi = q[k].y ^ 0x80808080u;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        f[j] = __fmul_rn(int8_code(lo, j), s[k]);
+        f[4 + j] = __fmul_rn(int8_code(hi, j), s[k]);
+      }
     }
     store_chunk<T>(w + i, f);
   }
@@ -199,12 +181,10 @@ void launch_chunks(WeightFormat f, void* w, const uint8_t* src, const uint8_t* p
   const int64_t n_chunks = rows * cols / kVec;
   const unsigned blocks = static_cast<unsigned>((n_chunks + kBlockChunks - 1) / kBlockChunks);
   auto* out = static_cast<uint4*>(w);
-  if (f == WeightFormat::int8) {
-    int8_chunks_kernel<T, Index><<<blocks, kThreads, 0, stream>>>(
-        out, reinterpret_cast<const uint2*>(src), reinterpret_cast<const float*>(params),
-        static_cast<Index>(n_chunks), static_cast<Index>(cols / kVec));
-  } else if (f == WeightFormat::fp8) {
-    fp8_chunks_kernel<T, Index><<<blocks, kThreads, 0, stream>>>(
+  if (f == WeightFormat::int8 || f == WeightFormat::fp8) {
+    auto launch = f == WeightFormat::fp8 ? per_row_chunks_kernel<T, Index, true>
+                                         : per_row_chunks_kernel<T, Index, false>;
+    launch<<<blocks, kThreads, 0, stream>>>(
         out, reinterpret_cast<const uint2*>(src), reinterpret_cast<const float*>(params),
         static_cast<Index>(n_chunks), static_cast<Index>(cols / kVec));
   } else {

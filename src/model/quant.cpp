@@ -116,29 +116,21 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
   check_shape(f, rows, cols, group);
   HS_CHECK(f != WeightFormat::native, "internal: quantize_rows of native weights");
   auto* out = static_cast<uint8_t*>(dst);
-  if (f == WeightFormat::int8) {
-    auto* q = reinterpret_cast<int8_t*>(out);
+  if (per_row(f)) {
+    // One byte a weight and a scale a row that maps the row's largest magnitude to the code's
+    // largest value (int8 127, e4m3 448).
+    const bool int8 = f == WeightFormat::int8;
     auto* scale = reinterpret_cast<float*>(out + quantized_params_at(f, rows, cols));
     for (int64_t r = row_begin; r < row_end; ++r) {
       const float* x = w + r * cols;
       float amax = 0;
       for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
-      const float s = amax > 0 ? amax / 127.f : 1.f;
+      const float s = amax > 0 ? amax / (int8 ? 127.f : 448.f) : 1.f;
       scale[r] = s;
       for (int64_t c = 0; c < cols; ++c)
-        q[r * cols + c] = static_cast<int8_t>(std::clamp(std::nearbyint(x[c] / s), -127.f, 127.f));
-    }
-    return;
-  }
-  if (f == WeightFormat::fp8) {
-    auto* scale = reinterpret_cast<float*>(out + quantized_params_at(f, rows, cols));
-    for (int64_t r = row_begin; r < row_end; ++r) {
-      const float* x = w + r * cols;
-      float amax = 0;
-      for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
-      const float s = amax > 0 ? amax / 448.f : 1.f;
-      scale[r] = s;
-      for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = f32_to_e4m3(x[c] / s);
+        out[r * cols + c] = int8 ? static_cast<uint8_t>(static_cast<int8_t>(
+                                       std::clamp(std::nearbyint(x[c] / s), -127.f, 127.f)))
+                                 : f32_to_e4m3(x[c] / s);
     }
     return;
   }

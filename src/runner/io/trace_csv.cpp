@@ -9,28 +9,12 @@
 #include <iomanip>
 
 #include "backend/backend.h"
+#include "runner/io/trace_columns.h"
 #include "util/error.h"
 
 namespace hs {
 namespace {
 
-enum Field {
-  kStep,
-  kLayer,
-  kMiniBatch,
-  kKind,
-  kBytes,
-  kStart,
-  kEnd,
-  kStream,
-  kRank,
-  kSession,
-  kUnit,
-  kNumFields
-};
-const char* const kFieldNames[kNumFields] = {"step",  "layer",    "mini_batch", "kind",
-                                             "bytes", "start_ms", "end_ms",     "stream",
-                                             "rank",  "session",  "unit"};
 constexpr int kRequiredFields = kStream + 1;
 
 std::vector<std::string> split(const std::string& line) {
@@ -51,13 +35,14 @@ std::vector<std::string> split(const std::string& line) {
 
 // The column of each field in the header; -1 when absent. Throws for a missing required one.
 std::vector<int> header_columns(const std::string& line, const std::string& path) {
-  std::vector<int> column(kNumFields, -1);
+  std::vector<int> column(kNumTraceColumns, -1);
   const std::vector<std::string> names = split(line);
   for (size_t i = 0; i < names.size(); ++i)
-    for (int f = 0; f < kNumFields; ++f)
-      if (names[i] == kFieldNames[f]) column[f] = static_cast<int>(i);
+    for (int f = 0; f < kNumTraceColumns; ++f)
+      if (names[i] == kTraceColumnNames[f]) column[f] = static_cast<int>(i);
   for (int f = 0; f < kRequiredFields; ++f)
-    HS_CHECK(column[f] >= 0, "'", path, "' line 1: the header has no column '", kFieldNames[f],
+    HS_CHECK(column[f] >= 0, "'", path, "' line 1: the header has no column '",
+             kTraceColumnNames[f],
              "' (a trace CSV, as `bench --trace-out F.csv` writes it, starts with ",
              "step,layer,mini_batch,kind,bytes,start_ms,end_ms,stream)");
   return column;
@@ -102,7 +87,7 @@ bool is_trace_csv_header(const std::string& first_line) {
   const std::vector<std::string> names = split(first_line);
   for (int f = 0; f < kRequiredFields; ++f) {
     bool found = false;
-    for (const std::string& n : names) found = found || n == kFieldNames[f];
+    for (const std::string& n : names) found = found || n == kTraceColumnNames[f];
     if (!found) return false;
   }
   return true;
@@ -128,7 +113,7 @@ void read_trace_csv(const std::string& path, int64_t chunk_rows,
     HS_CHECK(static_cast<int>(v.size()) >= fields, "'", path, "' line ", line_number, ": ",
              v.size(), " fields, the header names ", fields);
     auto where = [&](int field) {
-      return cat("'", path, "' line ", line_number, ", column '", kFieldNames[field], "': '",
+      return cat("'", path, "' line ", line_number, ", column '", kTraceColumnNames[field], "': '",
                  v[size_t(column[field])], "'");
     };
     auto integer = [&](int field, int64_t lo, int64_t hi) -> int64_t {

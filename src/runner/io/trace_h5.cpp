@@ -5,29 +5,11 @@
 #include "backend/backend.h"
 #include "engine/trace.h"
 #include "runner/io/posix_file.h"
+#include "runner/io/trace_columns.h"
 #include "util/error.h"
 
 namespace hs {
 namespace {
-
-// The columns of /trace, in the order the reader keeps their handles.
-enum Column {
-  kStep,
-  kLayer,
-  kMiniBatch,
-  kKind,
-  kBytes,
-  kStart,
-  kEnd,
-  kStream,
-  kRank,
-  kSession,
-  kUnit,
-  kNumColumns
-};
-const char* const kColumnNames[kNumColumns] = {"step",  "layer",    "mini_batch", "kind",
-                                               "bytes", "start_ms", "end_ms",     "stream",
-                                               "rank",  "session",  "unit"};
 
 // kind: an HDF5 enum over uint8 (h5py: h5py.check_enum_dtype gives the names), plus a kind_names
 // table indexed by the value for readers that ignore enums.
@@ -147,8 +129,8 @@ TraceH5Reader::TraceH5Reader(hid_t file, const std::string& path)
                  "has one; was the job run with --no-trace?)")),
       kind_type_(H5Tcopy(H5T_NATIVE_UINT8), H5Tclose, "copy a type") {
   hsize_t shortest = 0;
-  for (int c = 0; c < kNumColumns; ++c) {
-    const char* name = kColumnNames[c];
+  for (int c = 0; c < kNumTraceColumns; ++c) {
+    const char* name = kTraceColumnNames[c];
     HS_CHECK(H5Lexists(group_.get(), name, H5P_DEFAULT) > 0, "'", path, "': /trace has no column '",
              name, "'");
     H5Id d(H5Dopen2(group_.get(), name, H5P_DEFAULT), H5Dclose,
@@ -204,10 +186,10 @@ void TraceH5Reader::read_column(size_t column, hid_t mem_type, int64_t first, in
   H5Id space(H5Dget_space(d), H5Sclose, "get a trace column's dataspace");
   const hsize_t f = static_cast<hsize_t>(first), n = static_cast<hsize_t>(count);
   h5_check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &f, nullptr, &n, nullptr),
-           cat("select rows of /trace/", kColumnNames[column]));
+           cat("select rows of /trace/", kTraceColumnNames[column]));
   H5Id mem(H5Screate_simple(1, &n, nullptr), H5Sclose, "make a memory dataspace");
   HS_CHECK(H5Dread(d, mem_type, mem.get(), space.get(), H5P_DEFAULT, out) >= 0, "'", path_,
-           "': cannot read /trace/", kColumnNames[column], " rows ", first, "..",
+           "': cannot read /trace/", kTraceColumnNames[column], " rows ", first, "..",
            first + count - 1);
 }
 
