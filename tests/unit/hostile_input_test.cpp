@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/tokenizer.h"
+#include "runner/io/dataset.h"
 #include "runner/io/journal.h"
 #include "runner/job/job_output.h"
 #include "test_support.h"
@@ -121,6 +123,24 @@ TEST(HostileJournal, UnitResultsWithFloatsWhereIntegersBelongAreRefused) {
     expect_error([&] { replay_done_rows(path, false, 100); },
                  {path, "the unit record at byte", "is malformed"});
   }
+}
+
+// A number beyond a double's range is valid JSON text that nlohmann refuses with out_of_range,
+// not parse_error (found by fuzz_dataset: "temperature": -1e400 in an OpenAI batch line). The
+// dataset reader caught only parse_error, so one such line ended the whole job with an internal
+// error instead of becoming an error row; the tokenizer.json reader had the same gap.
+TEST(HostileJson, ANumberOutOfRangeIsABadLineNotAnEscapedException) {
+  DatasetOptions opt;
+  const DatasetEntry e =
+      parse_dataset_line(R"({"custom_id": "b1", "method": "POST", "url": "/v1/completions", )"
+                         R"("body": {"prompt": [1, 2], "temperature":-1e400 0.8}})",
+                         7, opt);
+  EXPECT_EQ(e.error, "line 7: not valid JSON: a number is out of range");
+  EXPECT_EQ(parse_dataset_line(R"({"id": "a", "input_ids": [1e400]})", 8, opt).error,
+            "line 8: not valid JSON: a number is out of range");
+  const std::string path = test::temp_dir() + "/tokenizer.json";
+  test::write_file(path, R"({"model": {"type": "BPE", "vocab": {"a": 1e999}}})");
+  expect_error([&] { Tokenizer::from_file(path); }, {path, "invalid JSON", "number overflow"});
 }
 
 }  // namespace
