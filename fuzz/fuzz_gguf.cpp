@@ -33,19 +33,19 @@ void read_metadata(const hs::GgufFile& f) {
               f.get_f32(key);
               break;
             case T::ARRAY:
-              // One of these fits the element type; the others are refused, naming the key.
-              hs::fuzz::expect_clean_error([&] { f.get_string_array(key); }, key);
-              hs::fuzz::expect_clean_error([&] { f.get_i32_array(key); }, key);
-              hs::fuzz::expect_clean_error([&] { f.get_f32_array(key); }, key);
+              // One of these fits the element type; the others are refused, naming the file.
+              hs::fuzz::expect_clean_error([&] { f.get_string_array(key); }, f.path());
+              hs::fuzz::expect_clean_error([&] { f.get_i32_array(key); }, f.path());
+              hs::fuzz::expect_clean_error([&] { f.get_f32_array(key); }, f.path());
               break;
             default:
-              hs::fuzz::expect_clean_error([&] { f.get_u64(key); }, key);
-              hs::fuzz::expect_clean_error([&] { f.get_i64(key); }, key);
-              hs::fuzz::expect_clean_error([&] { f.get_u32(key); }, key);
-              hs::fuzz::expect_clean_error([&] { f.get_i32(key); }, key);
+              hs::fuzz::expect_clean_error([&] { f.get_u64(key); }, f.path());
+              hs::fuzz::expect_clean_error([&] { f.get_i64(key); }, f.path());
+              hs::fuzz::expect_clean_error([&] { f.get_u32(key); }, f.path());
+              hs::fuzz::expect_clean_error([&] { f.get_i32(key); }, f.path());
           }
         },
-        key);
+        f.path());
   }
   for (const hs::GgufTensor& t : f.tensors()) {
     t.dims_str();

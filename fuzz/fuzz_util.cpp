@@ -40,7 +40,18 @@ void remove_file(const std::string& name) {
 }
 
 void finding(const std::string& what) {
-  std::fprintf(stderr, "FUZZ FINDING: %s\n", what.c_str());
+  // Control bytes (a NUL in a metadata key, say) are written escaped, so the line is whole.
+  std::string line = "FUZZ FINDING: ";
+  for (const char c : what) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\n') {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      line += hex;
+    } else {
+      line += c;
+    }
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
   std::abort();
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/gguf.h"
 #include "model/tokenizer.h"
 #include "runner/io/dataset.h"
 #include "runner/io/journal.h"
@@ -141,6 +142,25 @@ TEST(HostileJson, ANumberOutOfRangeIsABadLineNotAnEscapedException) {
   const std::string path = test::temp_dir() + "/tokenizer.json";
   test::write_file(path, R"({"model": {"type": "BPE", "vocab": {"a": 1e999}}})");
   expect_error([&] { Tokenizer::from_file(path); }, {path, "invalid JSON", "number overflow"});
+}
+
+// A GGUF metadata key holding a NUL byte (found by fuzz_gguf): the error quoted the key, and
+// what() ended at the NUL, so the message lost the key and what was wrong with it. Control bytes
+// in any hs::Error are now written as \xNN.
+TEST(HostileGguf, AKeyWithANulByteIsQuotedWholeInTheError) {
+  std::string b = "GGUF";
+  auto put = [&](auto v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  put(uint32_t{3});
+  put(uint64_t{0});  // tensors
+  put(uint64_t{1});  // metadata
+  const std::string key("\0okenizer.ggml.merges", 21);
+  put(uint64_t{key.size()});
+  b += key;
+  put(uint32_t{99});  // no such value type
+  const std::string path = test::temp_dir() + "/model.gguf";
+  test::write_file(path, b);
+  expect_error([&] { GgufFile f(path); },
+               {path, "metadata key '\\x00okenizer.ggml.merges'", "value type 99"});
 }
 
 }  // namespace
