@@ -20,6 +20,7 @@ packages=(
   slurmctld slurmd slurm-client munge       # the single-node Slurm test
   procps                                    # pgrep: the kill -9 / resume test finds ranks
   chromium fonts-dejavu-core                # the report test renders the HTML report headless
+  clang libclang-rt-14-dev llvm-14          # sanitizer build and libFuzzer targets (tools/test.sh)
 )
 
 if [ "${HS_SKIP_APT:-0}" != 1 ]; then

@@ -14,7 +14,7 @@ nlohmann::json JsonNode::parse_file(const std::string& file) {
   if (in.bad()) hs::fail(file, ": read error");
   try {
     return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
     hs::fail(file, ": invalid JSON: ", e.what());
   }
 }

@@ -42,7 +42,7 @@ CostConstants constants_from_json_file(const std::string& file) {
   json doc;
   try {
     doc = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
     fail(file, ": not JSON (", e.what(), ")");
   }
   const std::string at = doc.is_object() && doc.contains("constants") ? "constants." : "";

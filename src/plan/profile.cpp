@@ -365,8 +365,9 @@ void measure_model_costs(Backend& b, const ModelConfig& c, CostConstants& k,
       x.reserve(static_cast<size_t>(rows * kk) * elem);
       out.reserve(static_cast<size_t>(rows * n) * elem);
       fill(b, x.get(), rows * kk);
+      // The lambda captures g's copies: clang before 16 cannot capture structured bindings.
       const double ms = ms_per_run(
-          b, o.target_ms, [&] { b.linear(out.get(), x.get(), w.get(), nullptr, rows, kk, n); });
+          b, o.target_ms, [&] { b.linear(out.get(), x.get(), w.get(), nullptr, rows, g.k, g.n); });
       g.rows.push_back(static_cast<double>(rows));
       g.ms.push_back(sustained(ms));
       if (ms >= o.max_point_ms) break;  // the rate has settled; gemm_ms() extrapolates

@@ -8,10 +8,30 @@
 
 namespace hs {
 
+// The message with its control bytes other than newline and tab written as \xNN: messages
+// quote names read from files (a GGUF metadata key, a tensor name), and a NUL among them would
+// cut what() short, and the place it names with it.
+inline std::string printable_message(const std::string& what) {
+  std::string out;
+  out.reserve(what.size());
+  for (const char c : what) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 && c != '\n' && c != '\t') {
+      const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Any failure caused by input we do not control (model files, datasets, job configs, options).
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what) : std::runtime_error(printable_message(what)) {}
 };
 
 namespace detail {

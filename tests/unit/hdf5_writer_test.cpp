@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -224,6 +225,45 @@ TEST(Hdf5Results, ResumeContinuesThisJobsFileAndRemakesAnotherOne) {
   test::write_file(x.paths.output, "not HDF5");
   sink = ResultsSink::open(x.paths, x.layout, x.meta(false), true, &note);
   EXPECT_NE(note.find("cannot be opened as HDF5"), std::string::npos) << note;
+}
+
+// A kill -9 inside a checkpoint's write left a file whose status column read but whose id
+// column held a string pointing to a heap block that never reached the disk (found by
+// tools/kill_soak.sh; HDF5: "bad global heap collection signature"): every resume then failed
+// writing the id column. Such a file is made again from the journal. The torn block is made
+// here by pointing row 1's id at the id column itself: an id is stored as its length, the address
+// of its heap collection and its index there (16 bytes), in a contiguous dataset.
+TEST(Hdf5Results, ResumeRemakesAFileWithAColumnThatDoesNotReadWhole) {
+  Fixture x;
+  {
+    auto sink = ResultsSink::open(x.paths, x.layout, x.meta(false), false, nullptr);
+    sink->add(row(1, 2, "second", {9}));
+    sink->checkpoint(x.meta(false), 3, 0);
+  }
+  haddr_t ids_at = HADDR_UNDEF;
+  {
+    const hid_t f = H5Fopen(x.paths.output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t d = H5Dopen2(f, "/requests/id", H5P_DEFAULT);
+    ids_at = H5Dget_offset(d);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  ASSERT_NE(ids_at, HADDR_UNDEF);
+  std::string bytes = test::read_file(x.paths.output);
+  const size_t collection_at = ids_at + 16 * 1 + 4;
+  ASSERT_LE(collection_at + 8, bytes.size());
+  const uint64_t not_a_collection = ids_at;  // the id column's own bytes
+  std::memcpy(&bytes[collection_at], &not_a_collection, 8);
+  test::write_file(x.paths.output, bytes);
+  std::string note;
+  auto sink = ResultsSink::open(x.paths, x.layout, x.meta(false), /*resume=*/true, &note);
+  EXPECT_NE(note.find("has an unreadable column /requests/id"), std::string::npos) << note;
+  EXPECT_NE(note.find("made again from the journal"), std::string::npos) << note;
+  EXPECT_EQ(sink->rows_in_file(), 0);
+  EXPECT_TRUE(sink->missing(0, 1));
+  sink->add(row(1, 2, "second", {9}));  // the writes that failed on the torn file work
+  sink->checkpoint(x.meta(true), 3, 0);
+  EXPECT_EQ(sink->rows_in_file(), 1);
 }
 
 TEST(JsonlResults, AppendsRowsInInputOrderAndDropsATornLine) {

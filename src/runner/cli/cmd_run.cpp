@@ -140,7 +140,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app) {
+void add_run_command(CLI::App& app, std::function<void(const std::string&)> instead) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
       "run",
@@ -232,7 +232,10 @@ void add_run_command(CLI::App& app) {
       ->group("")  // advanced: for checking the engine against its oracle
       ->capture_default_str();
   add_job_config_option(app, *cmd);
-  cmd->callback([o, cmd] { run(*o, cmd->config_to_str(/*default_also=*/true, true)); });
+  cmd->callback([o, cmd, instead] {
+    const std::string config = cmd->config_to_str(/*default_also=*/true, true);
+    instead ? instead(config) : run(*o, config);
+  });
 }
 
 }  // namespace hs

@@ -181,6 +181,9 @@ DatasetEntry parse_dataset_line(const std::string& text, int64_t line, const Dat
     if (what.find("UTF-8") != std::string::npos)
       return bad(cat("not valid UTF-8 (byte ", err.byte, " of the line)"));
     return bad("not valid JSON");
+  } catch (const json::out_of_range&) {
+    // A number beyond a double's range (1e400) is valid JSON text that nlohmann cannot hold.
+    return bad("not valid JSON: a number is out of range");
   }
   if (!j.is_object()) return bad("expected a JSON object");
   if (j.contains("custom_id") || j.contains("body")) {  // an OpenAI batch line

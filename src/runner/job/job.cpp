@@ -234,24 +234,22 @@ std::unique_ptr<PreparedJob> prepare(const JobOptions& o, int ranks,
   const std::string& journal = p->output.paths.journal;
 
   // What earlier sessions finished (the first result of a row wins; --retry-failed drops the
-  // failed ones, which are computed again).
-  int64_t first_retried = -1;
+  // failed ones, which are computed again). A row of the input takes at least two bytes (a
+  // character and a newline) but the last, which bounds the rows a journal can name.
   auto kept = [&](const RequestResult& q) { return q.ok || !o.retry_failed; };
-  if (p->output.replayed_units > 0)
-    replay_units(journal, [&](UnitResult&& u) {
-      for (const RequestResult& q : u.results) {
-        HS_CHECK(q.row >= 0, "journal '", journal, "': a result has row ", q.row);
-        if (!kept(q)) {
-          first_retried = first_retried < 0 ? q.row : std::min(first_retried, q.row);
-          continue;
-        }
-        if (q.row >= static_cast<int64_t>(p->done.size())) p->done.resize(q.row + 1, false);
-        if (p->done[q.row]) continue;
-        p->done[q.row] = true;
-        ++p->skipped;
-        (q.ok ? p->ok_before : p->failed_before) += 1;
-      }
-    });
+  int64_t first_retried = -1;
+  if (p->output.replayed_units > 0) {
+    std::error_code ec;
+    const uintmax_t input_bytes = fs::file_size(o.input, ec);
+    HS_CHECK(!ec, "cannot open input file '", o.input, "': ", ec.message());
+    DoneRows d =
+        replay_done_rows(journal, o.retry_failed, static_cast<int64_t>(input_bytes / 2 + 1));
+    p->done = std::move(d.done);
+    p->skipped = d.results;
+    p->ok_before = d.ok;
+    p->failed_before = d.failed;
+    first_retried = d.first_retried;
+  }
   p->summary = summarize_dataset(o.input, dopt, [&](int64_t row) {
     return row < static_cast<int64_t>(p->done.size()) && p->done[row];
   });

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <type_traits>
 
 #include "runner/job/fingerprint.h"
 #include "util/error.h"
@@ -41,25 +43,47 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
 struct Replay {
   JournalScan scan;
   bool has_header = false;
-  json header;
+  int64_t format = 0;   // of the header record
+  std::string created;  // of the header record (ISO 8601)
+  json fingerprint;     // of the header record
   int32_t last_session = -1;
   int64_t units = 0;
   int64_t trace_rows_end = 0;  // the largest of the unit records
-  // Dispatch records without a unit record after them, by (session, unit).
-  std::map<std::pair<int64_t, int64_t>, json> in_flight;
+  // Dispatch records without a unit record after them, by (session, unit): the log line that
+  // names what was lost.
+  std::map<std::pair<int64_t, int64_t>, std::string> in_flight;
 };
 
+// Field `key` of a record, of json type T, or `dflt` when absent; a field of another type
+// throws (json::type_error), which replay() reports with the record's place.
+template <typename T>
+T field(const json& j, const char* key, T dflt) {
+  const auto it = j.find(key);
+  if (it == j.end()) return dflt;
+  if constexpr (std::is_integral_v<T>) {
+    // nlohmann converts a float to an integer with a cast, undefined out of range: refused.
+    HS_CHECK(it->is_number_integer(), "field '", key, "' is not an integer: ", it->dump());
+    HS_CHECK(!it->is_number_unsigned() || it->template get<uint64_t>() <= INT64_MAX, "field '", key,
+             "' is out of range");
+  }
+  return it->template get<T>();
+}
+
 std::string lost_unit_line(const json& d) {
-  return cat("session ", d.value("session", -1), ": unit ", d.value("unit", -1), " (lines ",
-             d.value("first_line", 0), "-", d.value("last_line", 0), ", ", d.value("requests", 0),
-             " requests) was handed to rank ", d.value("rank", -1), " (host ", d.value("host", "?"),
-             ", pid ", d.value("pid", 0), ") and its results never came back");
+  return cat("session ", field<int64_t>(d, "session", -1), ": unit ", field<int64_t>(d, "unit", -1),
+             " (lines ", field<int64_t>(d, "first_line", 0), "-", field<int64_t>(d, "last_line", 0),
+             ", ", field<int64_t>(d, "requests", 0), " requests) was handed to rank ",
+             field<int64_t>(d, "rank", -1), " (host ", field<std::string>(d, "host", "?"), ", pid ",
+             field<int64_t>(d, "pid", 0), ") and its results never came back");
 }
 
 // The journal format this version writes; a journal of format 1 lacks the requests' input that
 // rebuilding a results file from the journal needs.
 constexpr int kJournalFormat = 2;
 
+// Reads the journal's records. A record whose checksum holds but whose contents are not what
+// this version writes (a journal damaged in a way the checksum missed, or written by hand) is
+// refused with an hs::Error naming the journal and the record's byte offset.
 Replay replay(const std::string& path) {
   Replay r;
   bool first = true;
@@ -67,22 +91,36 @@ Replay replay(const std::string& path) {
     json j = json::parse(rec.payload, nullptr, /*allow_exceptions=*/false);
     HS_CHECK(!j.is_discarded(), "journal '", path, "': record at byte ", rec.offset,
              " has a valid checksum but unreadable contents");
-    if (first) {
-      HS_CHECK(rec.type == JournalRecordType::header, "journal '", path,
-               "' does not start with a header record");
-      r.header = j;
-      r.has_header = true;
-      first = false;
-      return;
-    }
-    if (rec.type == JournalRecordType::session)
-      r.last_session = std::max(r.last_session, j.at("session").get<int32_t>());
-    else if (rec.type == JournalRecordType::unit) {
-      ++r.units;
-      r.trace_rows_end = std::max(r.trace_rows_end, j.value("trace_rows_end", int64_t{0}));
-      r.in_flight.erase({j.value("session", int64_t{-1}), j.value("unit", int64_t{-1})});
-    } else if (rec.type == JournalRecordType::dispatch) {
-      r.in_flight[{j.value("session", int64_t{-1}), j.value("unit", int64_t{-1})}] = j;
+    try {
+      HS_CHECK(j.is_object(), "not a JSON object");
+      if (first) {
+        HS_CHECK(rec.type == JournalRecordType::header, "journal '", path,
+                 "' does not start with a header record");
+        r.format = field<int64_t>(j, "format", 0);
+        r.created = field<std::string>(j, "created", "");
+        r.fingerprint = field<json>(j, "fingerprint", json::object());
+        r.has_header = true;
+        first = false;
+        return;
+      }
+      const int64_t session = field<int64_t>(j, "session", -1);
+      const int64_t unit = field<int64_t>(j, "unit", -1);
+      if (rec.type == JournalRecordType::session) {
+        HS_CHECK(j.contains("session") && session >= 0 && session < INT32_MAX,
+                 "a session record needs its session number");
+        r.last_session = std::max(r.last_session, static_cast<int32_t>(session));
+      } else if (rec.type == JournalRecordType::unit) {
+        ++r.units;
+        r.trace_rows_end = std::max(r.trace_rows_end, field<int64_t>(j, "trace_rows_end", 0));
+        r.in_flight.erase({session, unit});
+      } else if (rec.type == JournalRecordType::dispatch) {
+        r.in_flight[{session, unit}] = lost_unit_line(j);
+      }
+    } catch (const json::exception& e) {
+      fail("journal '", path, "': the record at byte ", rec.offset, " is malformed: ", e.what());
+    } catch (const Error& e) {
+      if (std::string(e.what()).rfind("journal '", 0) == 0) throw;
+      fail("journal '", path, "': the record at byte ", rec.offset, " is malformed: ", e.what());
     }
   });
   return r;
@@ -137,13 +175,13 @@ JobOutput open_job_output(const JobOutputRequest& req) {
       fail("--resume: '", p.journal, "' is not a HybridServe journal; refusing to touch it or '",
            p.output, "' (move them away, or use --overwrite to discard them)");
     if (r.has_header) {
-      if (r.header.value("format", 0) != kJournalFormat)
-        fail("--resume: the journal '", p.journal, "' is of format ", r.header.value("format", 0),
+      if (r.format != kJournalFormat)
+        fail("--resume: the journal '", p.journal, "' is of format ", r.format,
              ", written by an older version; this one (format ", kJournalFormat,
              ") cannot continue it. Finish the job with the version that started it, or use "
              "--overwrite to start again.");
       const std::vector<std::string> diffs =
-          fingerprint_differences(r.header.value("fingerprint", json::object()), req.fingerprint);
+          fingerprint_differences(r.fingerprint, req.fingerprint);
       if (!diffs.empty())
         fail("--resume: the journal '", p.journal, "' belongs to a different job:\n  ",
              join(diffs, "\n  "),
@@ -155,12 +193,12 @@ JobOutput open_job_output(const JobOutputRequest& req) {
                                " bytes (those requests are computed again)");
       out.journal = std::make_unique<Journal>(Journal::reopen(p.journal, r.scan.valid_bytes));
       out.session = r.last_session + 1;
-      out.first_start_time = r.header.value("created", "");
+      out.first_start_time = r.created;
       keep_trace_rows = r.trace_rows_end;
       out.replayed_units = r.units;
       // The last session's: earlier ones' were reported (and computed again) by the next.
-      for (const auto& [key, d] : r.in_flight)
-        if (key.first == r.last_session) out.lost_units.push_back(lost_unit_line(d));
+      for (const auto& [key, line] : r.in_flight)
+        if (key.first == r.last_session) out.lost_units.push_back(line);
       fresh = false;
     } else if (have_output) {
       fail("--resume: the journal '", p.journal, "' holds no job header (",
@@ -199,9 +237,33 @@ void replay_units(const std::string& path, const std::function<void(UnitResult&&
     } catch (const json::exception& e) {
       fail("journal '", path, "': the unit record at byte ", rec.offset,
            " is malformed: ", e.what());
+    } catch (const Error& e) {
+      fail("journal '", path, "': the unit record at byte ", rec.offset,
+           " is malformed: ", e.what());
     }
     fn(std::move(u));
   });
+}
+
+DoneRows replay_done_rows(const std::string& journal, bool retry_failed, int64_t max_rows) {
+  DoneRows d;
+  replay_units(journal, [&](UnitResult&& u) {
+    for (const RequestResult& q : u.results) {
+      HS_CHECK(q.row >= 0 && q.row < max_rows, "journal '", journal, "': unit ", u.unit,
+               " holds a result for row ", q.row, ", outside the input's rows (at most ", max_rows,
+               "): the journal belongs to another input or is corrupt");
+      if (retry_failed && !q.ok) {
+        d.first_retried = d.first_retried < 0 ? q.row : std::min(d.first_retried, q.row);
+        continue;
+      }
+      if (q.row >= static_cast<int64_t>(d.done.size())) d.done.resize(q.row + 1, false);
+      if (d.done[q.row]) continue;
+      d.done[q.row] = true;
+      ++d.results;
+      (q.ok ? d.ok : d.failed) += 1;
+    }
+  });
+  return d;
 }
 
 }  // namespace hs

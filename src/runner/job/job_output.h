@@ -51,6 +51,19 @@ JobOutput open_job_output(const JobOutputRequest& req);
 // journal holds every result: it is never read into memory whole).
 void replay_units(const std::string& path, const std::function<void(UnitResult&&)>& fn);
 
+// What the unit records of a journal say is done: the first result of a row wins; with
+// retry_failed, failed results do not count and the smallest of their rows is kept (the results
+// file is rewritten from there). A result's row must be below max_rows (an upper bound of the
+// input's rows, known before the input is read): a journal claiming a row past it is refused
+// with an hs::Error naming the journal, not followed by a bit vector of that size.
+struct DoneRows {
+  std::vector<bool> done;      // done[row]: the row has a result; sized to the largest such row + 1
+  int64_t results = 0;         // rows with a result (the requests a resumed run skips)
+  int64_t ok = 0, failed = 0;  // of them
+  int64_t first_retried = -1;  // the smallest row of a dropped failed result (-1: none)
+};
+DoneRows replay_done_rows(const std::string& journal, bool retry_failed, int64_t max_rows);
+
 // Checks that the output's directory exists and is writable, before anything else.
 void check_output_location(const std::string& output);
 

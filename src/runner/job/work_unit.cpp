@@ -1,5 +1,7 @@
 #include "runner/job/work_unit.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
@@ -19,6 +21,33 @@ json from_bytes(const std::string& bytes, const char* what) {
   HS_CHECK(!j.is_discarded() && j.is_object(), "corrupt ", what, " message (", bytes.size(),
            " bytes)");
   return j;
+}
+
+// An integer field of a result as T. A unit result is read back from the journal, a file that
+// may be damaged: a float where an integer belongs (1e300 as a row) is refused here, since
+// nlohmann's conversion of a float out of T's range is undefined behaviour.
+template <typename T>
+T integer(const json& v, const char* what) {
+  HS_CHECK(v.is_number_integer(), "'", what, "' is not an integer: ", v.dump());
+  if (v.is_number_unsigned()) {
+    const uint64_t x = v.get<uint64_t>();
+    HS_CHECK(x <= static_cast<uint64_t>(std::numeric_limits<T>::max()), "'", what,
+             "' is out of range: ", x);
+    return static_cast<T>(x);
+  }
+  const int64_t x = v.get<int64_t>();
+  HS_CHECK(x >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+               x <= static_cast<int64_t>(std::numeric_limits<T>::max()),
+           "'", what, "' is out of range: ", x);
+  return static_cast<T>(x);
+}
+
+std::vector<int32_t> token_ids(const json& v, const char* what) {
+  HS_CHECK(v.is_array(), "'", what, "' is not an array of token ids");
+  std::vector<int32_t> ids;
+  ids.reserve(v.size());
+  for (const json& x : v) ids.push_back(integer<int32_t>(x, what));
+  return ids;
 }
 
 }  // namespace
@@ -126,26 +155,26 @@ UnitResult decode_unit_result(const std::string& bytes) {
 
 UnitResult unit_result_from_json(const json& j) {
   UnitResult r;
-  r.unit = j.at("unit").get<int64_t>();
-  r.rank = j.at("rank").get<int32_t>();
-  r.session = j.at("session").get<int32_t>();
+  r.unit = integer<int64_t>(j.at("unit"), "unit");
+  r.rank = integer<int32_t>(j.at("rank"), "rank");
+  r.session = integer<int32_t>(j.at("session"), "session");
   r.compute_ms = j.at("compute_ms").get<double>();
   r.start_ms = j.at("start_ms").get<double>();
   r.end_ms = j.at("end_ms").get<double>();
-  r.trace_rows_end = j.at("trace_rows_end").get<int64_t>();
+  r.trace_rows_end = integer<int64_t>(j.at("trace_rows_end"), "trace_rows_end");
   for (const json& o : j.at("results")) {
     RequestResult q;
-    q.row = o.at("row").get<int64_t>();
+    q.row = integer<int64_t>(o.at("row"), "row");
     q.id = o.at("id").get<std::string>();
     q.ok = o.at("ok").get<bool>();
     if (o.contains("line")) {
-      q.line = o.at("line").get<int64_t>();
-      q.prompt_ids = o.at("prompt_ids").get<std::vector<int32_t>>();
+      q.line = integer<int64_t>(o.at("line"), "line");
+      q.prompt_ids = token_ids(o.at("prompt_ids"), "prompt_ids");
       if (o.contains("prompt_text")) q.prompt_text = o.at("prompt_text").get<std::string>();
       q.chat = o.value("chat", false);
     }
     if (q.ok) {
-      q.output_ids = o.at("output_ids").get<std::vector<int32_t>>();
+      q.output_ids = token_ids(o.at("output_ids"), "output_ids");
       q.finish_reason = o.at("finish_reason").get<std::string>();
       if (o.contains("text")) q.text = o.at("text").get<std::string>();
     } else {
@@ -161,14 +190,16 @@ UnitResult unit_result_from_json(const json& j) {
     r.trace.resize(n);
     for (size_t i = 0; i < n; ++i) {
       TraceEvent& e = r.trace[i];
-      e.step = t["step"][i].get<int64_t>();
-      e.layer = t["layer"][i].get<int32_t>();
-      e.mini_batch = t["mini_batch"][i].get<int32_t>();
-      e.kind = static_cast<TraceKind>(t["kind"][i].get<int>());
-      e.bytes = t["bytes"][i].get<int64_t>();
+      e.step = integer<int64_t>(t["step"][i], "step");
+      e.layer = integer<int32_t>(t["layer"][i], "layer");
+      e.mini_batch = integer<int32_t>(t["mini_batch"][i], "mini_batch");
+      const int32_t kind = integer<int32_t>(t["kind"][i], "kind");
+      HS_CHECK(kind >= 0 && kind < kNumTraceKinds, "'kind' is not a trace event kind: ", kind);
+      e.kind = static_cast<TraceKind>(kind);
+      e.bytes = integer<int64_t>(t["bytes"][i], "bytes");
       e.start_ms = t["start_ms"][i].get<double>();
       e.end_ms = t["end_ms"][i].get<double>();
-      e.stream = t["stream"][i].get<int32_t>();
+      e.stream = integer<int32_t>(t["stream"][i], "stream");
     }
   }
   return r;
