@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/quant.h"
 #include "util/dtype.h"
 #include "util/error.h"
 
@@ -55,19 +56,13 @@ void compress_cache_row(CacheFormat f, const float* x, int64_t cols, int64_t gro
   std::memset(codes, 0, static_cast<size_t>(cache_row_params_at(f, cols)));
   for (int64_t g = 0, c0 = 0; c0 < cols; ++g, c0 += group) {
     const int64_t c1 = std::min(cols, c0 + group);
-    float mn = x[c0], mx = x[c0];
-    for (int64_t c = c0; c < c1; ++c) {
-      mn = std::min(mn, x[c]);
-      mx = std::max(mx, x[c]);
-    }
-    // The parameters as stored (fp16), so the codes are chosen for the values that expand.
-    const uint16_t scale_h = f32_to_f16((mx - mn) / levels), min_h = f32_to_f16(mn);
+    uint16_t scale_h = 0, min_h = 0;
+    group_params(x + c0, c1 - c0, levels, scale_h, min_h);
     params[2 * g] = scale_h;
     params[2 * g + 1] = min_h;
     const float s = f16_to_f32(scale_h), m = f16_to_f32(min_h);
     for (int64_t c = c0; c < c1; ++c) {
-      const float code = s > 0 ? std::clamp(std::nearbyint((x[c] - m) / s), 0.f, levels) : 0.f;
-      const auto v = static_cast<uint8_t>(code);
+      const auto v = static_cast<uint8_t>(group_code(x[c], s, m, levels));
       if (f == CacheFormat::int8)
         codes[c] = v;
       else

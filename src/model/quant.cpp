@@ -82,6 +82,20 @@ float e4m3_to_f32(uint8_t q) {
   return q & 0x80 ? -a : a;
 }
 
+void group_params(const float* x, int64_t n, float levels, uint16_t& scale_h, uint16_t& min_h) {
+  float mn = x[0], mx = x[0];
+  for (int64_t c = 0; c < n; ++c) {
+    mn = std::min(mn, x[c]);
+    mx = std::max(mx, x[c]);
+  }
+  scale_h = f32_to_f16((mx - mn) / levels);
+  min_h = f32_to_f16(mn);
+}
+
+float group_code(float x, float scale, float min, float levels) {
+  return scale > 0 ? std::clamp(std::nearbyint((x - min) / scale), 0.f, levels) : 0.f;
+}
+
 // After the codes, on a 16-byte boundary.
 int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols) {
   const int64_t codes = per_row(f) ? rows * cols : rows * int4_row_bytes(cols);
@@ -143,19 +157,13 @@ void quantize_rows(WeightFormat f, const float* w, int64_t rows, int64_t cols, i
     std::fill(row, row + row_bytes, uint8_t{0});
     for (int64_t g = 0; g < G; ++g) {
       const int64_t c0 = g * group, c1 = std::min(cols, c0 + group);
-      float mn = x[c0], mx = x[c0];
-      for (int64_t c = c0; c < c1; ++c) {
-        mn = std::min(mn, x[c]);
-        mx = std::max(mx, x[c]);
-      }
-      // The parameters as stored (fp16), so the codes are chosen for the values that expand.
-      const uint16_t scale_h = f32_to_f16((mx - mn) / 15.f), min_h = f32_to_f16(mn);
+      uint16_t scale_h = 0, min_h = 0;
+      group_params(x + c0, c1 - c0, 15.f, scale_h, min_h);
       params[(r * G + g) * 2] = scale_h;
       params[(r * G + g) * 2 + 1] = min_h;
       const float s = f16_to_f32(scale_h), m = f16_to_f32(min_h);
       for (int64_t c = c0; c < c1; ++c) {
-        const float code = s > 0 ? std::clamp(std::nearbyint((x[c] - m) / s), 0.f, 15.f) : 0.f;
-        const auto v = static_cast<uint8_t>(code);
+        const auto v = static_cast<uint8_t>(group_code(x[c], s, m, 15.f));
         row[c / 2] |= static_cast<uint8_t>(c % 2 == 0 ? v : v << 4);
       }
     }

@@ -43,6 +43,13 @@ constexpr int64_t kDefaultQuantGroup = 64;
 uint8_t f32_to_e4m3(float x);
 float e4m3_to_f32(uint8_t q);
 
+// Asymmetric group quantisation, shared by int4 weights and compressed cache rows
+// (model/cache_format.h): the group's minimum and (max - min) / levels as fp16 bits, then a
+// value's code round((x - min) / scale) clamped to [0, levels] (0 where scale is 0), both with
+// the parameters as stored so the codes suit the values that expand.
+void group_params(const float* x, int64_t n, float levels, uint16_t& scale_h, uint16_t& min_h);
+float group_code(float x, float scale, float min, float levels);
+
 // Bytes of a [rows, cols] matrix in format f (native: rows * cols * dtype bytes), and where its
 // parameters (int8's scales, int4's (scale, min) pairs) start in it.
 int64_t quantized_params_at(WeightFormat f, int64_t rows, int64_t cols);
