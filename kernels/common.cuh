@@ -1,6 +1,6 @@
 // Shared pieces of the kernels: fp16/bf16 <-> fp32 conversion, 16-byte vector loads and stores
-// of 8 elements, warp and block reductions, and the dispatch from hs::DType to a kernel's
-// element type. Kernels compute in fp32 and round once when they store.
+// of 8 elements, e4m3 codes, warp and block reductions, and the dispatch from hs::DType to a
+// kernel's element type. Kernels compute in fp32 and round once when they store.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -92,6 +92,35 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   v = warp_sum(v);
   __syncthreads();
   return v;
+}
+
+// An e4m3 code's value in fp32, exactly (model/quant.h: e4m3_to_f32; codes 0x7f / 0xff, NaN,
+// are never written by the quantisers): normal codes by placing exponent and mantissa in a
+// float's bits, subnormals as mantissa * 2^-9.
+__device__ __forceinline__ float e4m3_value(uint32_t q) {
+  const uint32_t exp = (q >> 3) & 0xfu, man = q & 7u, sign = (q & 0x80u) << 24;
+  if (exp == 0) return __uint_as_float(sign | __float_as_uint(__fmul_rn(float(man), 0.001953125f)));
+  return __uint_as_float(sign | (exp + 120u) << 23 | man << 20);
+}
+
+// The e4m3 code nearest x, step for step model/quant.h's f32_to_e4m3 (ties to even, |x| from 448
+// saturating; every operation exact or rounded once as there), so both give the same code.
+__device__ __forceinline__ uint32_t e4m3_code(float x) {
+  const uint32_t sign = signbit(x) ? 0x80u : 0u;
+  const float a = fabsf(x);
+  if (isnan(a)) return sign | 0x7fu;
+  if (a >= 448.f) return sign | 0x7eu;
+  if (a < 0.015625f) return sign | static_cast<uint32_t>(rintf(__fmul_rn(a, 512.f)));
+  int e = 0;
+  const float m = frexpf(a, &e);
+  int q = static_cast<int>(rintf(ldexpf(m, 4))) - 8;
+  int exp = e - 1 + 7;
+  if (q == 8) {
+    q = 0;
+    ++exp;
+  }
+  if (exp > 15 || (exp == 15 && q > 6)) return sign | 0x7eu;
+  return sign | static_cast<uint32_t>(exp << 3 | q);
 }
 
 inline bool aligned16(const void* p) {

@@ -67,15 +67,6 @@ __device__ __forceinline__ void store_chunk(uint4* p, const float (&f)[kVec]) {
                   pack2(T{}, f[6], f[7]));
 }
 
-// An e4m3 code's value in fp32, exactly (model/quant.h: e4m3_to_f32; codes 0x7f / 0xff, NaN,
-// are never written by the quantiser): normal codes by placing exponent and mantissa in a
-// float's bits, subnormals as mantissa * 2^-9.
-__device__ __forceinline__ float e4m3_value(uint32_t q) {
-  const uint32_t exp = (q >> 3) & 0xfu, man = q & 7u, sign = (q & 0x80u) << 24;
-  if (exp == 0) return __uint_as_float(sign | __float_as_uint(__fmul_rn(float(man), 0.001953125f)));
-  return __uint_as_float(sign | (exp + 120u) << 23 | man << 20);
-}
-
 // int8 (kFp8 false) and fp8 (true): a byte a weight, an fp32 scale a row.
 // Index: uint32_t when every chunk index fits (the divisions are then 32-bit), else uint64_t.
 template <typename T, typename Index, bool kFp8>

@@ -60,6 +60,7 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.weight_format_auto = o.weight_format_auto;
   po.quant_group = o.quant_group;
   po.cache_format = o.cache_format;
+  po.cache_format_auto = o.cache_format_auto;
   po.cache_group = o.cache_group;
   // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
   // the budget as built; the budget is what the engine may allocate, the backend's workspaces

@@ -33,6 +33,7 @@ struct EngineOptions {
   int64_t quant_group = kDefaultQuantGroup;
   // How the host cache's blocks are held and cross PCIe (model/cache_format.h).
   CacheFormat cache_format = CacheFormat::native;
+  bool cache_format_auto = false;  // the planner picks it (--cache-format auto-lossy)
   int64_t cache_group = kDefaultCacheGroup;
   double gpu_mem_gib = 0;  // device memory the plan may use; 0: what the backend has
   // Host memory of the node's ranks together (plan.h: NodeLayout::host_bytes); 0: 80% of the

@@ -18,6 +18,8 @@ const char* cache_format_name(CacheFormat f) {
       return "int8";
     case CacheFormat::int4:
       return "int4";
+    case CacheFormat::fp8:
+      return "fp8";
   }
   return "?";
 }
@@ -26,15 +28,16 @@ CacheFormat parse_cache_format(const std::string& s) {
   if (s == "native" || s == "fp16" || s == "bf16") return CacheFormat::native;
   if (s == "int8") return CacheFormat::int8;
   if (s == "int4") return CacheFormat::int4;
-  throw Error(cat("unknown cache format '", s, "': expected fp16, bf16, int8 or int4"));
+  if (s == "fp8") return CacheFormat::fp8;
+  throw Error(cat("unknown cache format '", s, "': expected fp16, bf16, int8, int4 or fp8"));
 }
 
 int64_t cache_row_levels(CacheFormat f) {
-  return f == CacheFormat::int8 ? 255 : 15;
+  return f == CacheFormat::int8 ? 255 : f == CacheFormat::int4 ? 15 : 0;
 }
 
 int64_t cache_row_params_at(CacheFormat f, int64_t cols) {
-  const int64_t codes = f == CacheFormat::int8 ? cols : (cols + 1) / 2;
+  const int64_t codes = f == CacheFormat::int4 ? (cols + 1) / 2 : cols;
   return (codes + 3) / 4 * 4;
 }
 
@@ -44,7 +47,8 @@ int64_t cache_row_bytes(CacheFormat f, int64_t cols, int64_t group, int64_t elem
   HS_CHECK(group > 0, "cache group size must be positive, got ", group);
   HS_CHECK(f != CacheFormat::int4 || group % 2 == 0,
            "int4 cache groups must have an even size (two codes a byte), got ", group);
-  return cache_row_params_at(f, cols) + (cols + group - 1) / group * 4;
+  const int64_t params = (cols + group - 1) / group * cache_group_param_bytes(f);
+  return cache_row_params_at(f, cols) + (params + 3) / 4 * 4;
 }
 
 void compress_cache_row(CacheFormat f, const float* x, int64_t cols, int64_t group, void* dst) {
@@ -52,8 +56,19 @@ void compress_cache_row(CacheFormat f, const float* x, int64_t cols, int64_t gro
            cache_format_name(f), " rows in groups of ", group);
   auto* codes = static_cast<uint8_t*>(dst);
   auto* params = reinterpret_cast<uint16_t*>(codes + cache_row_params_at(f, cols));
+  std::memset(codes, 0, static_cast<size_t>(cache_row_bytes(f, cols, group, 0)));
+  if (f == CacheFormat::fp8) {
+    for (int64_t g = 0, c0 = 0; c0 < cols; ++g, c0 += group) {
+      const int64_t c1 = std::min(cols, c0 + group);
+      float amax = 0;
+      for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(x[c]));
+      params[g] = f32_to_f16(amax / 448.f);
+      const float s = f16_to_f32(params[g]);
+      for (int64_t c = c0; c < c1; ++c) codes[c] = s > 0 ? f32_to_e4m3(x[c] / s) : 0;
+    }
+    return;
+  }
   const float levels = static_cast<float>(cache_row_levels(f));
-  std::memset(codes, 0, static_cast<size_t>(cache_row_params_at(f, cols)));
   for (int64_t g = 0, c0 = 0; c0 < cols; ++g, c0 += group) {
     const int64_t c1 = std::min(cols, c0 + group);
     uint16_t scale_h = 0, min_h = 0;
@@ -76,6 +91,10 @@ void expand_cache_row(CacheFormat f, const void* src, int64_t cols, int64_t grou
            cache_format_name(f), " rows in groups of ", group);
   const auto* codes = static_cast<const uint8_t*>(src);
   const auto* params = reinterpret_cast<const uint16_t*>(codes + cache_row_params_at(f, cols));
+  if (f == CacheFormat::fp8) {
+    for (int64_t c = 0; c < cols; ++c) x[c] = e4m3_to_f32(codes[c]) * f16_to_f32(params[c / group]);
+    return;
+  }
   for (int64_t c = 0; c < cols; ++c) {
     const int64_t g = c / group;
     const float s = f16_to_f32(params[2 * g]), m = f16_to_f32(params[2 * g + 1]);

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
@@ -307,32 +311,65 @@ namespace {
 Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOptions& o);
 }  // namespace
 
-// With lossy formats allowed, the plan of each format, and the fastest unless a less lossy one
-// is within kLossyMargin of it: a compressed format is taken only where it pays.
+// With lossy formats allowed (weights, caches or both), the plan of each combination, and the
+// fastest unless a less lossy one is within kLossyMargin of it: a compressed format is taken
+// only where it pays. The combinations are planned concurrently (each is independent).
 Plan make_plan(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
-  if (!o.weight_format_auto) return make_plan_in_format(c, w, o);
+  if (!o.weight_format_auto && !o.cache_format_auto) return make_plan_in_format(c, w, o);
   constexpr double kLossyMargin = 0.02;
+  const std::vector<WeightFormat> weights =
+      o.weight_format_auto
+          ? std::vector<WeightFormat>{WeightFormat::native, WeightFormat::int8, WeightFormat::int4}
+          : std::vector<WeightFormat>{o.weight_format};
+  const std::vector<CacheFormat> caches =
+      o.cache_format_auto
+          ? std::vector<CacheFormat>{CacheFormat::native, CacheFormat::int8, CacheFormat::int4}
+          : std::vector<CacheFormat>{o.cache_format};
+  // Least lossy first: every weight format with native caches, then with int8 caches, ...
+  struct Try {
+    WeightFormat wf;
+    CacheFormat cf;
+    std::future<Plan> plan;
+  };
+  std::vector<Try> tries;
+  for (CacheFormat cf : caches)
+    for (WeightFormat wf : weights) {
+      PlanOptions at = o;
+      at.weight_format_auto = at.cache_format_auto = false;
+      at.weight_format = wf;
+      at.cache_format = cf;
+      tries.push_back({wf, cf, std::async(std::launch::async, [&c, &w, at] {
+                         return make_plan_in_format(c, w, at);
+                       })});
+    }
+  auto name = [&](const Try& t) {
+    std::string n;
+    if (o.weight_format_auto) n = cat("weights ", weight_format_name(t.wf));
+    if (o.cache_format_auto) n += cat(n.empty() ? "" : " ", "caches ", cache_format_name(t.cf));
+    return n;
+  };
   std::optional<Plan> best;
   std::string tried, last_error;
-  for (WeightFormat f : {WeightFormat::native, WeightFormat::int8, WeightFormat::int4}) {
-    PlanOptions at = o;
-    at.weight_format_auto = false;
-    at.weight_format = f;
+  for (Try& t : tries) {
     try {
-      Plan p = make_plan_in_format(c, w, at);
-      tried += cat(tried.empty() ? "" : ", ", weight_format_name(f), " ",
-                   tok_s(p.predicted_tokens_per_s));
+      Plan p = t.plan.get();
+      tried += cat(tried.empty() ? "" : ", ", name(t), " ", tok_s(p.predicted_tokens_per_s));
       if (!best || p.predicted_tokens_per_s > best->predicted_tokens_per_s * (1 + kLossyMargin))
         best = std::move(p);
-    } catch (const Error& e) {  // this format does not fit; a smaller one may
-      tried += cat(tried.empty() ? "" : ", ", weight_format_name(f), " does not fit");
+    } catch (const Error& e) {  // this combination does not fit; a smaller one may
+      tried += cat(tried.empty() ? "" : ", ", name(t), " does not fit");
       last_error = e.what();
     }
   }
   HS_CHECK(best, last_error);
-  best->explanation += cat(" Weights ", weight_format_name(best->weight_format),
-                           " (--weight-format auto-lossy: ", tried,
-                           "; a more compressed format is taken only when over 2% faster).");
+  const char* flags = o.weight_format_auto && o.cache_format_auto
+                          ? "--weight-format and --cache-format"
+                      : o.weight_format_auto ? "--weight-format"
+                                             : "--cache-format";
+  best->explanation +=
+      cat(" Weights ", weight_format_name(best->weight_format), ", caches ",
+          cache_format_name(best->cache_format), " (", flags, " auto-lossy: ", tried,
+          "; a more compressed format is taken only when over 2% faster).");
   return *best;
 }
 

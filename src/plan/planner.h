@@ -33,6 +33,9 @@ struct PlanOptions {
   bool weight_format_auto = false;
   int64_t quant_group = kDefaultQuantGroup;
   CacheFormat cache_format = CacheFormat::native;  // of the host cache (Plan)
+  // Likewise for the host cache's format, among native, int8 and int4 (--cache-format
+  // auto-lossy).
+  bool cache_format_auto = false;
   int64_t cache_group = kDefaultCacheGroup;
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch

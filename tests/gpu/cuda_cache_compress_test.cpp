@@ -56,7 +56,7 @@ class CudaCacheCompress : public ::testing::TestWithParam<DType> {
 TEST_P(CudaCacheCompress, IndexedRowsCompressToTheCpuBytes) {
   uint64_t seed = 3;
   for (const Shape& s : kShapes)
-    for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4}) {
+    for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4, CacheFormat::fp8}) {
       const std::string what = name(f, t(), s);
       const std::vector<float> x = rows_of(t(), s, seed++);
       const int64_t rb = cache_row_bytes(f, s.cols, s.group, 2);
@@ -83,7 +83,7 @@ TEST_P(CudaCacheCompress, IndexedRowsCompressToTheCpuBytes) {
 TEST_P(CudaCacheCompress, RowsExpandToTheCpuValuesRounded) {
   uint64_t seed = 17;
   for (const Shape& s : kShapes)
-    for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4}) {
+    for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4, CacheFormat::fp8}) {
       const std::string what = name(f, t(), s);
       const std::vector<float> x = rows_of(t(), s, seed++);
       const int64_t rb = cache_row_bytes(f, s.cols, s.group, 2);
@@ -125,7 +125,7 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaCacheCompress, ::testing::Values(DType::f16
 TEST(CudaCacheCompressLarge, DecodeStepRowsReportBandwidth) {
   const int64_t rows = 128 * 544, cols = 5120, group = 64;
   Backend& b = backend(DType::f16);
-  for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4}) {
+  for (CacheFormat f : {CacheFormat::int8, CacheFormat::int4, CacheFormat::fp8}) {
     const int64_t rb = cache_row_bytes(f, cols, group, 2);
     DeviceBuffer packed(b, static_cast<size_t>(rows * rb)),
         wide(b, static_cast<size_t>(rows * cols * 2));

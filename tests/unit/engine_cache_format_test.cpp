@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -18,6 +19,7 @@
 #include "engine/reference.h"
 #include "goldens.h"
 #include "model/cache_format.h"
+#include "model/quant.h"
 #include "model/weights.h"
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
@@ -45,6 +47,11 @@ TEST(CacheFormat, RowBytesAndNames) {
   // opt-13b's rows (5120) at group 64: int4 2880 bytes, 0.281 of fp16's 10240; int8 5440.
   EXPECT_EQ(cache_row_bytes(CacheFormat::int4, 5120, 64, 2), 2560 + 320);
   EXPECT_EQ(cache_row_bytes(CacheFormat::int8, 5120, 64, 2), 5120 + 320);
+  // fp8: a code a byte, then one fp16 scale a group: 5120 + 80 x 2; 10 codes (12 bytes) and 3
+  // scales (6 bytes, padded to 8).
+  EXPECT_EQ(cache_row_bytes(CacheFormat::fp8, 5120, 64, 2), 5120 + 160);
+  EXPECT_EQ(cache_row_bytes(CacheFormat::fp8, 10, 4, 2), 12 + 8);
+  EXPECT_EQ(parse_cache_format("fp8"), CacheFormat::fp8);
   EXPECT_EQ(parse_cache_format("fp16"), CacheFormat::native);
   EXPECT_EQ(parse_cache_format("int4"), CacheFormat::int4);
   EXPECT_THROW(parse_cache_format("int3"), Error);
@@ -70,6 +77,62 @@ TEST(CacheFormat, AHandComputedInt4Row) {
   EXPECT_EQ(y[1], std::fma(5.f, s, -1.f));
   EXPECT_EQ(y[2], std::fma(15.f, s, -1.f));
   EXPECT_EQ(y[3], std::fma(8.f, s, -1.f));
+}
+
+TEST(CacheFormat, AHandComputedFp8Row) {
+  // Groups of 2: {-448, 1} has scale 1 exactly; {0.3, 0.1} scale 0.3 / 448 in fp16 (a
+  // subnormal-free 6.6959e-4 after rounding), codes of x / scale.
+  const std::vector<float> x{-448.f, 1.f, 0.3f, 0.1f, 0.f};
+  const int64_t cols = 5, group = 2;
+  std::vector<uint8_t> row(static_cast<size_t>(cache_row_bytes(CacheFormat::fp8, cols, group, 4)));
+  ASSERT_EQ(row.size(), 8u + 8u);             // 5 codes padded to 8, 3 scales padded to 8 bytes
+  std::memset(row.data(), 0xab, row.size());  // padding must come out zero
+  compress_cache_row(CacheFormat::fp8, x.data(), cols, group, row.data());
+  EXPECT_EQ(row[0], 0xfe);  // -448: sign, exponent 15, mantissa 6
+  EXPECT_EQ(row[1], 0x38);  // 1: exponent 7, mantissa 0
+  const float s1 = f16_to_f32(f32_to_f16(0.3f / 448.f));
+  EXPECT_EQ(row[2], f32_to_e4m3(0.3f / s1));
+  EXPECT_EQ(row[3], f32_to_e4m3(0.1f / s1));
+  EXPECT_EQ(row[4], 0);  // an all-zero group: scale 0, code 0
+  for (int b = 5; b < 8; ++b) EXPECT_EQ(row[b], 0) << "code padding " << b;
+  uint16_t scales[4];
+  std::memcpy(scales, row.data() + 8, 8);
+  EXPECT_EQ(scales[0], f32_to_f16(1.f));
+  EXPECT_EQ(scales[1], f32_to_f16(0.3f / 448.f));
+  EXPECT_EQ(scales[2], 0);
+  EXPECT_EQ(scales[3], 0);  // the parameters' padding
+  std::vector<float> y(cols);
+  expand_cache_row(CacheFormat::fp8, row.data(), cols, group, y.data());
+  EXPECT_EQ(y[0], -448.f);
+  EXPECT_EQ(y[1], 1.f);
+  EXPECT_EQ(y[2], e4m3_to_f32(row[2]) * s1);
+  EXPECT_NEAR(y[3], 0.1f, 0.1f / 16);  // 3 mantissa bits: within 1/16 relative
+  EXPECT_EQ(y[4], 0.f);
+}
+
+// fp8 keeps every value to 3 mantissa bits relative to itself (1/16 of its magnitude), or to
+// the subnormal step scale * 2^-9 for values far below the group's largest.
+TEST(CacheFormat, Fp8RoundTripIsWithinItsRelativeStep) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.f, 3.f);
+  for (const int64_t group : {int64_t{2}, int64_t{16}, int64_t{64}})
+    for (const int64_t cols : {int64_t{64}, int64_t{100}, int64_t{6}}) {
+      std::vector<float> x(static_cast<size_t>(cols));
+      for (float& v : x) v = d(rng);
+      const std::vector<float> y = round_trip(CacheFormat::fp8, x, group);
+      for (int64_t g0 = 0; g0 < cols; g0 += group) {
+        float amax = 0;
+        for (int64_t c = g0; c < std::min(cols, g0 + group); ++c)
+          amax = std::max(amax, std::fabs(x[c]));
+        const float scale = amax / 448.f;
+        for (int64_t c = g0; c < std::min(cols, g0 + group); ++c)
+          // Half of e4m3's relative step, the scale's fp16 rounding (2^-11), and half a
+          // subnormal step.
+          EXPECT_LE(std::fabs(y[c] - x[c]),
+                    std::fabs(x[c]) * (1.f / 16 + 1e-3f) + scale * 0.002f + 1e-7f)
+              << "group " << group << " col " << c;
+      }
+    }
 }
 
 TEST(CacheFormat, RoundTripIsWithinHalfAStepOfEachGroup) {
@@ -170,7 +233,7 @@ TEST(EngineCacheFormat, KvPolicyGivesTheReferenceOnWhatTheFormatKeeps) {
   for (const std::string model : {"opt-tiny", "llama-tiny", "llama-gqa"})
     for (const auto& [f, group] :
          {std::pair{CacheFormat::int8, int64_t{64}}, std::pair{CacheFormat::int4, int64_t{64}},
-          std::pair{CacheFormat::int4, int64_t{16}}}) {
+          std::pair{CacheFormat::int4, int64_t{16}}, std::pair{CacheFormat::fp8, int64_t{64}}}) {
       const std::string what = cat(model, " ", cache_format_name(f), " group ", group);
       const test::Golden g = test::load_golden(model);
       auto weights = open_model_dir(test::data_path("models/" + model));
@@ -206,12 +269,13 @@ TEST(EngineCacheFormat, AGpuResidentCacheIsNotCompressed) {
 // Checkpoints are compressed too (K/V recomputed from what the format keeps of them): the
 // worst logits row of the whole generation against the uncompressed run, teacher-forced on
 // nothing (greedy), stays under a bound, and above zero. On these random narrow models int8
-// costs about 0.01 and int4 about 0.15.
+// costs about 0.01, int4 about 0.15 and fp8 about 0.05.
 TEST(EngineCacheFormat, CheckpointPoliciesStayNearTheUncompressedRun) {
   for (const std::string model : {"opt-tiny", "llama-tiny"})
     for (const auto& [policy, act] : {std::pair{Policy::act, 1.0}, std::pair{Policy::hybrid, 0.5}})
       for (const auto& [f, bound] :
-           {std::pair{CacheFormat::int8, 0.05}, std::pair{CacheFormat::int4, 0.4}}) {
+           {std::pair{CacheFormat::int8, 0.05}, std::pair{CacheFormat::int4, 0.4},
+            std::pair{CacheFormat::fp8, 0.1}}) {
         const std::string what = cat(model, " ", policy_name(policy), " ", cache_format_name(f));
         const test::Golden g = test::load_golden(model);
         auto weights = open_model_dir(test::data_path("models/" + model));

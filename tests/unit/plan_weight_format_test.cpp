@@ -3,6 +3,8 @@
 // weights bind, and auto-lossy taking a compressed format only where it pays.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "model/shapes.h"
 #include "plan/cost_model.h"
 #include "plan/footprint.h"
@@ -111,6 +113,44 @@ TEST(PlanCacheFormat, CompressedWeightsAndCachesClearTheBar) {
               r4);
   EXPECT_GE(r8, 1.5);
   EXPECT_GE(r4, 2.0);
+}
+
+// --cache-format auto-lossy (alone and with the weights'): on the bar's workload the caches
+// are most of what crosses once the weights are int4, so the planner takes int4 caches, and the
+// plan it picks is the fastest of the combinations tried, or a less lossy one within 2% of it.
+// Where every cache fits on the GPU nothing crosses, and native stays.
+TEST(PlanCacheFormat, AutoLossyCachesTakeACompressedFormatOnlyWhereItPays) {
+  const ModelConfig c = model_shape("opt-30b");
+  const Workload w = Workload::uniform(64, 512, 32);
+  PlanOptions o = paper_machine(WeightFormat::int4);
+  o.host_mem_gib = 101;
+  o.cache_format_auto = true;
+  const Plan caches = make_plan(c, w, o);
+  EXPECT_EQ(caches.weight_format, WeightFormat::int4);
+  EXPECT_EQ(caches.cache_format, CacheFormat::int4);
+  EXPECT_NE(caches.explanation.find("--cache-format auto-lossy"), std::string::npos)
+      << caches.explanation;
+  double fastest = 0;
+  for (CacheFormat f : {CacheFormat::native, CacheFormat::int8, CacheFormat::int4}) {
+    PlanOptions at = o;
+    at.cache_format_auto = false;
+    at.cache_format = f;
+    fastest = std::max(fastest, make_plan(c, w, at).predicted_tokens_per_s);
+  }
+  EXPECT_GE(caches.predicted_tokens_per_s * 1.02, fastest);
+  // Both chosen: int4 and int4 here, the two formats the bar's best plan uses.
+  o.weight_format_auto = true;
+  const Plan both = make_plan(c, w, o);
+  EXPECT_EQ(both.weight_format, WeightFormat::int4);
+  EXPECT_EQ(both.cache_format, CacheFormat::int4);
+  EXPECT_NE(both.explanation.find("weights native caches native"), std::string::npos)
+      << both.explanation;
+  // Everything on a 40 GiB GPU: no cache crosses PCIe.
+  o.gpu_mem_gib = 40;
+  const Plan resident = make_plan(model_shape("opt-6.7b"), Workload::uniform(8, 64, 32), o);
+  EXPECT_EQ(resident.gpu_cache_layers, 32);
+  EXPECT_EQ(resident.cache_format, CacheFormat::native);
+  EXPECT_EQ(resident.weight_format, WeightFormat::native);
 }
 
 TEST(PlanCacheFormat, MaxGpuCacheLayersKeepsCachesOnTheHost) {

@@ -226,7 +226,9 @@ void plan_command(const PlanCommandOptions& options) {
   po.weight_format =
       po.weight_format_auto ? WeightFormat::native : parse_weight_format(o.plan.weight_format);
   po.quant_group = o.plan.weight_group;
-  po.cache_format = parse_cache_format(o.plan.cache_format);
+  po.cache_format_auto = o.plan.cache_format == "auto-lossy";
+  po.cache_format =
+      po.cache_format_auto ? CacheFormat::native : parse_cache_format(o.plan.cache_format);
   po.cache_group = o.plan.cache_group;
   po.gpu_mem_gib = 24;
   po.host_mem_gib = o.plan.host_mem_gib > 0 ? o.plan.host_mem_gib : default_host_mem_gib();

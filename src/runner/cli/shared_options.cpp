@@ -68,10 +68,12 @@ void add_plan_options(CLI::App& cmd, PlanArgs& a) {
                  "are held in host memory and cross PCIe: native (the element type), or "
                  "compressed row by row when written back and expanded on the GPU when loaded: "
                  "int8 (8 bits with a scale and minimum per --cache-group consecutive elements "
-                 "of a row; about 0.53 of fp16's bytes) or int4 (4 bits, the same groups, "
-                 "FlexGen's --compress-cache scheme; about 0.28). Lossy (docs/BENCHMARKS.md, "
-                 "\"Compressed weights\"); GPU-resident cache layers stay in the element type")
-      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4"}))
+                 "of a row; about 0.53 of fp16's bytes), int4 (4 bits, the same groups, "
+                 "FlexGen's --compress-cache scheme; about 0.28) or fp8 (e4m3 with a scale per "
+                 "group; about 0.52), or auto-lossy: the planner picks among native, int8 and "
+                 "int4 by predicted throughput. Lossy (docs/BENCHMARKS.md, \"Compressed "
+                 "weights\"); GPU-resident cache layers stay in the element type")
+      ->check(CLI::IsMember({"native", "fp16", "bf16", "int8", "int4", "fp8", "auto-lossy"}))
       ->capture_default_str();
   cmd.add_option("--max-gpu-cache-layers", a.max_gpu_cache_layers,
                  "At most this many layers keep their cache on the GPU (the others on the host, "
@@ -110,7 +112,8 @@ void apply_plan_args(const PlanArgs& a, EngineOptions& eo) {
   eo.weight_format =
       eo.weight_format_auto ? WeightFormat::native : parse_weight_format(a.weight_format);
   eo.quant_group = a.weight_group;
-  eo.cache_format = parse_cache_format(a.cache_format);
+  eo.cache_format_auto = a.cache_format == "auto-lossy";
+  eo.cache_format = eo.cache_format_auto ? CacheFormat::native : parse_cache_format(a.cache_format);
   eo.cache_group = a.cache_group;
 }
 

@@ -26,7 +26,7 @@ struct PlanArgs {
   std::string weight_format = "native";    // model/quant.h: native, int8, int4
   int64_t weight_group = kDefaultQuantGroup;
   std::optional<int64_t> max_gpu_cache_layers;  // empty: the planner's
-  std::string cache_format = "native";          // model/cache_format.h: native, int8, int4
+  std::string cache_format = "native";  // model/cache_format.h: native, int8, int4, fp8, auto-lossy
   int64_t cache_group = kDefaultCacheGroup;
 };
 
