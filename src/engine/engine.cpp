@@ -370,14 +370,15 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
 
     for (size_t i = 0; i < n; ++i) {
       if (!active[i]) continue;
-      const int32_t tok = s.sampled[i];
+      const GenRequest& r = all[group[i]];
+      const int32_t tok = next_token(cfg_, r, step, s.sampled[i]);
       GenResult& res = results[group[i]];
       res.output.push_back(tok);
       seq[i].push_back(tok);
       bool done = true;
-      if (is_eos(cfg_, tok))
+      if (may_end(r, step) && is_eos(cfg_, tok))
         res.finish_reason = "eos";
-      else if (stop && stop(group[i], res.output))
+      else if (may_end(r, step) && stop && stop(group[i], res.output))
         res.finish_reason = "stop";
       else
         done = static_cast<int64_t>(res.output.size()) >= budget[i];

@@ -16,6 +16,10 @@ struct GenRequest {
   std::string id;
   std::vector<int32_t> prompt;
   int64_t max_new_tokens = 0;
+  // Teacher forcing: generated token k is forced[k] whatever the sampler picks (its logits are
+  // still computed and shown to the observer), and a forced EOS or stop does not end the
+  // request. For scoring text through the decode path and its caches (engine/score.h).
+  std::vector<int32_t> forced;
 };
 
 struct GenResult {
@@ -48,6 +52,13 @@ class Generator {
 
 // How many tokens request r may generate: its max_new_tokens, cut at the model's context.
 int64_t generation_budget(const ModelConfig& c, const GenRequest& r);
+// Generated token `step` of request r: its forced token if it has one (checked against the
+// vocabulary), else what was sampled.
+int32_t next_token(const ModelConfig& c, const GenRequest& r, int64_t step, int32_t sampled);
+// True if generated token `step` of r may end it (EOS, stop): it was not forced.
+inline bool may_end(const GenRequest& r, int64_t step) {
+  return step >= static_cast<int64_t>(r.forced.size());
+}
 // True if the token ends generation (one of the model's EOS ids).
 bool is_eos(const ModelConfig& c, int32_t token);
 

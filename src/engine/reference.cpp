@@ -186,13 +186,14 @@ std::vector<GenResult> ReferenceGenerator::generate(const std::vector<GenRequest
     const uint64_t key = request_key(r.id);
     for (int64_t step = 0; step < budget; ++step) {
       if (observe_) observe_(i, step, logits.data(), c.vocab_size);
-      const int32_t tok = sample_token(logits.data(), c.vocab_size, sampling, key, step);
+      const int32_t tok =
+          next_token(c, r, step, sample_token(logits.data(), c.vocab_size, sampling, key, step));
       res.output.push_back(tok);
-      if (is_eos(c, tok)) {
+      if (may_end(r, step) && is_eos(c, tok)) {
         res.finish_reason = "eos";
         break;
       }
-      if (stop && stop(i, res.output)) {
+      if (may_end(r, step) && stop && stop(i, res.output)) {
         res.finish_reason = "stop";
         break;
       }

@@ -2,6 +2,8 @@
 // options as run, so what a weight format (or any plan choice) costs in quality can be measured
 // beside what it gains in speed. Each text's tokens are scored given the tokens before them
 // (engine/score.h); perplexity = exp(mean negative log-likelihood) over every scored token.
+// --score-by prefill scores each token by a prefill of its prefix; decode forces each text
+// through decode steps, which read the caches back, so a cache format's cost shows.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -31,6 +33,7 @@ struct PerplexityOptions {
   int64_t rows = 20;
   int64_t max_tokens = 128;
   int64_t batch = 32;
+  std::string score_by = "prefill";
   bool json = false;
   PlanArgs plan;
 };
@@ -81,14 +84,18 @@ void run_perplexity(const PerplexityOptions& o) {
   auto backend = make_backend(o.device, bo);
   EngineOptions eo;
   apply_plan_args(o.plan, eo);
-  eo.workload = Workload::uniform(o.batch, std::max<int64_t>(1, longest - 1), 1);
+  const bool decode = o.score_by == "decode";
+  eo.workload = decode ? Workload::uniform(o.batch, 1, std::max<int64_t>(1, longest - 1))
+                       : Workload::uniform(o.batch, std::max<int64_t>(1, longest - 1), 1);
   const std::unique_ptr<Generator> g = make_generator(eo, *weights, *backend);
 
   double total = 0;
   int64_t scored = 0;
   json rows = json::array();
+  std::vector<std::vector<double>> by_text;
+  if (decode) by_text = token_nll_decode(*g, ids, o.batch);
   for (size_t i = 0; i < ids.size(); ++i) {
-    const std::vector<double> nll = token_nll(*g, ids[i], o.batch);
+    const std::vector<double> nll = decode ? by_text[i] : token_nll(*g, ids[i], o.batch);
     double sum = 0;
     for (double x : nll) sum += x;
     total += sum;
@@ -103,21 +110,29 @@ void run_perplexity(const PerplexityOptions& o) {
   const double mean = total / static_cast<double>(scored);
   const Plan* plan = plan_of(*g);
   const std::string format = plan ? weight_format_name(plan->weight_format) : std::string("native");
+  const std::string cache = plan ? cache_format_name(plan->cache_format) : std::string("native");
   if (o.json) {
-    json out = {{"model", o.model},    {"input", o.input},
-                {"device", o.device},  {"weight_format", format},
-                {"texts", ids.size()}, {"tokens_scored", scored},
-                {"mean_nll", mean},    {"perplexity", std::exp(mean)},
+    json out = {{"model", o.model},      {"input", o.input},
+                {"device", o.device},    {"weight_format", format},
+                {"cache_format", cache}, {"score_by", o.score_by},
+                {"texts", ids.size()},   {"tokens_scored", scored},
+                {"mean_nll", mean},      {"perplexity", std::exp(mean)},
                 {"rows", rows}};
-    if (plan) out["resident_weight_layers"] = plan->gpu_weight_layers;
+    if (plan) {
+      out["resident_weight_layers"] = plan->gpu_weight_layers;
+      out["resident_cache_layers"] = plan->gpu_cache_layers;
+      out["policy"] = policy_name(plan->policy);
+    }
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf(
-        "perplexity %.4f over %lld tokens of %zu texts (mean NLL %.5f nats; weights %s, "
-        "%lld of %lld layers' weights GPU-resident)\n",
-        std::exp(mean), static_cast<long long>(scored), ids.size(), mean, format.c_str(),
-        static_cast<long long>(plan ? plan->gpu_weight_layers : cfg.n_layers),
-        static_cast<long long>(cfg.n_layers));
+        "perplexity %.4f over %lld tokens of %zu texts (mean NLL %.5f nats, scored by %s; "
+        "weights %s, %lld of %lld layers' weights GPU-resident; caches %s, %lld layers' "
+        "GPU-resident)\n",
+        std::exp(mean), static_cast<long long>(scored), ids.size(), mean, o.score_by.c_str(),
+        format.c_str(), static_cast<long long>(plan ? plan->gpu_weight_layers : cfg.n_layers),
+        static_cast<long long>(cfg.n_layers), cache.c_str(),
+        static_cast<long long>(plan ? plan->gpu_cache_layers : cfg.n_layers));
   }
 }
 
@@ -129,9 +144,11 @@ void add_perplexity_command(CLI::App& app) {
       "perplexity",
       "Score real text with a model: each token's negative log-likelihood given the tokens "
       "before it, and the perplexity exp(mean) over all of them, through the same engine and "
-      "plan options as run (e.g. --weight-format, to see what a compressed format costs). Each "
-      "token is scored by a prefill of its prefix, so a text of n tokens costs about n^2 / 2 "
-      "tokens of prefill: meant for short texts.");
+      "plan options as run (e.g. --weight-format, to see what a compressed format costs). By "
+      "default each token is scored by a prefill of its prefix, so a text of n tokens costs "
+      "about n^2 / 2 tokens of prefill: meant for short texts; --score-by decode runs each "
+      "text through decode steps instead (n steps, the caches read back every step: how to "
+      "see what --cache-format costs).");
   add_model_option(*cmd, opts->model)->required();
   cmd->add_option("--input", opts->input,
                   "JSONL file whose rows' \"text\" (or \"prompt\") strings are scored, e.g. "
@@ -145,8 +162,17 @@ void add_perplexity_command(CLI::App& app) {
                   "Score at most the first N tokens of each text (BOS included)")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd->add_option("--batch", opts->batch, "Prefixes run together in one generate call")
+  cmd->add_option(
+         "--batch", opts->batch,
+         "Prefixes (--score-by prefill) or texts (decode) run together in one generate call")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--score-by", opts->score_by,
+                  "prefill: token k scored by a prefill of tokens [0, k) (the caches are written, "
+                  "never read); decode: a text is one request, its prompt the first token and "
+                  "its generation forced to the rest, token k scored by decode step k - 1, "
+                  "which reads every earlier token's cache")
+      ->check(CLI::IsMember({"prefill", "decode"}))
       ->capture_default_str();
   add_device_option(*cmd, opts->device);
   add_dtype_option(*cmd, opts->dtype);
