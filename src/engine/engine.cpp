@@ -36,6 +36,9 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   HS_CHECK(capacity_.batch() > 0 && capacity_.gen_lens.size() == capacity_.prompt_lens.size(),
            "the engine's workload needs at least one request, with prompt and generation lengths");
   HS_CHECK(plan_.block_tokens > 0, "block_tokens must be > 0, got ", plan_.block_tokens);
+  HS_CHECK(plan_.exchange_ranks == 1, "the plan splits weight loads among ", plan_.exchange_ranks,
+           " ranks (a weight exchange), which the engine does not run: such plans are "
+           "predictions only (plan --weight-exchange)");
   const double f = plan_.act_fraction;
   HS_CHECK(f >= 0 && f <= 1, "the activation share must be in [0, 1], got ", f);
   HS_CHECK(plan_.policy != Policy::kv || f == 0,

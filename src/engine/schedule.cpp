@@ -89,6 +89,8 @@ Event HybridEngine::run_op(Step& s, const StepOp& op) {
       return store_cache(s, op.layer, op.mb);
     case OpKind::expand:
       return expand_weights(s, op.layer);
+    case OpKind::exchange:
+      throw Error("this engine runs no weight exchange: plans with one are predictions only");
     case OpKind::head:
       // The previous step's trace times (a few thousand events), read while the streams work
       // through all that the host has enqueued before the first head makes it wait for tokens.

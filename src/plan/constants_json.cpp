@@ -18,6 +18,7 @@ json constants_to_json(const CostConstants& k) {
           {"gemm_tflops", k.gemm_tflops},
           {"mem_gbps", k.mem_gbps},
           {"expand_gbps", k.expand_gbps},
+          {"exchange_gbps", k.exchange_gbps},
           {"attention_tflops", k.attention_tflops},
           {"launch_us", k.launch_us},
           {"sustained_slowdown", k.sustained_slowdown},
@@ -54,11 +55,15 @@ CostConstants constants_from_json_file(const std::string& file) {
     const char* key;
     double* value;
     bool positive;
-  } rates[] = {
-      {"h2d_gbps", &k.h2d_gbps, true},        {"d2h_gbps", &k.d2h_gbps, true},
-      {"gemm_tflops", &k.gemm_tflops, true},  {"mem_gbps", &k.mem_gbps, true},
-      {"expand_gbps", &k.expand_gbps, false}, {"attention_tflops", &k.attention_tflops, true},
-      {"launch_us", &k.launch_us, false},     {"sustained_slowdown", &k.sustained_slowdown, true}};
+  } rates[] = {{"h2d_gbps", &k.h2d_gbps, true},
+               {"d2h_gbps", &k.d2h_gbps, true},
+               {"gemm_tflops", &k.gemm_tflops, true},
+               {"mem_gbps", &k.mem_gbps, true},
+               {"expand_gbps", &k.expand_gbps, false},
+               {"exchange_gbps", &k.exchange_gbps, false},
+               {"attention_tflops", &k.attention_tflops, true},
+               {"launch_us", &k.launch_us, false},
+               {"sustained_slowdown", &k.sustained_slowdown, true}};
   for (const auto& r : rates)
     if (j.contains(r.key)) *r.value = number_at(j[r.key], file, at + r.key, r.positive);
   if (j.contains("gemms")) {

@@ -175,8 +175,9 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   StepShape shape;
   shape.layers = L;
   shape.host_sets = p.host_sets;
-  shape.layer_bytes = streamed_layer_bytes(c, p);
+  shape.layer_bytes = streamed_layer_share_bytes(c, p);
   shape.expand = p.weight_format != WeightFormat::native;
+  shape.exchange_bytes = p.exchange_ranks > 1 ? streamed_layer_bytes(c, p) - shape.layer_bytes : 0;
   for (int64_t l = 0; l < L; ++l) {
     shape.streamed.push_back(streams_weights(p, L, l));
     shape.host_cache.push_back(host_cache_layer(p, L, l));
@@ -200,7 +201,13 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   const double expand_ms =
       k.expand_gbps > 0
           ? transfer_ms(expanded, k.expand_gbps)
-          : transfer_ms(static_cast<double>(shape.layer_bytes) + expanded, k.mem_gbps);
+          : transfer_ms(static_cast<double>(shape.layer_bytes + shape.exchange_bytes) + expanded,
+                        k.mem_gbps);
+  // The exchange receives the layer's other shares from the peers.
+  const double exchange_ms =
+      shape.exchange_bytes > 0
+          ? transfer_ms(static_cast<double>(shape.exchange_bytes), k.exchange_gbps)
+          : 0.0;
   const double store_ms = transfer_ms(cb.store / m, k.d2h_gbps) + cache_compress_ms;
   pc.total_ms = replay_ms(schedule, [&](const StepOp& op) {
     switch (op.kind) {
@@ -222,6 +229,8 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
         return head;
       case OpKind::expand:
         return expand_ms;
+      case OpKind::exchange:
+        return exchange_ms;
       case OpKind::indices:
       case OpKind::embed:
         return 0.0;
@@ -252,7 +261,7 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   if (active == 0) return pc;
 
   // Bytes: exactly predict_step_traffic, evaluated once per distinct length.
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
   for (const auto& [n, count] : lens) {
     const StepTraffic one = predict_step_traffic(c, p, {n});
     pc.traffic.kv_h2d += count * one.kv_h2d;
@@ -351,6 +360,11 @@ int64_t streamed_layer_bytes(const ModelConfig& c, const Plan& p) {
   return n;
 }
 
+int64_t streamed_layer_share_bytes(const ModelConfig& c, const Plan& p) {
+  const int64_t n = streamed_layer_bytes(c, p), r = std::max<int64_t>(1, p.exchange_ranks);
+  return (n + r - 1) / r;
+}
+
 int64_t global_weight_bytes(const ModelConfig& c, DType t) {
   int64_t n = 0;
   for (const PartSpec& s : global_parts(c)) n += s.numel();
@@ -390,7 +404,7 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   const int64_t requests = static_cast<int64_t>(prompt_lens.size());
   if (requests == 0) return pc;
 
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
+  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
   double tokens = 0;
   CacheLayerBytes cb;
   for (const auto& [n, count] : lens) {

@@ -52,6 +52,10 @@ int64_t layer_weight_bytes(const ModelConfig& c, DType t);  // every part of one
 // A streamed layer's bytes in the host pool and over PCIe, in the plan's weight format
 // (layer_weight_bytes when native).
 int64_t streamed_layer_bytes(const ModelConfig& c, const Plan& p);
+// What one rank copies over PCIe of a streamed layer: the whole layer, or with a weight
+// exchange (Plan::exchange_ranks) its share, ceil(bytes / ranks) (the last share may be
+// smaller; the largest bounds the step).
+int64_t streamed_layer_share_bytes(const ModelConfig& c, const Plan& p);
 // Model-wide parts (embeddings, final norm, head): always on the device, never streamed.
 int64_t global_weight_bytes(const ModelConfig& c, DType t);
 

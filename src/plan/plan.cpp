@@ -54,7 +54,7 @@ StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
 
   StepTraffic t;
   // Weights of the streamed layers cross once per layer per step.
-  t.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p);
+  t.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
   // recompute-tokens keeps no cache: nothing else crosses.
   if (p.policy == Policy::recompute_tokens) return t;
 

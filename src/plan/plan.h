@@ -65,6 +65,10 @@ struct CostConstants {
   // (Backend::dequantize of int4); 0: not measured, taken as reading the compressed bytes and
   // writing the expanded ones at mem_gbps.
   double expand_gbps = 0;
+  // The weight exchange's all-gather (Plan::exchange_ranks > 1): bytes each rank receives per
+  // second from its peers (NCCL's bus bandwidth; over NVLink, or host memory for the host
+  // stand-in). 0: no exchange.
+  double exchange_gbps = 0;
   // Causal prefill attention, FLOPs (2 q n (n + 1) for a sequence of n tokens) per time.
   double attention_tflops = 50;
   double launch_us = 5;          // fixed cost of one kernel on the compute stream
@@ -128,6 +132,11 @@ struct Plan {
   int64_t act_bytes_per_token = 0;  // hidden * elem, or one compressed row
 
   NodeLayout node;  // the ranks of a node; the budgets below are the node's
+  // Ranks of the node that split each streamed layer's PCIe copy and all-gather the rest from
+  // each other (--weight-exchange host|nccl): each copies its 1 / exchange_ranks share
+  // (streamed_layer_share_bytes) and receives the other shares at constants.exchange_gbps.
+  // 1: every rank copies whole layers.
+  int64_t exchange_ranks = 1;
 
   // Memory the run needs (checked when the plan is made, before any work).
   int64_t host_pool_bytes = 0;  // a rank's: host caches + staging (+ its weights, if not shared)

@@ -16,6 +16,7 @@ nlohmann::json plan_to_json(const Plan& p) {
       {"weight_group", p.quant_group},
       {"cache_format", cache_format_name(p.cache_format)},
       {"cache_group", p.cache_group},
+      {"exchange_ranks", p.exchange_ranks},
       {"kv_bytes_per_token", p.kv_bytes_per_token},
       {"act_bytes_per_token", p.act_bytes_per_token},
       {"mini_batch_size", p.mini_batch_size},

@@ -82,6 +82,11 @@ void validate(const ModelConfig& c, const Workload& w, const PlanOptions& o) {
   HS_CHECK(w.gen_lens.size() == w.prompt_lens.size(), "workload has ", w.prompt_lens.size(),
            " prompt lengths but ", w.gen_lens.size(), " generation lengths");
   HS_CHECK(w.batch() < (int64_t(1) << 31), "batch of ", w.batch(), " requests is too large");
+  HS_CHECK(o.exchange_ranks == 1 || (o.exchange_ranks == o.node.ranks && o.exchange_ranks > 1 &&
+                                     o.constants.exchange_gbps > 0),
+           "a weight exchange among ", o.exchange_ranks,
+           " ranks needs that many ranks on the node (", o.node.ranks, ") and an all-gather rate (",
+           o.constants.exchange_gbps, " GB/s)");
   for (int64_t i = 0; i < w.batch(); ++i) {
     HS_CHECK(w.prompt_lens[i] >= 1, "request ", i, ": prompt length ", w.prompt_lens[i],
              " must be at least 1");
@@ -389,6 +394,7 @@ Plan make_plan_in_format(const ModelConfig& c, const Workload& w, const PlanOpti
   base.quant_group = o.quant_group;
   base.cache_format = o.cache_format;
   base.cache_group = o.cache_group;
+  base.exchange_ranks = o.exchange_ranks;
   base.constants = o.constants;
   base.node = o.node;
   base.kv_bytes_per_token = host_kv_bytes_per_token(c, base);

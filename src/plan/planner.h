@@ -36,6 +36,9 @@ struct PlanOptions {
   // Likewise for the host cache's format, among native, int8 and int4 (--cache-format
   // auto-lossy).
   bool cache_format_auto = false;
+  // Ranks of the node splitting each streamed layer's PCIe copy (Plan::exchange_ranks): 1, or
+  // node.ranks, with constants.exchange_gbps the all-gather's rate.
+  int64_t exchange_ranks = 1;
   int64_t cache_group = kDefaultCacheGroup;
   int64_t block_tokens = 16;
   std::optional<int64_t> mini_batch_size;  // fixes the requests per mini-batch

@@ -24,6 +24,8 @@ const char* op_kind_name(OpKind k) {
       return "head";
     case OpKind::expand:
       return "expand";
+    case OpKind::exchange:
+      return "exchange";
   }
   return "?";
 }
@@ -149,12 +151,20 @@ class Builder {
     if (o.bytes > 0) last_slice_ = i;
     if (w.end != s_.layer_bytes) return;
     int32_t& ready = weights_ready_[static_cast<size_t>(w.layer)];
-    if (!s_.expand) {
+    if (!s_.expand && s_.exchange_bytes == 0) {
       ready = i;  // the latest slice that ends the layer (an empty one after it waits longer)
-    } else if (ready < 0) {  // expanded once, after the first slice that completes the layer
-      StepOp e = op(OpKind::expand, Stream::expand, w.layer, -1);
-      e.bytes = s_.layer_bytes;
-      ready = add(e, {i});
+    } else if (ready < 0) {  // exchanged and expanded once, after the first completing slice
+      ready = i;
+      if (s_.exchange_bytes > 0) {
+        StepOp x = op(OpKind::exchange, Stream::expand, w.layer, -1);
+        x.bytes = s_.exchange_bytes;
+        ready = add(x, {ready});
+      }
+      if (s_.expand) {
+        StepOp e = op(OpKind::expand, Stream::expand, w.layer, -1);
+        e.bytes = s_.layer_bytes + s_.exchange_bytes;
+        ready = add(e, {ready});
+      }
     }
   }
 
@@ -217,7 +227,7 @@ namespace {
 bool same_operations(const StepShape& a, const StepShape& b) {
   if (a.layers != b.layers || a.streamed != b.streamed || a.host_cache != b.host_cache ||
       a.host_sets != b.host_sets || a.layer_bytes != b.layer_bytes || a.expand != b.expand ||
-      a.mini_batches() != b.mini_batches())
+      a.exchange_bytes != b.exchange_bytes || a.mini_batches() != b.mini_batches())
     return false;
   for (size_t mb = 0; mb < a.load_bytes.size(); ++mb)
     if ((a.load_bytes[mb] > 0) != (b.load_bytes[mb] > 0) ||

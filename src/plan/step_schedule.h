@@ -31,8 +31,10 @@
 //               working_set_turns); from the host, the latest weight slice that moves bytes, so
 //               the copy engines take loads and slices in list order; within the device, the
 //               index arrays it reads.
-//   expand      (compressed weights, on its own stream) the layer's final slice; it then stands
-//               for the layer's weights in the waits below
+//   exchange    (a weight exchange, on the expand stream) the layer's final slice: the other
+//               ranks' shares all-gathered; it then stands for the layer's weights below
+//   expand      (compressed weights, on its own stream) the layer's final slice, or its
+//               exchange; it then stands for the layer's weights in the waits below
 //   recompute / layer   the item's layer weights (its streamed layer's final slice), its cache
 //               load, and the write-back of the item before it on its working set.
 //   store       the item's layer op.
@@ -61,6 +63,7 @@ enum class OpKind : int {
   store,       // an item's new cache rows into its cache
   head,        // a mini-batch's head and sampling
   expand,      // a streamed layer's compressed weights expanded into its buffer
+  exchange,    // the other ranks' shares of a streamed layer all-gathered into its buffer
 };
 const char* op_kind_name(OpKind k);
 
@@ -83,8 +86,11 @@ struct StepShape {
   int64_t layers = 0;
   std::vector<bool> streamed, host_cache;
   int64_t host_sets = 2;    // Plan::host_sets
-  int64_t layer_bytes = 0;  // a streamed layer's bytes as they cross PCIe
+  int64_t layer_bytes = 0;  // a streamed layer's bytes as they cross PCIe (this rank's share)
   bool expand = false;      // compressed weights: each streamed layer is expanded once it is in
+  // With a weight exchange (Plan::exchange_ranks): the bytes of a streamed layer this rank
+  // receives from its peers once its own share is in; 0: none.
+  int64_t exchange_bytes = 0;
   std::vector<int64_t> load_bytes, store_bytes, recompute_rows;  // by mini-batch
   int64_t mini_batches() const { return static_cast<int64_t>(load_bytes.size()); }
 };

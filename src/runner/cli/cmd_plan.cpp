@@ -42,6 +42,8 @@ struct PlanCommandOptions {
   std::string device = "cuda";
   int64_t ranks_per_node = 1;
   std::string share_weights = "node";
+  std::string weight_exchange = "none";  // none, host, nccl
+  std::optional<double> exchange_gbps;
   std::string constants_file;
 };
 
@@ -107,6 +109,14 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
                 fmt(" (%.3f of it)", double(streamed_layer_bytes(c, p)) / W)));
   row("mini-batches", cat(p.num_mini_batches, " of up to ", p.mini_batch_size, " requests"));
   row("working sets", cat(p.host_sets, " for host-cache loads in flight"));
+  if (p.exchange_ranks > 1)
+    row("weight exchange",
+        cat(p.exchange_ranks, " ranks: each copies ",
+            fmt("%.1f MiB", double(streamed_layer_share_bytes(c, p)) / (1 << 20)),
+            " of a streamed layer over PCIe and all-gathers ",
+            fmt("%.1f MiB",
+                double(streamed_layer_bytes(c, p) - streamed_layer_share_bytes(c, p)) / (1 << 20)),
+            fmt(" from its peers at %.0f GB/s", p.constants.exchange_gbps)));
   row("GPU-resident", cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights, ",
                           p.gpu_cache_layers, " / ", c.n_layers, " layers' caches"));
   const NodeLayout& n = p.node;
@@ -156,6 +166,7 @@ json to_json(const std::string& model_name, const ModelConfig& c, const Plan& p,
       {"batch", o.batch}, {"prompt_len", o.workload.prompt_len}, {"gen_len", o.workload.gen_len}};
   j["layer_weight_bytes"] = layer_weight_bytes(c, p.dtype);
   j["streamed_layer_bytes"] = streamed_layer_bytes(c, p);
+  j["streamed_layer_share_bytes"] = streamed_layer_share_bytes(c, p);
   j["host_pool"] = {{"weight_bytes", fp.host_weight_bytes},
                     {"cache_bytes", fp.host_cache_bytes},
                     {"staging_bytes", fp.host_staging_bytes}};
@@ -217,6 +228,13 @@ void plan_command(const PlanCommandOptions& options) {
            "--dtype must be fp16 or bf16, got ", o.dtype);
   po.node.ranks = o.ranks_per_node;
   po.node.shared_weights = o.share_weights == "node" && o.ranks_per_node > 1;
+  if (o.weight_exchange != "none" && o.ranks_per_node > 1) {
+    po.exchange_ranks = o.ranks_per_node;
+    // NCCL's all-gather over NVLink on an H100 node: about 360 GB/s of bus bandwidth, the
+    // figure NCCL's maintainers give for DGX H100 (NVIDIA/nccl-tests#326). The host stand-in
+    // (an MPI all-gather through shared memory) is taken at a tenth of a socket's memory rate.
+    po.constants.exchange_gbps = o.weight_exchange == "nccl" ? 360 : 10;
+  }
   po.node.device_in_host = cpu;
   po.block_tokens = o.plan.block_tokens;
   po.mini_batch_size = o.plan.mini_batch_size;
@@ -256,6 +274,7 @@ void plan_command(const PlanCommandOptions& options) {
     source = o.measure || !o.constants_file.empty() ? source + ", partly from the command line"
                                                     : "command line";
   if (o.plan.gpu_mem_gib > 0) po.gpu_mem_gib = o.plan.gpu_mem_gib;
+  if (o.exchange_gbps && po.exchange_ranks > 1) po.constants.exchange_gbps = *o.exchange_gbps;
 
   std::optional<BatchChoice> choice;
   if (auto_batch) {
@@ -325,6 +344,18 @@ void add_plan_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_share_weights_option(*cmd, o->share_weights);
+  cmd->add_option("--weight-exchange", o->weight_exchange,
+                  "Plan the node's ranks splitting each streamed layer's PCIe copy: with nccl "
+                  "(or host, the MPI stand-in on the cpu backend) each of the "
+                  "--ranks-per-node ranks copies 1/N of the layer from the node's host weights "
+                  "and all-gathers the rest from its peers; none, the default, copies whole "
+                  "layers. A prediction only: run does not exchange weights yet")
+      ->check(CLI::IsMember({"none", "host", "nccl"}))
+      ->capture_default_str();
+  cmd->add_option("--exchange-gbps", o->exchange_gbps,
+                  "The exchange's all-gather rate, GB/s received by each rank (NCCL's bus "
+                  "bandwidth): default 360 for nccl (NVLink on an H100 node), 10 for host")
+      ->check(CLI::PositiveNumber);
   measure->excludes(constants);
   constants->excludes(measure);
   add_json_flag(*cmd, o->json);
