@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 #include <limits>
 #include <map>
 #include <memory>
@@ -235,15 +236,15 @@ TEST(CudaEngineWeightFormat, PrefillLogitsNearTheCpuEngineOnTheSameFormat) {
 // bit (cuda_cache_compress_test), but the rows they compress differ by the fp16 rounding of
 // what came before, which can move a value across a quantisation step (a whole int4 step, a
 // fifteenth of its group's range). Every logits row of the greedy run up to the first
-// differing token, within bounds that allow for that: on an H100 the worst rows were
-// 0.003-0.025 (int8) and 0.03-0.19 (int4), the medians 0.001-0.006 and 0.004-0.029. fp8's
-// relative step (1/16 at worst) makes its cpu-side cost about a third of int4's
-// (engine_cache_format_test), hence its bound.
+// differing token, within bounds that allow for that, and the median row well inside them: on
+// an H100 the worst rows were 0.003-0.067 (int8), 0.03-0.25 (int4) and 0.007-0.17 (fp8), the
+// medians at most 0.009, 0.031 and 0.014 (docs/benchmarks-log/2026-12.md). A single flipped
+// code moves one row by up to a step; a wrong kernel moves the median.
 TEST(CudaEngineCacheFormat, LogitsNearTheCpuEngineOnTheSameFormat) {
   for (const std::string& model : test::golden_models())
-    for (const auto& [f, bound] :
-         {std::pair{CacheFormat::int8, 6e-2}, std::pair{CacheFormat::int4, 3e-1},
-          std::pair{CacheFormat::fp8, 1.5e-1}})
+    for (const auto& [f, bound, median_bound] :
+         {std::tuple{CacheFormat::int8, 0.1, 0.02}, std::tuple{CacheFormat::int4, 0.35, 0.06},
+          std::tuple{CacheFormat::fp8, 0.25, 0.03}})
       for (const auto& [policy, act] :
            {std::pair{Policy::kv, 0.0}, std::pair{Policy::hybrid, 0.5}}) {
         const std::string what =
@@ -273,6 +274,7 @@ TEST(CudaEngineCacheFormat, LogitsNearTheCpuEngineOnTheSameFormat) {
             if (cpu_out[i].output[s] != cuda_out[i].output[s]) break;
           }
         const RowErrors e = compare_rows(got_same, want_same, bound, what);
+        EXPECT_LE(e.median, median_bound) << what;
         std::printf("[cache] %s: %zu rows against the cpu engine: worst %.2e, median %.2e\n",
                     what.c_str(), want_same.size(), e.worst, e.median);
       }
