@@ -95,13 +95,25 @@ RunMemory::RunMemory(const RunShape& s)
 
   // ---- host (or node) pool: streamed weights; host pool: host caches, the rest of the plan's --
   const int64_t streamed = L - s.gpu_weight_layers;
+  HS_CHECK(s.gpu_stored_weight_layers >= 0 && s.gpu_stored_weight_layers <= streamed &&
+               (s.gpu_stored_weight_layers == 0 || s.weight_format != WeightFormat::native),
+           "gpu_stored_weight_layers must be in [0, ", streamed,
+           "] and need compressed weights, got ", s.gpu_stored_weight_layers, " (",
+           weight_format_name(s.weight_format), ")");
+  // A streamed layer's parts as stored stay on the device where stored_on_device says so
+  // (plan.h: stores_weights_on_device), else go to the host (or node) pool.
+  auto stored_on_device = [&](int l) {
+    return is_spread(l, streamed, L) &&
+           is_spread(spread_before(l, streamed, L), s.gpu_stored_weight_layers, streamed);
+  };
+  auto stored_bytes = [&](const PartSpec& p) {
+    return static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group));
+  };
   host_layer_parts.resize(static_cast<size_t>(L));
   for (int l = 0; l < L; ++l)
-    if (is_spread(l, streamed, L))
+    if (is_spread(l, streamed, L) && !stored_on_device(l))
       for (const PartSpec& p : layer_parts(c, l))
-        host_layer_parts[l].push_back(weight_pool().reserve(
-            static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group)),
-            "weights"));
+        host_layer_parts[l].push_back(weight_pool().reserve(stored_bytes(p), "weights"));
   host_cache =
       CacheStore(cache_layout, s.keep_cache ? L - static_cast<int>(s.gpu_cache_layers) : 0, host,
                  /*host=*/true);
@@ -116,15 +128,21 @@ RunMemory::RunMemory(const RunShape& s)
   for (const PartSpec& p : global_parts(c))
     device_global_parts.push_back(device.reserve(bytes(p.numel()), "weights"));
   device_layer_parts.resize(static_cast<size_t>(L));
-  for (int l = 0; l < L; ++l)
+  device_stored_parts.resize(static_cast<size_t>(L));
+  for (int l = 0; l < L; ++l) {
     if (!is_spread(l, streamed, L))
       for (const PartSpec& p : layer_parts(c, l))
         device_layer_parts[l].push_back(device.reserve(bytes(p.numel()), "weights"));
+    else if (stored_on_device(l))
+      for (const PartSpec& p : layer_parts(c, l))
+        device_stored_parts[l].push_back(device.reserve(stored_bytes(p), "stored weights"));
+  }
   if (streamed > 0) {
     for (auto& buf : weight_buffer_parts)
       for (const PartSpec& p : layer_parts(c, 0))  // every layer has the same parts
         buf.push_back(device.reserve(bytes(p.numel()), "weight buffers"));
-    if (s.weight_format != WeightFormat::native)
+    // Staging is where host-streamed layers land; a layer stored on the device expands from there.
+    if (s.weight_format != WeightFormat::native && streamed > s.gpu_stored_weight_layers)
       for (auto& buf : weight_staging_parts)
         for (const PartSpec& p : layer_parts(c, 0))
           buf.push_back(device.reserve(

@@ -52,6 +52,7 @@ struct RunShape {
   double act_fraction = 0;  // share of blocks held as checkpoints
   bool keep_cache = true;   // false: recompute-tokens (no cache; every step reruns all tokens)
   int64_t gpu_weight_layers = 0;
+  int64_t gpu_stored_weight_layers = 0;  // Plan::gpu_stored_weight_layers
   int64_t gpu_cache_layers = 0;
   int64_t host_sets = 2;  // working sets of the host-cache layers' items (plan.h)
   WeightFormat weight_format = WeightFormat::native;  // of the streamed layers (model/quant.h)
@@ -111,10 +112,13 @@ struct RunMemory {
   // Device.
   std::vector<int> device_global_parts;              // [i of global_parts()]
   std::vector<std::vector<int>> device_layer_parts;  // [layer][i]; empty for streamed layers
-  std::vector<int> weight_buffer_parts[2];           // empty when every layer is resident
-  std::vector<int> weight_staging_parts[2];          // compressed weights only: as stored
-  CacheStore device_cache;                           // device-cache layers, in order
-  int x = -1;                                        // [x_rows, hidden]
+  // [layer][i]: the parts as stored (compressed ones compressed) of the streamed layers that
+  // keep them on the device (Plan::gpu_stored_weight_layers); empty for the others.
+  std::vector<std::vector<int>> device_stored_parts;
+  std::vector<int> weight_buffer_parts[2];   // empty when every layer is resident
+  std::vector<int> weight_staging_parts[2];  // compressed weights only: as stored
+  CacheStore device_cache;                   // device-cache layers, in order
+  int x = -1;                                // [x_rows, hidden]
   struct WorkingSet {
     int k = -1, v = -1;  // [blocks, block_tokens, kv_dim]: working K/V
     int act = -1;        // [act_blocks, block_tokens, hidden]: loaded checkpoints

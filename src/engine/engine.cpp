@@ -67,6 +67,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     streamed_.push_back(hs::streams_weights(plan_, cfg_.n_layers, l));
+    stored_on_device_.push_back(stores_weights_on_device(plan_, cfg_.n_layers, l));
     host_cache_.push_back(host_cache_layer(plan_, cfg_.n_layers, l));
   }
 
@@ -124,7 +125,8 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     std::string layout = cat(dtype_name(b_.dtype()), " ", weight_format_name(plan_.weight_format),
                              ", ", mem_->node.bytes(), " bytes, layers");
     for (int64_t l = 0; l < cfg_.n_layers; ++l)
-      if (streams_weights(static_cast<int>(l))) layout += cat(" ", l);
+      if (streams_weights(static_cast<int>(l)) && !stored_on_device_[static_cast<size_t>(l)])
+        layout += cat(" ", l);
     const std::string first = g.broadcast(layout);
     together(g, "agreeing on the shared weights' layout", [&] {
       HS_CHECK(first == layout, "this rank's plan lays out the node's shared weights as (", layout,
@@ -150,6 +152,21 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   together(g, "loading the weights", [&] {
     std::vector<char> tmp;
     std::vector<float> dense;  // a part to compress, in fp32
+    // A streamed part as held (stored_part_bytes of it) into dst: compressed parts as the file
+    // stores them where it does in the plan's format (e.g. a GGUF's Q4_1 blocks for int4 in
+    // groups of 32), else quantised once, here, on the machine's cores; the others as read.
+    auto store = [&](const PartSpec& spec, bool compressed, void* dst) {
+      if (compressed && weights.read_stored(spec, plan_.weight_format, plan_.quant_group, dst))
+        return;
+      if (compressed) {
+        dense.resize(static_cast<size_t>(spec.numel()));
+        weights.read(spec, DType::f32, dense.data());
+        quantize(plan_.weight_format, dense.data(), part_rows(spec), part_cols(spec),
+                 plan_.quant_group, dst);
+      } else {
+        weights.read(spec, dt, dst);
+      }
+    };
     auto upload = [&](const PartSpec& spec, void* device_dst) {
       tmp.resize(static_cast<size_t>(spec.numel() * elem_));
       weights.read(spec, dt, tmp.data());
@@ -176,19 +193,16 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
           resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
           continue;
         }
+        if (stored_on_device_[static_cast<size_t>(l)]) {  // every rank its own, on its device
+          tmp.resize(static_cast<size_t>(part_bytes_[i]));
+          store(specs[i], compressed_[i], tmp.data());
+          b_.copy_h2d(dev(mem_->device_stored_parts[l][i]), tmp.data(), tmp.size(),
+                      Stream::weights);
+          b_.synchronize();  // tmp is reused by the next part
+          continue;
+        }
         if (static_cast<int>(double(offset) / share_bytes) == g.rank()) {
-          void* dst = pool.ptr(mem_->host_layer_parts[l][i]);
-          if (compressed_[i] &&
-              weights.read_stored(specs[i], plan_.weight_format, plan_.quant_group, dst)) {
-            // as the file stores it (e.g. a GGUF's Q4_1 blocks for int4 in groups of 32)
-          } else if (compressed_[i]) {  // quantised once, here, on the machine's cores
-            dense.resize(static_cast<size_t>(specs[i].numel()));
-            weights.read(specs[i], DType::f32, dense.data());
-            quantize(plan_.weight_format, dense.data(), part_rows(specs[i]), part_cols(specs[i]),
-                     plan_.quant_group, dst);
-          } else {
-            weights.read(specs[i], dt, dst);
-          }
+          store(specs[i], compressed_[i], pool.ptr(mem_->host_layer_parts[l][i]));
         }
         offset += part_bytes_[i];
       }

@@ -160,6 +160,7 @@ class HybridEngine final : public Generator {
   std::vector<PartSpec> layer_specs_;        // parts of a layer (the same for every layer)
   std::vector<LayerWeights> resident_;       // by layer; filled for the resident ones
   std::vector<bool> streamed_, host_cache_;  // by layer: plan's streams_weights, host_cache_layer
+  std::vector<bool> stored_on_device_;       // by layer: plan's stores_weights_on_device
   LayerWeights buffer_[2] = {};              // streamed layers, double buffered
   // Compressed weights (Plan::weight_format): where a streamed layer's compressed parts land
   // before they are expanded into the buffer of the same parity; by part, whether it is

@@ -38,6 +38,7 @@ StepShape HybridEngine::step_shape(const Step& s) const {
   shape.host_cache = host_cache_;
   shape.host_sets = plan_.host_sets;
   shape.layer_bytes = streamed_bytes_;
+  shape.stored_on_device = stored_on_device_;
   shape.expand = plan_.weight_format != WeightFormat::native;
   const CacheLayout& cl = mem_->cache_layout;
   for (const MiniBatch& m : s.mbs) {
@@ -135,12 +136,13 @@ Event HybridEngine::embed(Step& s, int mb) {
 
 // Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back, as held in
 // the host pool) into its buffer (weight_buffer), or, for compressed parts, into the staging
-// buffer of the same parity; resident layers are already there. Returns the upload's end, or,
-// for a slice with no bytes, an event only where it completes the layer (the layer's compute
-// waits for it).
+// buffer of the same parity; resident layers are already there, and a layer stored on the
+// device moves nothing (its slices are empty; expand_weights reads its store). Returns the
+// upload's end, or, for a slice with no bytes, an event only where it completes the layer (the
+// layer's compute waits for it).
 Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
   const int l = slice.layer;
-  const int64_t total = streamed_bytes_;
+  const int64_t total = stored_on_device_[static_cast<size_t>(l)] ? 0 : streamed_bytes_;
   if (slice.end <= slice.begin) return slice.end == total ? b_.record(Stream::weights) : Event{};
   const Event t = tracer_.begin(Stream::weights);
   const std::vector<int>& host_parts = mem_->host_layer_parts[l];
@@ -163,18 +165,26 @@ Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
                      slice.end - slice.begin);
 }
 
-// A streamed layer's compressed parts, from its staging buffer into its buffer in the element
-// type (model/quant.h), on the expand stream once the layer's bytes are in.
+// A streamed layer's compressed parts, from its staging buffer (or, for a layer stored on the
+// device, its store) into its buffer in the element type (model/quant.h), on the expand stream
+// once the layer's bytes are in; a stored layer's other parts (norms, biases) are copied from
+// its store beside them.
 Event HybridEngine::expand_weights(Step& s, int l) {
   const int buf = weight_buffer(l);
+  const bool stored = stored_on_device_[static_cast<size_t>(l)];
   const Event t = tracer_.begin(Stream::expand);
   int64_t bytes = 0;
   for (size_t i = 0; i < layer_specs_.size(); ++i) {
-    if (!compressed_[i]) continue;
     const size_t part = static_cast<size_t>(layer_specs_[i].part);
-    b_.dequantize(const_cast<void*>(buffer_[buf][part]), staging_[buf][part], plan_.weight_format,
-                  part_rows(layer_specs_[i]), part_cols(layer_specs_[i]), plan_.quant_group,
-                  Stream::expand);
+    void* to = const_cast<void*>(buffer_[buf][part]);
+    const void* from =
+        stored ? dev(mem_->device_stored_parts[static_cast<size_t>(l)][i]) : staging_[buf][part];
+    if (!compressed_[i]) {
+      if (stored) b_.copy_d2d(to, from, static_cast<size_t>(part_bytes_[i]), Stream::expand);
+      continue;
+    }
+    b_.dequantize(to, from, plan_.weight_format, part_rows(layer_specs_[i]),
+                  part_cols(layer_specs_[i]), plan_.quant_group, Stream::expand);
     bytes += part_bytes_[i];
   }
   return tracer_.end(t, Stream::expand, TraceKind::expand, s.index, l, -1, bytes);

@@ -180,6 +180,7 @@ void schedule_phase(const ModelConfig& c, const Plan& p, const LayerItem& whole,
   shape.exchange_bytes = p.exchange_ranks > 1 ? streamed_layer_bytes(c, p) - shape.layer_bytes : 0;
   for (int64_t l = 0; l < L; ++l) {
     shape.streamed.push_back(streams_weights(p, L, l));
+    shape.stored_on_device.push_back(stores_weights_on_device(p, L, l));
     shape.host_cache.push_back(host_cache_layer(p, L, l));
   }
   // Whole bytes where there are any: an operation is listed only if it moves something.
@@ -261,7 +262,7 @@ PhaseCost decode_cost(const ModelConfig& c, const Plan& p, const LengthCounts& l
   if (active == 0) return pc;
 
   // Bytes: exactly predict_step_traffic, evaluated once per distinct length.
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
+  pc.traffic.weights_h2d = host_streamed_layers(p, c.n_layers) * streamed_layer_share_bytes(c, p);
   for (const auto& [n, count] : lens) {
     const StepTraffic one = predict_step_traffic(c, p, {n});
     pc.traffic.kv_h2d += count * one.kv_h2d;
@@ -404,7 +405,7 @@ PhaseCost prefill_cost(const ModelConfig& c, const Plan& p,
   const int64_t requests = static_cast<int64_t>(prompt_lens.size());
   if (requests == 0) return pc;
 
-  pc.traffic.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
+  pc.traffic.weights_h2d = host_streamed_layers(p, c.n_layers) * streamed_layer_share_bytes(c, p);
   double tokens = 0;
   CacheLayerBytes cb;
   for (const auto& [n, count] : lens) {

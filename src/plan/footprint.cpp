@@ -17,6 +17,7 @@ RunShape run_shape(const ModelConfig& c, const Plan& p, const Workload& w, DType
   s.keep_cache = p.policy != Policy::recompute_tokens;
   s.act_fraction = s.keep_cache ? p.act_fraction : 0;
   s.gpu_weight_layers = p.gpu_weight_layers;
+  s.gpu_stored_weight_layers = p.gpu_stored_weight_layers;
   s.gpu_cache_layers = p.gpu_cache_layers;
   s.host_sets = p.host_sets;
   s.weight_format = p.weight_format;
@@ -57,7 +58,8 @@ Footprint plan_footprint(const ModelConfig& c, const Plan& p, const Workload& w)
 
   f.device_global_weight_bytes = global_weight_bytes(c, p.dtype);
   f.device_layer_weight_bytes = device("weights") - f.device_global_weight_bytes +
-                                device("weight buffers") + device("weight staging");
+                                device("weight buffers") + device("weight staging") +
+                                device("stored weights");
   f.device_cache_bytes = device("cache");
   f.device_bytes = static_cast<int64_t>(m.device.bytes());
   f.working_set_bytes = f.device_bytes - f.device_global_weight_bytes -

@@ -54,7 +54,7 @@ StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
 
   StepTraffic t;
   // Weights of the streamed layers cross once per layer per step.
-  t.weights_h2d = (c.n_layers - p.gpu_weight_layers) * streamed_layer_share_bytes(c, p);
+  t.weights_h2d = host_streamed_layers(p, c.n_layers) * streamed_layer_share_bytes(c, p);
   // recompute-tokens keeps no cache: nothing else crosses.
   if (p.policy == Policy::recompute_tokens) return t;
 
@@ -77,6 +77,16 @@ StepTraffic predict_step_traffic(const ModelConfig& c, const Plan& p,
 
 bool streams_weights(const Plan& p, int64_t layers, int64_t layer) {
   return is_spread(layer, layers - p.gpu_weight_layers, layers);
+}
+
+bool stores_weights_on_device(const Plan& p, int64_t layers, int64_t layer) {
+  const int64_t buffered = layers - p.gpu_weight_layers;
+  return streams_weights(p, layers, layer) &&
+         is_spread(spread_before(layer, buffered, layers), p.gpu_stored_weight_layers, buffered);
+}
+
+int64_t host_streamed_layers(const Plan& p, int64_t layers) {
+  return layers - p.gpu_weight_layers - p.gpu_stored_weight_layers;
 }
 
 bool host_cache_layer(const Plan& p, int64_t layers, int64_t layer) {
@@ -116,7 +126,8 @@ std::vector<int64_t> water_fill(int64_t total, const std::vector<int64_t>& base)
 
 std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
                                        const std::vector<bool>& streamed, int64_t layer_bytes,
-                                       const std::vector<int64_t>& item_cache_bytes) {
+                                       const std::vector<int64_t>& item_cache_bytes,
+                                       const std::vector<bool>& on_device) {
   const int64_t M = mini_batches;
   HS_CHECK(static_cast<int64_t>(streamed.size()) == layers &&
                static_cast<int64_t>(item_cache_bytes.size()) == layers * M,
@@ -131,7 +142,8 @@ std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
     if (window_end > window_begin) {
       const std::vector<int64_t> base(item_cache_bytes.begin() + window_begin,
                                       item_cache_bytes.begin() + window_end);
-      const std::vector<int64_t> cut = water_fill(layer_bytes, base);
+      const bool none = !on_device.empty() && on_device[static_cast<size_t>(l)];
+      const std::vector<int64_t> cut = water_fill(none ? 0 : layer_bytes, base);
       for (int64_t i = window_begin; i < window_end; ++i)
         slices[static_cast<size_t>(i)] = {l, cut[static_cast<size_t>(i - window_begin)],
                                           cut[static_cast<size_t>(i - window_begin + 1)], back2};

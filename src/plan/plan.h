@@ -112,7 +112,11 @@ struct Plan {
   int64_t num_mini_batches = 1;
   std::vector<std::vector<int32_t>> mini_batches;  // request indices of each mini-batch
   int64_t gpu_weight_layers = 0;                   // layers whose weights stay on the device
-  int64_t gpu_cache_layers = 0;                    // layers whose caches stay on the device
+  // Of the other (buffered) layers, these hold their weights on the device as stored, in the
+  // compressed weight_format: no PCIe, expanded into the layer buffer each step as a streamed
+  // layer's are (stores_weights_on_device). 0 with native weights.
+  int64_t gpu_stored_weight_layers = 0;
+  int64_t gpu_cache_layers = 0;  // layers whose caches stay on the device
   // Working sets host-cache items take turns on (working_set_turns): a host load can run this
   // many items ahead of compute. More than two only pay where device-cache layers come between.
   int64_t host_sets = 2;
@@ -172,6 +176,12 @@ bool is_act_block(int64_t b, double f);
 // upload goes beside all the others.
 bool streams_weights(const Plan& p, int64_t layers, int64_t layer);
 bool host_cache_layer(const Plan& p, int64_t layers, int64_t layer);
+// Of the layers streams_weights names (those expanded into the two layer buffers), the
+// gpu_stored_weight_layers whose stored bytes stay on the device, spread evenly among them;
+// the others cross PCIe every phase.
+bool stores_weights_on_device(const Plan& p, int64_t layers, int64_t layer);
+// The layers whose weights cross PCIe each phase: L - gpu_weight_layers - gpu_stored_...
+int64_t host_streamed_layers(const Plan& p, int64_t layers);
 
 // The weight upload of a step: each streamed layer's bytes go in slices beside the items
 // (layer, mini-batch; item = layer * mini_batches + mb) of its window: from the previous
@@ -187,9 +197,11 @@ struct WeightSlice {
   int64_t begin = 0, end = 0;
   int64_t buffer_reader = -1;
 };
+// A layer flagged in on_device (if given) moves no bytes: its slices are empty.
 std::vector<WeightSlice> weight_slices(int64_t layers, int64_t mini_batches,
                                        const std::vector<bool>& streamed, int64_t layer_bytes,
-                                       const std::vector<int64_t>& item_cache_bytes);
+                                       const std::vector<int64_t>& item_cache_bytes,
+                                       const std::vector<bool>& on_device = {});
 // The working sets (cache/run_memory.h) the items of a step take turns on: host-cache items on
 // host_sets of them (sets 0 .. host_sets - 1, in turn), device-cache items on two of their own
 // (the next two), so a load from the host waits only for the host-cache item host_sets before

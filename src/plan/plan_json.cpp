@@ -23,6 +23,7 @@ nlohmann::json plan_to_json(const Plan& p) {
       {"num_mini_batches", p.num_mini_batches},
       {"mini_batches", p.mini_batches},
       {"gpu_weight_layers", p.gpu_weight_layers},
+      {"gpu_stored_weight_layers", p.gpu_stored_weight_layers},
       {"gpu_cache_layers", p.gpu_cache_layers},
       {"host_sets", p.host_sets},
       {"host_pool_bytes", p.host_pool_bytes},

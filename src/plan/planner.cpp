@@ -207,11 +207,16 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
   int64_t left = budget_bytes - base.device_bytes;
 
   const RunCost cost = predict_run(c, p, w);
-  // A resident layer's weights skip one upload per phase (prefill + decode steps) of Wc bytes
-  // and take W bytes of device memory.
-  const double weight_ms_per_byte = static_cast<double>(cost.decode_steps + 1) *
-                                    (static_cast<double>(Wc) / static_cast<double>(W)) /
-                                    (p.constants.h2d_gbps * 1e6);
+  // With compressed weights, the layers that do not all fit in the element type are held on the
+  // device as stored (Plan::gpu_stored_weight_layers): W / Wc times as many layers for the same
+  // memory, each still expanded every phase. A resident layer's weights skip one upload per
+  // phase (prefill + decode steps) of Wc bytes and take W (or, stored, Wc) bytes.
+  const bool compressed = p.weight_format != WeightFormat::native;
+  const int64_t resident_bytes = compressed ? Wc : W;
+  const double weight_ms_per_byte =
+      static_cast<double>(cost.decode_steps + 1) *
+      (static_cast<double>(Wc) / static_cast<double>(resident_bytes)) /
+      (p.constants.h2d_gbps * 1e6);
   // A resident cache layer skips its share of the cache loads and write-backs.
   const double cache_ms_per_byte =
       cache_layer_bytes == 0
@@ -220,11 +225,18 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
              static_cast<double>(cost.write_back_bytes) / L / (p.constants.d2h_gbps * 1e6)) /
                 static_cast<double>(cache_layer_bytes);
 
+  // Where the weights resident on the device are counted: whole layers in the element type, or
+  // compressed layers held as stored.
+  bool stored = false;
   auto fill_weights = [&] {
     // All L layers resident also frees the streaming buffers: it fits when L W - those <= left.
     if (L * W - stream_buffers <= left) {
       p.gpu_weight_layers = L;
       left -= L * W - stream_buffers;
+    } else if (compressed) {
+      stored = true;
+      p.gpu_stored_weight_layers = std::min(L, left / Wc);
+      left -= p.gpu_stored_weight_layers * Wc;
     } else {
       p.gpu_weight_layers = std::min(L, left / W);
       left -= p.gpu_weight_layers * W;
@@ -248,8 +260,9 @@ Footprint fill_resident_layers(const ModelConfig& c, const Workload& w, Plan& p,
   for (;;) {
     const Footprint fp = plan_footprint(c, p, w);
     if (fp.device_bytes <= budget_bytes) return fp;
-    int64_t& last = weights_first ? p.gpu_cache_layers : p.gpu_weight_layers;
-    int64_t& first = weights_first ? p.gpu_weight_layers : p.gpu_cache_layers;
+    int64_t& weights = stored ? p.gpu_stored_weight_layers : p.gpu_weight_layers;
+    int64_t& last = weights_first ? p.gpu_cache_layers : weights;
+    int64_t& first = weights_first ? weights : p.gpu_cache_layers;
     if (last > 0)
       --last;
     else
@@ -287,6 +300,10 @@ std::string explain(const ModelConfig& c, const Candidate& best,
                  : cat("checkpoints would not shorten the step (PCIe ", ms(r.mean_pcie_ms),
                        ", GPU ", ms(r.mean_gpu_ms), "). "));
   }
+  if (p.gpu_stored_weight_layers > 0)
+    s += cat(p.gpu_stored_weight_layers, " of ", c.n_layers,
+             " layers' weights are held on the GPU as ", weight_format_name(p.weight_format),
+             " (expanded each step, no PCIe); ");
   s += cat(p.gpu_weight_layers, " of ", c.n_layers, " layers' weights and ", p.gpu_cache_layers,
            " layers' caches stay on the GPU; ", p.num_mini_batches, " mini-batch",
            p.num_mini_batches == 1 ? "" : "es", " of up to ", p.mini_batch_size, " requests.");

@@ -57,9 +57,9 @@ class Builder {
     for (int64_t i = 0; i < L_ * M_; ++i)  // H2D cache bytes per item
       if (host(i)) item_cache_[static_cast<size_t>(i)] = s_.load_bytes[static_cast<size_t>(i % M_)];
     const std::vector<WeightSlice> slices =
-        weight_slices(L_, M_, s_.streamed, s_.layer_bytes, item_cache_);
+        weight_slices(L_, M_, s_.streamed, s_.layer_bytes, item_cache_, s_.stored_on_device);
 
-    if (L_ > 0 && s_.streamed[0]) weights({0, 0, s_.layer_bytes, -1}, -1);
+    if (L_ > 0 && s_.streamed[0]) weights({0, 0, s_.bytes_of(0), -1}, -1);
     for (int64_t i = 0; i < L_ * M_; ++i)
       if (host(i) && out_.turns[static_cast<size_t>(i)].previous < 0) load(i);
     indices_ = add(op(OpKind::indices, Stream::compute, -1, -1), {});
@@ -149,7 +149,7 @@ class Builder {
                                : -1;
     const int32_t i = add(o, {after, reader});
     if (o.bytes > 0) last_slice_ = i;
-    if (w.end != s_.layer_bytes) return;
+    if (w.end != s_.bytes_of(w.layer)) return;
     int32_t& ready = weights_ready_[static_cast<size_t>(w.layer)];
     if (!s_.expand && s_.exchange_bytes == 0) {
       ready = i;  // the latest slice that ends the layer (an empty one after it waits longer)
@@ -227,7 +227,8 @@ namespace {
 bool same_operations(const StepShape& a, const StepShape& b) {
   if (a.layers != b.layers || a.streamed != b.streamed || a.host_cache != b.host_cache ||
       a.host_sets != b.host_sets || a.layer_bytes != b.layer_bytes || a.expand != b.expand ||
-      a.exchange_bytes != b.exchange_bytes || a.mini_batches() != b.mini_batches())
+      a.exchange_bytes != b.exchange_bytes || a.stored_on_device != b.stored_on_device ||
+      a.mini_batches() != b.mini_batches())
     return false;
   for (size_t mb = 0; mb < a.load_bytes.size(); ++mb)
     if ((a.load_bytes[mb] > 0) != (b.load_bytes[mb] > 0) ||
@@ -248,7 +249,7 @@ bool refresh_bytes(const StepShape& shape, StepSchedule& out) {
     if (shape.host_cache[static_cast<size_t>(i / M)])
       item_cache[static_cast<size_t>(i)] = shape.load_bytes[static_cast<size_t>(i % M)];
   const std::vector<WeightSlice> slices =
-      weight_slices(L, M, shape.streamed, shape.layer_bytes, item_cache);
+      weight_slices(L, M, shape.streamed, shape.layer_bytes, item_cache, shape.stored_on_device);
   size_t next = 0;  // the next item whose slice the list's next weights operation is
   bool first = L > 0 && shape.streamed[0];  // layer 0 whole, first: its bytes never change
   for (StepOp& op : out.ops) {
@@ -264,7 +265,7 @@ bool refresh_bytes(const StepShape& shape, StepSchedule& out) {
     const WeightSlice& w = slices[next++];
     if (w.layer != op.layer || (w.end > w.begin) != (op.bytes > 0) ||
         (w.begin == 0) != (op.begin == 0) ||
-        (w.end == shape.layer_bytes) != (op.end == shape.layer_bytes))
+        (w.end == shape.bytes_of(w.layer)) != (op.end == shape.bytes_of(op.layer)))
       return false;
     op.begin = w.begin;
     op.end = w.end;

@@ -91,6 +91,14 @@ struct StepShape {
   // With a weight exchange (Plan::exchange_ranks): the bytes of a streamed layer this rank
   // receives from its peers once its own share is in; 0: none.
   int64_t exchange_bytes = 0;
+  // By layer (empty: none): streamed layers whose stored weights stay on the device
+  // (Plan::gpu_stored_weight_layers). They move no bytes; their (empty) slices and expansion
+  // keep their place in the two layer buffers' turns.
+  std::vector<bool> stored_on_device;
+  int64_t bytes_of(int64_t layer) const {
+    return !stored_on_device.empty() && stored_on_device[static_cast<size_t>(layer)] ? 0
+                                                                                     : layer_bytes;
+  }
   std::vector<int64_t> load_bytes, store_bytes, recompute_rows;  // by mini-batch
   int64_t mini_batches() const { return static_cast<int64_t>(load_bytes.size()); }
 };

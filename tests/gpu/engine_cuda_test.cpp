@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <tuple>
 #include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 
 #include "backend/backend.h"
 #include "engine/engine.h"
@@ -228,6 +228,36 @@ TEST(CudaEngineWeightFormat, PrefillLogitsNearTheCpuEngineOnTheSameFormat) {
       const RowErrors e = compare_rows(prefill_rows(*cuda), prefill_rows(*cpu), 2e-2, what);
       std::printf("[weights] %s: prefill rows against the cpu engine: worst %.2e\n", what.c_str(),
                   e.worst);
+    }
+}
+
+// Layers held on the GPU as stored (Plan::gpu_stored_weight_layers) expand from there, on the
+// expand stream, instead of from the staging buffer their bytes would cross into: the same
+// logits, bit for bit, as the same plan streaming every layer, on the same backend (the same
+// kernels on the same codes), for some and for all of the layers.
+TEST(CudaEngineWeightFormat, LayersStoredOnTheGpuGiveTheStreamedLogits) {
+  for (const std::string& model : test::golden_models())
+    for (const WeightFormat f : {WeightFormat::int4, WeightFormat::fp8}) {
+      auto weights = open_model_dir(test::data_path("models/" + model));
+      const std::vector<GenRequest> batch = test::golden_batch(test::load_golden(model));
+      auto cuda = make_backend("cuda", BackendOptions{0, DType::f16, 0});
+      auto rows_of = [&](int64_t stored) {
+        Plan p = test::hand_plan(Policy::hybrid, 0.5, 0, 0, 3);
+        p.dtype = cuda->dtype();
+        p.weight_format = f;
+        p.quant_group = 32;
+        p.gpu_stored_weight_layers = stored;
+        HybridEngine engine(*weights, *cuda, p, test::workload_of(batch));
+        test::LogitsRows rows;
+        engine.set_logits_observer(test::record_logits(rows));
+        engine.generate(batch, SamplingParams{});
+        return rows;
+      };
+      const test::LogitsRows want = rows_of(0);
+      const int64_t L = weights->config().n_layers;
+      for (const int64_t stored : {int64_t{1}, L})
+        EXPECT_EQ(rows_of(stored), want)
+            << model << " " << weight_format_name(f) << ", " << stored << " of " << L << " stored";
     }
 }
 

@@ -116,6 +116,56 @@ TEST(EngineWeightFormat, CompressedStreamingGivesTheReferenceOnWhatTheFormatKeep
     }
 }
 
+// Layers held on the device as stored (Plan::gpu_stored_weight_layers) expand from there instead
+// of crossing PCIe: the same tokens and logits, bit for bit, as the same plan streaming every
+// layer (checked above against the reference), for some and for all of the streamed layers; the
+// trace's weight bytes are the host-streamed layers' only, and the footprint moves exactly
+// their stored bytes from the host pool to the device's "stored weights".
+TEST(EngineWeightFormat, LayersStoredOnTheDeviceGiveTheStreamedRun) {
+  for (const std::string model : {"opt-tiny", "llama-gqa"})
+    for (const WeightFormat f : {WeightFormat::int4, WeightFormat::int8}) {
+      const test::Golden g = test::load_golden(model);
+      auto weights = open_model_dir(test::data_path("models/" + model));
+      const ModelConfig& c = weights->config();
+      auto backend = make_backend("cpu");
+      const std::vector<GenRequest> batch = test::golden_batch(g);
+      const Plan streamed = format_plan(Policy::hybrid, 0.5, 0, f, 16);
+      auto run = [&](const Plan& p, std::vector<TraceEvent>* trace) {
+        test::LogitsRows rows;
+        HybridEngine engine(*weights, *backend, p, test::workload_of(batch));
+        engine.set_logits_observer(test::record_logits(rows));
+        engine.generate(batch, SamplingParams{});
+        if (trace) *trace = engine.trace();
+        return rows;
+      };
+      const test::LogitsRows want = run(streamed, nullptr);
+      int64_t layer = 0;
+      for (const PartSpec& s : layer_parts(c, 0)) layer += stored_part_bytes(s, DType::f32, f, 16);
+      for (const int64_t stored : {int64_t{1}, c.n_layers}) {
+        const std::string what =
+            cat(model, " ", weight_format_name(f), " ", stored, " layers stored on the device");
+        Plan p = streamed;
+        p.gpu_stored_weight_layers = stored;
+        std::vector<TraceEvent> trace;
+        EXPECT_EQ(run(p, &trace), want) << what;
+        std::map<int64_t, int64_t> weight_bytes;  // by step
+        for (const TraceEvent& e : trace)
+          if (e.kind == TraceKind::weights) weight_bytes[e.step] += e.bytes;
+        for (int64_t step = 0; step < 3; ++step)
+          EXPECT_EQ(weight_bytes[step], (c.n_layers - stored) * layer) << what << " step " << step;
+        auto footprint = [&](Plan q) {
+          q.dtype = DType::f32;
+          return plan_footprint(c, q, test::workload_of(batch));
+        };
+        const Footprint a = footprint(streamed), b = footprint(p);
+        EXPECT_EQ(a.host_weight_bytes - b.host_weight_bytes, stored * layer) << what;
+        EXPECT_GE(b.device_layer_weight_bytes - a.device_layer_weight_bytes,
+                  stored * layer - (stored == c.n_layers ? 2 * layer : 0))
+            << what << " (with every layer stored, no staging buffers)";
+      }
+    }
+}
+
 // What each format costs on the tiny models: the worst norm-wise error of a prefill logits row
 // (every request's first token, the same inputs for both) against the uncompressed weights,
 // with every layer streamed. These models are random and narrow (hidden 64), so a quantisation

@@ -57,10 +57,12 @@ TEST(PlanWeightFormat, CompressedWeightsCrossInFewerBytesAndPredictFaster) {
     const Plan p = make_plan(c, w, paper_machine(f));
     EXPECT_EQ(p.weight_format, f);
     const StepTraffic t = predict_step_traffic(c, p, std::vector<int64_t>(64, 600));
-    EXPECT_EQ(t.weights_h2d, (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p));
-    // The host pool holds the streamed layers as stored.
-    EXPECT_EQ(plan_footprint(c, p, w).host_weight_bytes,
-              (c.n_layers - p.gpu_weight_layers) * streamed_layer_bytes(c, p));
+    // Compressed formats hold on the GPU, as stored, what does not fit in fp16; the rest
+    // crosses PCIe every step, and the host pool holds it as stored.
+    const int64_t crossing = c.n_layers - p.gpu_weight_layers - p.gpu_stored_weight_layers;
+    EXPECT_EQ(p.gpu_stored_weight_layers > 0, f != WeightFormat::native) << weight_format_name(f);
+    EXPECT_EQ(t.weights_h2d, crossing * streamed_layer_bytes(c, p));
+    EXPECT_EQ(plan_footprint(c, p, w).host_weight_bytes, crossing * streamed_layer_bytes(c, p));
     tok[i++] = p.predicted_tokens_per_s;
   }
   EXPECT_GT(tok[1], 1.3 * tok[0]);   // int8

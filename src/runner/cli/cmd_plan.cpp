@@ -117,8 +117,12 @@ void print_table(const std::string& model_name, const ModelConfig& c, const Plan
             fmt("%.1f MiB",
                 double(streamed_layer_bytes(c, p) - streamed_layer_share_bytes(c, p)) / (1 << 20)),
             fmt(" from its peers at %.0f GB/s", p.constants.exchange_gbps)));
-  row("GPU-resident", cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights, ",
-                          p.gpu_cache_layers, " / ", c.n_layers, " layers' caches"));
+  row("GPU-resident",
+      cat(p.gpu_weight_layers, " / ", c.n_layers, " layers' weights",
+          p.gpu_stored_weight_layers > 0 ? cat(" (and ", p.gpu_stored_weight_layers, " held as ",
+                                               weight_format_name(p.weight_format), ")")
+                                         : std::string(),
+          ", ", p.gpu_cache_layers, " / ", c.n_layers, " layers' caches"));
   const NodeLayout& n = p.node;
   const int64_t rank_weights = fp.host_weight_bytes - fp.shared_weight_bytes;
   row("host pool, a rank", cat(fmt("%.2f GiB", to_gib(fp.host_pool_bytes)), " (",
