@@ -247,6 +247,27 @@ TEST(PlanCli, Errors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("GiB of host memory but the budget is 8.00 GiB"), std::string::npos)
       << r.err;
+
+  // A weight exchange needs ranks to exchange with, and its rate an exchange.
+  r = run_cli({"plan", "--model-shape", "opt-6.7b", "--batch", "8", "--prompt-len", "64",
+               "--gen-len", "8", "--weight-exchange", "nccl"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--ranks-per-node 2 or more"), std::string::npos) << r.err;
+  r = run_cli({"plan", "--model-shape", "opt-6.7b", "--batch", "8", "--prompt-len", "64",
+               "--gen-len", "8", "--ranks-per-node", "2", "--exchange-gbps", "100"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--weight-exchange nccl or host"), std::string::npos) << r.err;
+  // With both, the plan shows the shares and the rate given.
+  r = run_cli({"plan", "--model-shape",   "opt-30b", "--batch",          "8",  "--prompt-len",
+               "64",   "--gen-len",       "8",       "--ranks-per-node", "4",  "--weight-exchange",
+               "nccl", "--exchange-gbps", "123",     "--gpu-mem-gib",    "24", "--host-mem-gib",
+               "400",  "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["exchange_ranks"].get<int64_t>(), 4);
+  EXPECT_EQ(j["constants"]["exchange_gbps"].get<double>(), 123);
+  EXPECT_EQ(j["streamed_layer_share_bytes"].get<int64_t>(),
+            (j["streamed_layer_bytes"].get<int64_t>() + 3) / 4);
 }
 
 }  // namespace

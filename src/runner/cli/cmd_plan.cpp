@@ -232,7 +232,13 @@ void plan_command(const PlanCommandOptions& options) {
            "--dtype must be fp16 or bf16, got ", o.dtype);
   po.node.ranks = o.ranks_per_node;
   po.node.shared_weights = o.share_weights == "node" && o.ranks_per_node > 1;
-  if (o.weight_exchange != "none" && o.ranks_per_node > 1) {
+  HS_CHECK(o.weight_exchange == "none" || o.ranks_per_node > 1, "--weight-exchange ",
+           o.weight_exchange,
+           " splits each layer's copy among the node's ranks: give "
+           "--ranks-per-node 2 or more");
+  HS_CHECK(!o.exchange_gbps || o.weight_exchange != "none",
+           "--exchange-gbps is the weight exchange's rate: give --weight-exchange nccl or host");
+  if (o.weight_exchange != "none") {
     po.exchange_ranks = o.ranks_per_node;
     // NCCL's all-gather over NVLink on an H100 node: about 360 GB/s of bus bandwidth, the
     // figure NCCL's maintainers give for DGX H100 (NVIDIA/nccl-tests#326). The host stand-in
