@@ -103,8 +103,7 @@ RunMemory::RunMemory(const RunShape& s)
   // A streamed layer's parts as stored stay on the device where stored_on_device says so
   // (plan.h: stores_weights_on_device), else go to the host (or node) pool.
   auto stored_on_device = [&](int l) {
-    return is_spread(l, streamed, L) &&
-           is_spread(spread_before(l, streamed, L), s.gpu_stored_weight_layers, streamed);
+    return is_spread_among(l, s.gpu_stored_weight_layers, streamed, L);
   };
   auto stored_bytes = [&](const PartSpec& p) {
     return static_cast<size_t>(stored_part_bytes(p, s.dtype, s.weight_format, s.quant_group));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "plan/footprint.h"
 #include "plan/mini_batches.h"
@@ -167,16 +168,20 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
         weights.read(spec, dt, dst);
       }
     };
-    auto upload = [&](const PartSpec& spec, void* device_dst) {
-      tmp.resize(static_cast<size_t>(spec.numel() * elem_));
-      weights.read(spec, dt, tmp.data());
+    // `bytes` that fill() writes into a host buffer, copied to the device.
+    auto upload = [&](void* device_dst, int64_t bytes, const std::function<void(void*)>& fill) {
+      tmp.resize(static_cast<size_t>(bytes));
+      fill(tmp.data());
       b_.copy_h2d(device_dst, tmp.data(), tmp.size(), Stream::weights);
       b_.synchronize();  // tmp is reused by the next part
+    };
+    auto upload_part = [&](const PartSpec& spec, void* device_dst) {
+      upload(device_dst, spec.numel() * elem_, [&](void* to) { weights.read(spec, dt, to); });
     };
     const std::vector<PartSpec> globals = global_parts(cfg_);
     for (size_t i = 0; i < globals.size(); ++i) {
       void* d = dev(mem_->device_global_parts[i]);
-      upload(globals[i], d);
+      upload_part(globals[i], d);
       global_[static_cast<size_t>(globals[i].part)] = d;
     }
     // A streamed part is this rank's to read when its first byte falls in the rank's 1/N of
@@ -189,16 +194,13 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
       for (size_t i = 0; i < specs.size(); ++i) {
         if (!streams_weights(l)) {
           void* d = dev(mem_->device_layer_parts[l][i]);
-          upload(specs[i], d);
+          upload_part(specs[i], d);
           resident_[static_cast<size_t>(l)][static_cast<size_t>(specs[i].part)] = d;
           continue;
         }
         if (stored_on_device_[static_cast<size_t>(l)]) {  // every rank its own, on its device
-          tmp.resize(static_cast<size_t>(part_bytes_[i]));
-          store(specs[i], compressed_[i], tmp.data());
-          b_.copy_h2d(dev(mem_->device_stored_parts[l][i]), tmp.data(), tmp.size(),
-                      Stream::weights);
-          b_.synchronize();  // tmp is reused by the next part
+          upload(dev(mem_->device_stored_parts[l][i]), part_bytes_[i],
+                 [&](void* to) { store(specs[i], compressed_[i], to); });
           continue;
         }
         if (static_cast<int>(double(offset) / share_bytes) == g.rank()) {

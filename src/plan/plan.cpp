@@ -80,9 +80,7 @@ bool streams_weights(const Plan& p, int64_t layers, int64_t layer) {
 }
 
 bool stores_weights_on_device(const Plan& p, int64_t layers, int64_t layer) {
-  const int64_t buffered = layers - p.gpu_weight_layers;
-  return streams_weights(p, layers, layer) &&
-         is_spread(spread_before(layer, buffered, layers), p.gpu_stored_weight_layers, buffered);
+  return is_spread_among(layer, p.gpu_stored_weight_layers, layers - p.gpu_weight_layers, layers);
 }
 
 int64_t host_streamed_layers(const Plan& p, int64_t layers) {

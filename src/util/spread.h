@@ -18,4 +18,10 @@ inline bool is_spread(int64_t i, int64_t spread, int64_t n) {
   return spread_before(i + 1, spread, n) > spread_before(i, spread, n);
 }
 
+// Item i is one of `inner` items spread evenly among the `outer` spread over n: a spread
+// within a spread (e.g. the streamed layers that keep their weights on the device).
+inline bool is_spread_among(int64_t i, int64_t inner, int64_t outer, int64_t n) {
+  return is_spread(i, outer, n) && is_spread(spread_before(i, outer, n), inner, outer);
+}
+
 }  // namespace hs
