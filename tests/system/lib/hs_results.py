@@ -17,6 +17,7 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py journal-count JOURNAL  prints "<unit records> <requests>" (valid records only)
     hs_results.py journal-ids JOURNAL    prints the ids of journaled requests, one per line
     hs_results.py wait-journal JOURNAL --requests N [--pid P] [--timeout S]
+    hs_results.py wait-file PATH [--pid P] [--timeout S]   until PATH exists
     hs_results.py count RESULTS FIELD VALUE   prints how many rows have FIELD == VALUE
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py lost JOURNAL           units of the last session handed out without results
@@ -250,6 +251,21 @@ def cmd_wait_journal(a):
     fail(f"journal did not reach {a.requests} requests within {a.timeout} s")
 
 
+def cmd_wait_file(a):
+    # Polls for a mark a process under test leaves (and, with --pid, that it is still alive).
+    t0 = time.time()
+    while time.time() - t0 < a.timeout:
+        if os.path.exists(a.path):
+            return
+        try:
+            if a.pid:
+                os.kill(a.pid, 0)
+        except ProcessLookupError:
+            fail(f"process {a.pid} ended before {a.path} appeared")
+        time.sleep(0.02)
+    fail(f"{a.path} did not appear within {a.timeout} s")
+
+
 def cmd_snapshot(a):
     """What a reader sees at a checkpoint (run from --on-checkpoint): the file is consistent
     (h5check for .h5), every result in it is journaled, and its rows go to OUT as JSON."""
@@ -389,6 +405,8 @@ def main():
     s = sub.add_parser("wait-journal"); s.add_argument("journal")
     s.add_argument("--requests", type=int); s.add_argument("--pid", type=int, default=0)
     s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("wait-file"); s.add_argument("path")
+    s.add_argument("--pid", type=int, default=0); s.add_argument("--timeout", type=float, default=300)
     s = sub.add_parser("subset"); s.add_argument("results"); s.add_argument("journal")
     s = sub.add_parser("lost"); s.add_argument("journal")
     s = sub.add_parser("snapshot"); s.add_argument("results"); s.add_argument("journal")
