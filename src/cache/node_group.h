@@ -1,6 +1,8 @@
 // The ranks that hold one host copy of the streamed weights together (the ranks of a node), as
-// the engine sees them: who this rank is among them and the few collective steps that loading
-// together needs. The runner implements it over MPI; a process alone is a group of one.
+// the engine sees them: who this rank is among them, the few collective steps that loading
+// together needs, and those of the weight exchange (Plan::exchange_ranks: each rank copies its
+// share of a streamed layer and all-gathers the rest). The runner implements it over MPI; a
+// process alone is a group of one.
 //
 // Every rank of a group makes the same calls in the same order. A step that fails on one rank
 // must not leave the others waiting in the next collective: together() runs a step, then the
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace hs {
 
@@ -25,6 +28,12 @@ class NodeGroup {
   virtual int64_t min(int64_t value) = 0;
   // True on every rank iff `ok` was true on every rank; returns once every rank has called it.
   virtual bool all_ok(bool ok) = 0;
+  // The largest of the ranks' values, on every rank.
+  int64_t max(int64_t value) { return -min(-value); }
+  // In place, in host memory: rank r's counts[r] bytes start at the sum of counts[0 .. r - 1]
+  // in buf; on return every rank's buf holds every rank's bytes. counts is the same on every
+  // rank, one per rank.
+  virtual void all_gather(void* buf, const std::vector<int64_t>& counts) = 0;
 };
 
 // Runs step() on this rank, then agrees with the rest of the group: rethrows this rank's error
@@ -41,6 +50,7 @@ class LoneGroup final : public NodeGroup {
   std::string broadcast(const std::string& value) override { return value; }
   int64_t min(int64_t value) override { return value; }
   bool all_ok(bool ok) override { return ok; }
+  void all_gather(void*, const std::vector<int64_t>&) override {}  // its own bytes are there
 };
 
 }  // namespace hs

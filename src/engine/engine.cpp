@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "plan/footprint.h"
@@ -9,6 +11,20 @@
 #include "util/error.h"
 
 namespace hs {
+namespace {
+
+// A failure inside a step of the weight exchange: the peers are in the step too and would wait
+// in its next all-gather for ever, so the process ends and the launcher ends the job.
+[[noreturn]] void end_in_step(const std::exception& e) {
+  std::fprintf(stderr,
+               "hybridserve: failed inside a step of the weight exchange, which the node's other "
+               "ranks are in too: %s\nhybridserve: ending the process so that the job ends; "
+               "--resume completes it\n",
+               e.what());
+  std::abort();
+}
+
+}  // namespace
 
 // ---- construction: plan, memory, weights ------------------------------------------------------
 
@@ -37,9 +53,19 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
   HS_CHECK(capacity_.batch() > 0 && capacity_.gen_lens.size() == capacity_.prompt_lens.size(),
            "the engine's workload needs at least one request, with prompt and generation lengths");
   HS_CHECK(plan_.block_tokens > 0, "block_tokens must be > 0, got ", plan_.block_tokens);
-  HS_CHECK(plan_.exchange_ranks == 1, "the plan splits weight loads among ", plan_.exchange_ranks,
-           " ranks (a weight exchange), which the engine does not run: such plans are "
-           "predictions only (plan --weight-exchange)");
+  if (plan_.exchange_ranks > 1) {
+    HS_CHECK(limits.node && limits.node->size() == plan_.exchange_ranks,
+             "the plan exchanges weights among ", plan_.exchange_ranks,
+             " ranks but this rank's node group has ", limits.node ? limits.node->size() : 1);
+    HS_CHECK(plan_.node.shared_weights,
+             "the weight exchange copies each rank's share from the node's one copy of the "
+             "weights: it needs shared weights (--share-weights node)");
+    HS_CHECK(b_.device_memory_is_host(),
+             "this build exchanges weights through host memory only (--weight-exchange host, the "
+             "MPI stand-in on the cpu backend); the NCCL exchange between GPUs is not built yet "
+             "(plan --weight-exchange nccl predicts it)");
+    exchange_ = limits.node;
+  }
   const double f = plan_.act_fraction;
   HS_CHECK(f >= 0 && f <= 1, "the activation share must be in [0, 1], got ", f);
   HS_CHECK(plan_.policy != Policy::kv || f == 0,
@@ -148,6 +174,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     part_bytes_.push_back(stored_part_bytes(spec, dt, plan_.weight_format, plan_.quant_group));
     streamed_bytes_ += part_bytes_.back();
   }
+  if (exchange_) share_bytes_ = (streamed_bytes_ + plan_.exchange_ranks - 1) / plan_.exchange_ranks;
   const int L = static_cast<int>(cfg_.n_layers);
   resident_.resize(static_cast<size_t>(L));
   together(g, "loading the weights", [&] {
@@ -385,7 +412,16 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
       s.x_row.push_back(x_row);
       x_row += s.mbs.back().tokens;
     }
-    run_step(s);
+    if (!exchange_) {
+      run_step(s);
+    } else {
+      agree(2);
+      try {
+        run_step(s);
+      } catch (const std::exception& e) {
+        end_in_step(e);
+      }
+    }
 
     for (size_t i = 0; i < n; ++i) {
       if (!active[i]) continue;
@@ -408,6 +444,32 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
     }
   }
   tracer_.resolve();  // the last step's times (every stream is done)
+}
+
+// ---- the weight exchange's lockstep -----------------------------------------------------------
+
+int64_t HybridEngine::agree(int64_t state) {
+  return exchange_->max(state);
+}
+
+Lockstep HybridEngine::join_step(bool leaving) {
+  HS_CHECK(exchange_, "join_step: this engine exchanges no weights");
+  const int64_t all = agree(leaving ? 0 : 1);
+  if (all == 0) return Lockstep::all_left;
+  if (all == 1) return Lockstep::idle;
+  // A peer runs a step: its weight copies and all-gathers, layer by layer, as its list has them
+  // (every streamed layer whose weights cross, in order).
+  try {
+    for (int l = 0; l < static_cast<int>(cfg_.n_layers); ++l) {
+      if (!streams_weights(l) || stored_on_device_[static_cast<size_t>(l)]) continue;
+      copy_share(l, 0, share_bytes_);
+      b_.synchronize();
+      gather_shares(l);
+    }
+  } catch (const std::exception& e) {
+    end_in_step(e);
+  }
+  return Lockstep::ran;
 }
 
 }  // namespace hs

@@ -40,7 +40,8 @@ struct MemoryLimits {
   size_t max_chunk_bytes;  // pool chunks (what is pinned at once) and cache segments
   // The ranks of this rank's node (nullptr: alone). Where the plan shares the streamed weights
   // (Plan::node), they load them together into one shared segment, each its share, and the
-  // engine's construction is a collective step of the group.
+  // engine's construction is a collective step of the group. Where it exchanges them
+  // (Plan::exchange_ranks), every step is one too (HybridEngine::join_step).
   NodeGroup* node = nullptr;
 };
 
@@ -63,6 +64,21 @@ class HybridEngine final : public Generator {
                                   const StopFn& stop = nullptr) override;
 
   const Plan& plan() const { return plan_; }
+
+  // The weight exchange (Plan::exchange_ranks > 1): each rank of the node copies its share of
+  // every streamed layer (1 / N of its bytes, rank r the r-th) and all-gathers the rest from
+  // its peers, so the ranks walk the layers in lockstep. Each step starts with an agreement
+  // among them (generate() says it runs one); a rank with nothing to generate calls join_step
+  // instead, as often as it can until every rank leaves: when a peer runs a step, it runs the
+  // step's weight copies and all-gathers with it (nothing else, and untraced). Host stand-in
+  // only: the all-gather is the node group's (MPI) in the device buffers, which must be host
+  // memory (the cpu backend). A failure inside a step ends the process (std::abort), since
+  // its peers would wait in the step's next all-gather: the launcher ends the job and
+  // --resume completes it.
+  // leaving: this rank will generate no more. Returns ran (a peer ran a step, this rank took
+  // part), idle (no rank is running one) or all_left (every rank is leaving: no more steps).
+  Lockstep join_step(bool leaving);
+  bool exchanges_weights() const { return exchange_ != nullptr; }
   const std::vector<TraceEvent>& trace() const { return tracer_.events(); }
   void clear_trace() {
     tracer_.clear();
@@ -119,6 +135,13 @@ class HybridEngine final : public Generator {
   Event store_cache(Step& s, int layer, int mb);
   Event sample(Step& s, int mb);
   Event expand_weights(Step& s, int layer);
+  Event exchange_weights(Step& s, int layer);
+  // The exchange's parts: layer bytes [begin, end) of this rank's share, in share coordinates,
+  // into the layer's buffers (staging for compressed parts); the other ranks' shares into them.
+  void copy_share(int layer, int64_t begin, int64_t end);
+  void gather_shares(int layer);
+  // The step agreement: every rank says 2 (runs a step), 1 (idle) or 0 (leaving); the largest.
+  int64_t agree(int64_t state);
   void expand_cache(Step& s, int layer, int mb, bool kv);
 
   void init(const WeightSource& weights, const MemoryLimits& limits);
@@ -169,6 +192,11 @@ class HybridEngine final : public Generator {
   std::vector<bool> compressed_;
   std::vector<int64_t> part_bytes_;
   int64_t streamed_bytes_ = 0;
+  // The weight exchange (nullptr: none): the node group, and the bytes of a layer's share
+  // (ceil(streamed_bytes_ / ranks); the last rank's may be shorter).
+  NodeGroup* exchange_ = nullptr;
+  int64_t share_bytes_ = 0;
+  int64_t share_begin() const { return exchange_ ? exchange_->rank() * share_bytes_ : 0; }
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
   size_t trace_done_ = 0;  // trace events of finished steps (run_step reads their times late)

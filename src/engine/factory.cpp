@@ -62,6 +62,7 @@ Plan plan_run(const ModelConfig& c, const EngineOptions& o, const Backend& backe
   po.cache_format = o.cache_format;
   po.cache_format_auto = o.cache_format_auto;
   po.cache_group = o.cache_group;
+  po.exchange_ranks = o.exchange_ranks;
   // The planner sizes plans from the engine's own layout (plan/footprint.h), so the plan fits
   // the budget as built; the budget is what the engine may allocate, the backend's workspaces
   // being already taken off device_capacity_bytes(). A disagreement is a bug, not bad input.
@@ -136,6 +137,12 @@ const Plan* plan_of(const Generator& g) {
 double load_s_of(const Generator& g) {
   const auto* h = dynamic_cast<const HybridEngine*>(&g);
   return h ? h->load_s() : 0;
+}
+
+std::function<Lockstep(bool leaving)> lockstep_of(Generator& g) {
+  auto* h = dynamic_cast<HybridEngine*>(&g);
+  if (!h || !h->exchanges_weights()) return nullptr;
+  return [h](bool leaving) { return h->join_step(leaving); };
 }
 
 }  // namespace hs

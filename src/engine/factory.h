@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,10 @@ struct EngineOptions {
   // engine's construction is then a collective step of the node.
   NodeGroup* node = nullptr;
   bool share_weights = true;
+  // Ranks of the node (the node group's size, with shared weights) that split each streamed
+  // layer's copy and all-gather the rest (Plan::exchange_ranks; HybridEngine::join_step); 1:
+  // none. Its all-gather rate is constants.exchange_gbps.
+  int64_t exchange_ranks = 1;
   Workload workload;        // the largest batch generate() will be given
   CostConstants constants;  // the cost model's constants (profiled, or the defaults)
 };
@@ -86,5 +91,13 @@ std::string trace_summary(const Generator& g);
 const Plan* plan_of(const Generator& g);
 // Seconds the engine took to build (memory and weights; engine.h: load_s), 0 without one.
 double load_s_of(const Generator& g);
+
+// A rank's part in the steps of the weight exchange when it has nothing to generate
+// (engine.h: HybridEngine::join_step): ran (a peer ran a step, this rank took part), idle (no
+// rank runs one) or all_left (every rank has left: no more steps).
+enum class Lockstep { ran, idle, all_left };
+// join_step(leaving) of a generator that exchanges weights with its node's ranks; an empty
+// function for one that does not.
+std::function<Lockstep(bool leaving)> lockstep_of(Generator& g);
 
 }  // namespace hs

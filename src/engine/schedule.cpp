@@ -37,7 +37,8 @@ StepShape HybridEngine::step_shape(const Step& s) const {
   shape.streamed = streamed_;
   shape.host_cache = host_cache_;
   shape.host_sets = plan_.host_sets;
-  shape.layer_bytes = streamed_bytes_;
+  shape.layer_bytes = exchange_ ? share_bytes_ : streamed_bytes_;
+  shape.exchange_bytes = exchange_ ? streamed_bytes_ - share_bytes_ : 0;
   shape.stored_on_device = stored_on_device_;
   shape.expand = plan_.weight_format != WeightFormat::native;
   const CacheLayout& cl = mem_->cache_layout;
@@ -91,7 +92,7 @@ Event HybridEngine::run_op(Step& s, const StepOp& op) {
     case OpKind::expand:
       return expand_weights(s, op.layer);
     case OpKind::exchange:
-      throw Error("this engine runs no weight exchange: plans with one are predictions only");
+      return exchange_weights(s, op.layer);
     case OpKind::head:
       // The previous step's trace times (a few thousand events), read while the streams work
       // through all that the host has enqueued before the first head makes it wait for tokens.
@@ -137,20 +138,30 @@ Event HybridEngine::embed(Step& s, int mb) {
 // Uploads bytes [begin, end) of a streamed layer (its parts in order, back to back, as held in
 // the host pool) into its buffer (weight_buffer), or, for compressed parts, into the staging
 // buffer of the same parity; resident layers are already there, and a layer stored on the
-// device moves nothing (its slices are empty; expand_weights reads its store). Returns the
-// upload's end, or, for a slice with no bytes, an event only where it completes the layer (the
-// layer's compute waits for it).
+// device moves nothing (its slices are empty; expand_weights reads its store). With a weight
+// exchange the slices cover this rank's share of the layer (begin and end from its start).
+// Returns the upload's end, or, for a slice with no bytes, an event only where it completes the
+// layer (the layer's compute waits for it).
 Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
   const int l = slice.layer;
-  const int64_t total = stored_on_device_[static_cast<size_t>(l)] ? 0 : streamed_bytes_;
+  const int64_t total =
+      stored_on_device_[static_cast<size_t>(l)] ? 0 : (exchange_ ? share_bytes_ : streamed_bytes_);
   if (slice.end <= slice.begin) return slice.end == total ? b_.record(Stream::weights) : Event{};
   const Event t = tracer_.begin(Stream::weights);
+  const int64_t from = std::min(share_begin() + slice.begin, streamed_bytes_);
+  const int64_t to = std::min(share_begin() + slice.end, streamed_bytes_);
+  copy_share(l, slice.begin, slice.end);
+  return tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1, to - from);
+}
+
+void HybridEngine::copy_share(int l, int64_t begin, int64_t end) {
   const std::vector<int>& host_parts = mem_->host_layer_parts[l];
   const int buf = weight_buffer(l);
+  const int64_t lo = share_begin() + begin, hi = std::min(share_begin() + end, streamed_bytes_);
   int64_t first = 0;  // first byte of part i in the layer
   for (size_t i = 0; i < layer_specs_.size(); ++i) {
     const int64_t part_bytes = part_bytes_[i];
-    const int64_t from = std::max(slice.begin, first), to = std::min(slice.end, first + part_bytes);
+    const int64_t from = std::max(lo, first), to = std::min(hi, first + part_bytes);
     if (from < to) {
       const LayerWeights& into = compressed_[i] ? staging_[buf] : buffer_[buf];
       auto* dst =
@@ -161,8 +172,37 @@ Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
     }
     first += part_bytes;
   }
-  return tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1,
-                     slice.end - slice.begin);
+}
+
+// The other ranks' shares of a streamed layer, all-gathered into its buffers (staging for
+// compressed parts) once this rank's share is in: one all-gather per part, each rank giving
+// the bytes of its share that fall in the part.
+Event HybridEngine::exchange_weights(Step& s, int l) {
+  b_.synchronize();  // this rank's share is in before the peers read it
+  const Event t = tracer_.begin(Stream::expand);
+  gather_shares(l);
+  const int64_t own =
+      std::max<int64_t>(0, std::min(share_begin() + share_bytes_, streamed_bytes_) - share_begin());
+  return tracer_.end(t, Stream::expand, TraceKind::exchange, s.index, l, -1, streamed_bytes_ - own);
+}
+
+void HybridEngine::gather_shares(int l) {
+  const int buf = weight_buffer(l);
+  const int ranks = exchange_->size();
+  std::vector<int64_t> counts(static_cast<size_t>(ranks));
+  int64_t first = 0;
+  for (size_t i = 0; i < layer_specs_.size(); ++i) {
+    const int64_t part_end = first + part_bytes_[i];
+    for (int r = 0; r < ranks; ++r) {
+      const int64_t lo = std::max(first, r * share_bytes_);
+      const int64_t hi = std::min(part_end, (r + 1) * share_bytes_);
+      counts[static_cast<size_t>(r)] = std::max<int64_t>(0, hi - lo);
+    }
+    const LayerWeights& into = compressed_[i] ? staging_[buf] : buffer_[buf];
+    exchange_->all_gather(const_cast<void*>(into[static_cast<size_t>(layer_specs_[i].part)]),
+                          counts);
+    first = part_end;
+  }
 }
 
 // A streamed layer's compressed parts, from its staging buffer (or, for a layer stored on the

@@ -30,6 +30,8 @@ const char* trace_kind_name(TraceKind k) {
       return "expand";
     case TraceKind::cache_expand:
       return "cache-expand";
+    case TraceKind::exchange:
+      return "exchange";
   }
   return "?";
 }

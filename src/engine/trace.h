@@ -21,8 +21,9 @@ enum class TraceKind : int {
   embed = 9,          // token + position embedding
   expand = 10,        // compressed weights expanded on the device (model/quant.h)
   cache_expand = 11,  // compressed host-cache rows expanded on the device (cache_format.h)
+  exchange = 12,      // a streamed layer's other shares all-gathered from the node's ranks
 };
-constexpr int kNumTraceKinds = 12;
+constexpr int kNumTraceKinds = 13;
 const char* trace_kind_name(TraceKind k);
 
 struct TraceEvent {

@@ -155,7 +155,7 @@ class Builder {
       ready = i;  // the latest slice that ends the layer (an empty one after it waits longer)
     } else if (ready < 0) {  // exchanged and expanded once, after the first completing slice
       ready = i;
-      if (s_.exchange_bytes > 0) {
+      if (s_.exchange_bytes > 0 && s_.bytes_of(w.layer) > 0) {  // stored layers are every rank's
         StepOp x = op(OpKind::exchange, Stream::expand, w.layer, -1);
         x.bytes = s_.exchange_bytes;
         ready = add(x, {ready});

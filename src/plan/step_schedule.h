@@ -32,7 +32,8 @@
 //               the copy engines take loads and slices in list order; within the device, the
 //               index arrays it reads.
 //   exchange    (a weight exchange, on the expand stream) the layer's final slice: the other
-//               ranks' shares all-gathered; it then stands for the layer's weights below
+//               ranks' shares all-gathered; it then stands for the layer's weights below. A
+//               layer stored on the device has none (every rank holds its own).
 //   expand      (compressed weights, on its own stream) the layer's final slice, or its
 //               exchange; it then stands for the layer's weights in the waits below
 //   recompute / layer   the item's layer weights (its streamed layer's final slice), its cache

@@ -9,12 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -26,6 +23,7 @@
 #include "goldens.h"
 #include "model/weights.h"
 #include "test_support.h"
+#include "thread_group.h"
 #include "util/error.h"
 
 namespace hs {
@@ -55,77 +53,17 @@ class ScriptedGroup final : public NodeGroup {
     said.push_back(ok);
     return ok && others_ok_;
   }
+  void all_gather(void*, const std::vector<int64_t>&) override {}
   std::vector<bool> said;
 
  private:
   bool others_ok_;
 };
 
-// The ranks of a node as threads of this process: every collective is an all-gather of strings
-// through one shared board, one round at a time.
-class ThreadNode {
- public:
-  explicit ThreadNode(int ranks) : ranks_(ranks) {}
-  std::vector<std::string> exchange(int rank, const std::string& mine) {
-    std::unique_lock<std::mutex> l(m_);
-    const int64_t round = round_;
-    auto& board = boards_[round];
-    board.resize(static_cast<size_t>(ranks_));
-    board[static_cast<size_t>(rank)] = mine;
-    if (++arrived_ == ranks_) {
-      arrived_ = 0;
-      ++round_;
-      cv_.notify_all();
-    } else {
-      cv_.wait(l, [&] { return round_ != round; });
-    }
-    return boards_[round];
-  }
-  int ranks() const { return ranks_; }
+using test::ThreadNode;
+using test::ThreadRank;
 
- private:
-  int ranks_;
-  std::mutex m_;
-  std::condition_variable cv_;
-  int arrived_ = 0;
-  int64_t round_ = 0;
-  std::map<int64_t, std::vector<std::string>> boards_;
-};
-
-class ThreadRank final : public NodeGroup {
- public:
-  ThreadRank(ThreadNode& node, int rank) : node_(node), rank_(rank) {}
-  int rank() const override { return rank_; }
-  int size() const override { return node_.ranks(); }
-  std::string name() const override { return "threads"; }
-  std::string broadcast(const std::string& v) override { return node_.exchange(rank_, v)[0]; }
-  int64_t min(int64_t v) override {
-    int64_t m = v;
-    for (const auto& s : node_.exchange(rank_, std::to_string(v)))
-      m = std::min<int64_t>(m, std::stoll(s));
-    return m;
-  }
-  bool all_ok(bool ok) override {
-    bool all = true;
-    for (const auto& s : node_.exchange(rank_, ok ? "1" : "0")) all = all && s == "1";
-    return all;
-  }
-
- private:
-  ThreadNode& node_;
-  int rank_;
-};
-
-// A folder on /dev/shm (a tmpfs, as the segment's home is), removed at the end.
-struct ShmDir {
-  std::string path;
-  ShmDir() {
-    char t[] = "/dev/shm/hs-test-XXXXXX";
-    const char* p = mkdtemp(t);
-    path = p ? p : test::temp_dir();
-  }
-  ~ShmDir() { fs::remove_all(path); }
-};
+using test::ShmDir;
 
 TEST(Together, ThisRanksErrorIsRethrownAfterTheOthersHearOfIt) {
   ScriptedGroup g(/*others_ok=*/true);

@@ -42,8 +42,7 @@ struct PlanCommandOptions {
   std::string device = "cuda";
   int64_t ranks_per_node = 1;
   std::string share_weights = "node";
-  std::string weight_exchange = "none";  // none, host, nccl
-  std::optional<double> exchange_gbps;
+  ExchangeArgs exchange;
   std::string constants_file;
 };
 
@@ -232,19 +231,8 @@ void plan_command(const PlanCommandOptions& options) {
            "--dtype must be fp16 or bf16, got ", o.dtype);
   po.node.ranks = o.ranks_per_node;
   po.node.shared_weights = o.share_weights == "node" && o.ranks_per_node > 1;
-  HS_CHECK(o.weight_exchange == "none" || o.ranks_per_node > 1, "--weight-exchange ",
-           o.weight_exchange,
-           " splits each layer's copy among the node's ranks: give "
-           "--ranks-per-node 2 or more");
-  HS_CHECK(!o.exchange_gbps || o.weight_exchange != "none",
-           "--exchange-gbps is the weight exchange's rate: give --weight-exchange nccl or host");
-  if (o.weight_exchange != "none") {
-    po.exchange_ranks = o.ranks_per_node;
-    // NCCL's all-gather over NVLink on an H100 node: about 360 GB/s of bus bandwidth, the
-    // figure NCCL's maintainers give for DGX H100 (NVIDIA/nccl-tests#326). The host stand-in
-    // (an MPI all-gather through shared memory) is taken at a tenth of a socket's memory rate.
-    po.constants.exchange_gbps = o.weight_exchange == "nccl" ? 360 : 10;
-  }
+  check_weight_exchange(o.exchange, o.ranks_per_node, po.node.shared_weights, /*run=*/false);
+  if (o.exchange.mode != "none") po.exchange_ranks = o.ranks_per_node;
   po.node.device_in_host = cpu;
   po.block_tokens = o.plan.block_tokens;
   po.mini_batch_size = o.plan.mini_batch_size;
@@ -284,7 +272,9 @@ void plan_command(const PlanCommandOptions& options) {
     source = o.measure || !o.constants_file.empty() ? source + ", partly from the command line"
                                                     : "command line";
   if (o.plan.gpu_mem_gib > 0) po.gpu_mem_gib = o.plan.gpu_mem_gib;
-  if (o.exchange_gbps && po.exchange_ranks > 1) po.constants.exchange_gbps = *o.exchange_gbps;
+  // The exchange's rate: --exchange-gbps, else a constants file's, else the mode's default.
+  if (po.exchange_ranks > 1 && (o.exchange.gbps || po.constants.exchange_gbps <= 0))
+    po.constants.exchange_gbps = exchange_gbps(o.exchange);
 
   std::optional<BatchChoice> choice;
   if (auto_batch) {
@@ -354,18 +344,7 @@ void add_plan_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_share_weights_option(*cmd, o->share_weights);
-  cmd->add_option("--weight-exchange", o->weight_exchange,
-                  "Plan the node's ranks splitting each streamed layer's PCIe copy: with nccl "
-                  "(or host, the MPI stand-in on the cpu backend) each of the "
-                  "--ranks-per-node ranks copies 1/N of the layer from the node's host weights "
-                  "and all-gathers the rest from its peers; none, the default, copies whole "
-                  "layers. A prediction only: run does not exchange weights yet")
-      ->check(CLI::IsMember({"none", "host", "nccl"}))
-      ->capture_default_str();
-  cmd->add_option("--exchange-gbps", o->exchange_gbps,
-                  "The exchange's all-gather rate, GB/s received by each rank (NCCL's bus "
-                  "bandwidth): default 360 for nccl (NVLink on an H100 node), 10 for host")
-      ->check(CLI::PositiveNumber);
+  add_weight_exchange_options(*cmd, o->exchange, /*run=*/false);
   measure->excludes(constants);
   constants->excludes(measure);
   add_json_flag(*cmd, o->json);

@@ -37,9 +37,19 @@ struct RunOptions {
   PlanArgs plan;
   int64_t max_prompt_tokens = 0;
   std::string share_weights = "node";
+  ExchangeArgs exchange;
 };
 
 void run(const RunOptions& o, const std::string& config_toml) {
+  HS_CHECK(o.exchange.mode != "nccl",
+           "--weight-exchange nccl: the NCCL exchange between GPUs is not built yet (plan "
+           "--weight-exchange nccl predicts it); --weight-exchange host runs the same split and "
+           "lockstep on the cpu backend");
+  HS_CHECK(o.exchange.mode != "host" || o.device == "cpu",
+           "--weight-exchange host all-gathers the weights through host memory, which is the "
+           "cpu backend's device memory: it runs with --device cpu");
+  HS_CHECK(!o.exchange.gbps || o.exchange.mode != "none",
+           "--exchange-gbps is the weight exchange's rate: give --weight-exchange host");
   JobOptions job;
   job.model_dir = o.model_dir;
   job.input = o.input;
@@ -61,6 +71,12 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;
+  if (o.exchange.mode != "none")
+    job.check_place = [o](const RankPlace& place) {
+      const int ranks = place.node ? place.node->size() : 1;
+      check_weight_exchange(o.exchange, ranks, o.share_weights == "node" && ranks > 1,
+                            /*run=*/true);
+    };
 
   // One engine per rank, built on the thread that runs it; device_index is the rank's GPU and
   // shape the longest prompt and generation in the dataset (what the plan must hold).
@@ -94,6 +110,11 @@ void run(const RunOptions& o, const std::string& config_toml) {
       eo.host_mem_gib = double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
     eo.node = place.node;
     eo.share_weights = share;
+    if (o.exchange.mode != "none") {
+      check_weight_exchange(o.exchange, place.node ? place.node->size() : 1, share, /*run=*/true);
+      eo.exchange_ranks = place.node->size();
+      eo.constants.exchange_gbps = exchange_gbps(o.exchange);
+    }
     const int64_t prompt = o.max_prompt_tokens > 0 ? o.max_prompt_tokens : shape.max_prompt_tokens;
     const int64_t gen = shape.max_new_tokens > 0 ? shape.max_new_tokens : o.max_new_tokens;
     if (fixed_batch > 0) {
@@ -124,6 +145,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
     e.generator = make_generator(eo, *weights, std::move(backend));
     if (const Plan* p = plan_of(*e.generator)) e.plan_json = plan_to_json(*p).dump();
     e.load_s = load_s_of(*e.generator);
+    e.join_step = lockstep_of(*e.generator);
     Generator* g = e.generator.get();
     e.take_trace = [g, summary] {
       std::vector<TraceEvent> t = take_trace(*g);
@@ -224,6 +246,7 @@ void add_run_command(CLI::App& app, std::function<void(const std::string&)> inst
       ->capture_default_str();
   add_plan_options(*cmd, o->plan);
   add_share_weights_option(*cmd, o->share_weights);
+  add_weight_exchange_options(*cmd, o->exchange, /*run=*/true);
   cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,
                   "Longest prompt to plan memory for (default: the dataset's longest); longer "
                   "ones run in smaller groups");

@@ -142,6 +142,48 @@ void add_share_weights_option(CLI::App& cmd, std::string& share_weights) {
       ->capture_default_str();
 }
 
+void add_weight_exchange_options(CLI::App& cmd, ExchangeArgs& a, bool run) {
+  cmd.add_option("--weight-exchange", a.mode,
+                 std::string("The node's ranks split each streamed layer's PCIe copy: each of "
+                             "its N ranks copies 1/N of the layer from the node's shared host "
+                             "weights and all-gathers the rest from its peers, the ranks "
+                             "walking every step's layers in lockstep. host: an MPI all-gather "
+                             "through host memory (the stand-in, on the cpu backend); nccl: "
+                             "NCCL between GPUs") +
+                     (run ? " (not built yet: plan predicts it)" : "") +
+                     "; none, the default: each rank copies whole layers" +
+                     (run ? "" : ". Needs --ranks-per-node 2 or more"))
+      ->check(CLI::IsMember({"none", "host", "nccl"}))
+      ->capture_default_str();
+  cmd.add_option("--exchange-gbps", a.gbps,
+                 "The exchange's all-gather rate the planner assumes, GB/s received by each "
+                 "rank (NCCL's bus bandwidth): default 360 for nccl (NVLink on an H100 node), "
+                 "10 for host")
+      ->check(CLI::PositiveNumber);
+}
+
+double exchange_gbps(const ExchangeArgs& a) {
+  if (a.gbps) return *a.gbps;
+  // NCCL's all-gather over NVLink on an H100 node: about 360 GB/s of bus bandwidth, the figure
+  // NCCL's maintainers give for DGX H100 (NVIDIA/nccl-tests#326). The host stand-in (an MPI
+  // all-gather through shared memory) is taken at a tenth of a socket's memory rate.
+  return a.mode == "nccl" ? 360 : 10;
+}
+
+void check_weight_exchange(const ExchangeArgs& a, int64_t ranks_per_node, bool shared_weights,
+                           bool run) {
+  HS_CHECK(!a.gbps || a.mode != "none",
+           "--exchange-gbps is the weight exchange's rate: give --weight-exchange nccl or host");
+  if (a.mode == "none") return;
+  HS_CHECK(ranks_per_node > 1, "--weight-exchange ", a.mode,
+           " splits each layer's copy among the node's ranks, and this node has ", ranks_per_node,
+           run ? ": start 2 or more ranks on each node (mpirun -np N, srun --ntasks-per-node N)"
+               : ": give --ranks-per-node 2 or more");
+  HS_CHECK(shared_weights, "--weight-exchange ", a.mode,
+           " copies each rank's share from the node's one copy of the weights: it needs "
+           "--share-weights node");
+}
+
 CLI::Option* add_model_option(CLI::App& cmd, std::string& model) {
   return cmd.add_option("--model", model,
                         "The model: a Hugging Face model directory (config.json + "

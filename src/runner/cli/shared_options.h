@@ -44,6 +44,19 @@ void add_dtype_option(CLI::App& cmd, std::string& dtype);
 void add_device_option(CLI::App& cmd, std::string& device);
 // --share-weights node|none (run, plan).
 void add_share_weights_option(CLI::App& cmd, std::string& share_weights);
+// --weight-exchange none|host|nccl and --exchange-gbps (run, plan): the node's ranks split each
+// streamed layer's copy and all-gather the rest (Plan::exchange_ranks).
+struct ExchangeArgs {
+  std::string mode = "none";
+  std::optional<double> gbps;
+};
+void add_weight_exchange_options(CLI::App& cmd, ExchangeArgs& a, bool run);
+// The all-gather rate a plan with an exchange assumes: --exchange-gbps, else the mode's.
+double exchange_gbps(const ExchangeArgs& a);
+// Checks --weight-exchange against the ranks of the node (throws hs::Error saying what to give:
+// run starts ranks, plan takes --ranks-per-node).
+void check_weight_exchange(const ExchangeArgs& a, int64_t ranks_per_node, bool shared_weights,
+                           bool run);
 // --model DIR|FILE.gguf (run, plan) and --model-shape NAME (plan, bench); the command adds
 // ->required() or the exclusions it needs.
 CLI::Option* add_model_option(CLI::App& cmd, std::string& model);

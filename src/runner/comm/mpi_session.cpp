@@ -92,6 +92,24 @@ class MpiNodeGroup final : public NodeGroup {
     wait_polling(r);
     return out != 0;
   }
+  void all_gather(void* buf, const std::vector<int64_t>& counts) override {
+    HS_CHECK(counts.size() == static_cast<size_t>(size_), "node all-gather of ", counts.size(),
+             " shares among ", size_, " ranks");
+    std::vector<int> n(counts.size()), at(counts.size());
+    int64_t offset = 0;
+    for (size_t r = 0; r < counts.size(); ++r) {
+      HS_CHECK(counts[r] >= 0 && counts[r] <= INT_MAX && offset <= INT_MAX,
+               "node all-gather of a share of ", counts[r], " bytes at ", offset,
+               " (MPI counts are int)");
+      n[r] = static_cast<int>(counts[r]);
+      at[r] = static_cast<int>(offset);
+      offset += counts[r];
+    }
+    MPI_Request r;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, n.data(), at.data(), MPI_BYTE, comm_,
+                    &r);
+    wait_polling(r);
+  }
 
  private:
   MPI_Comm comm_;
@@ -193,16 +211,25 @@ std::optional<Message> MpiSession::try_receive(int from_rank) const {
 #endif
 }
 
-Message MpiSession::receive(int from_rank) const {
+std::optional<Message> MpiSession::receive_for(int from_rank,
+                                               std::chrono::microseconds limit) const {
+  const auto end = std::chrono::steady_clock::now() + limit;
   auto wait = std::chrono::microseconds(10);
   for (;;) {
-    if (auto m = try_receive(from_rank)) return std::move(*m);
+    if (auto m = try_receive(from_rank)) return m;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) return std::nullopt;
     // Back-off, not synchronisation: the message is taken whenever it is there; this only
     // bounds how long a waiting rank sleeps between looks (at most 250 us: ~4000 cheap MPI_Iprobe
     // calls a second while idle, and at most that much added to a unit round trip).
-    std::this_thread::sleep_for(wait);
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(wait, end - now));
     wait = std::min(wait * 2, std::chrono::microseconds(250));
   }
+}
+
+Message MpiSession::receive(int from_rank) const {
+  for (;;)
+    if (auto m = receive_for(from_rank, std::chrono::hours(1))) return std::move(*m);
 }
 
 }  // namespace hs

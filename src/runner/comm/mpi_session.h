@@ -13,6 +13,7 @@
 // coordinator, so receives here poll (MPI_Iprobe) and back off between polls instead.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,8 @@ class MpiSession {
   std::optional<Message> try_receive(int from_rank) const;
   // Waits for a message from `from_rank`, polling with a back-off of up to 250 us.
   Message receive(int from_rank) const;
+  // The same, for at most `limit`: nullopt if none came.
+  std::optional<Message> receive_for(int from_rank, std::chrono::microseconds limit) const;
 
  private:
   bool active_ = false;

@@ -2,7 +2,9 @@
 // 0's engine thread, MPI for the other ranks.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include "runner/comm/mailbox.h"
 #include "runner/comm/mpi_session.h"
@@ -15,6 +17,8 @@ class WorkerLink {
   virtual int rank() const = 0;
   virtual void send(MsgKind kind, const std::string& payload) = 0;
   virtual Message receive() = 0;  // waits for the coordinator's next message
+  // The coordinator's next message if it comes within `limit`, else nullopt.
+  virtual std::optional<Message> receive_for(std::chrono::microseconds limit) = 0;
 };
 
 // Rank 0's engine thread: `to_coordinator` is the coordinator's from_local mailbox.
@@ -28,6 +32,9 @@ class LocalWorkerLink final : public WorkerLink {
     to_->push(Message{0, kind, payload});
   }
   Message receive() override { return from_->pop(); }
+  std::optional<Message> receive_for(std::chrono::microseconds limit) override {
+    return from_->pop_for(limit);
+  }
 
  private:
   std::shared_ptr<Mailbox> to_, from_;
@@ -40,6 +47,9 @@ class MpiWorkerLink final : public WorkerLink {
   int rank() const override { return mpi_.rank(); }
   void send(MsgKind kind, const std::string& payload) override { mpi_.send(0, kind, payload); }
   Message receive() override { return mpi_.receive(0); }
+  std::optional<Message> receive_for(std::chrono::microseconds limit) override {
+    return mpi_.receive_for(0, limit);
+  }
 
  private:
   const MpiSession& mpi_;

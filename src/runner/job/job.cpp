@@ -457,6 +457,7 @@ void run_job(const JobOptions& o, const EngineFactory& make_engine) {
   // Rank 0 builds its engine on a thread of its own, beside the coordinator; every rank asks
   // the same of the library, so the ranks of a node agree.
   place.collectives_ok = mpi.node_collectives_any_thread();
+  if (o.check_place) o.check_place(place);
   WorkerOptions wo{o.model_dir, o.sampling, o.stop, place, trace};
   if (mpi.rank() != 0) {
     MpiWorkerLink link(mpi);

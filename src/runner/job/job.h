@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct JobOptions {
   double progress_s = 30;   // progress line interval when stderr is not a terminal
   bool trace = true;        // keep the engine's trace (OUT.trace, /trace)
   std::string config_toml;  // the effective options (for /meta job_config)
+  // Checks what the job asks of a rank's place (its node's ranks) on every rank, once MPI has
+  // started and before any file is opened; throws hs::Error saying what to change. Optional.
+  std::function<void(const RankPlace&)> check_place;
 };
 
 // Throws hs::Error for anything the user can fix (options, files, a foreign journal, no rank

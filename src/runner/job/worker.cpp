@@ -153,6 +153,25 @@ std::string host_facts_json() {
 
 void run_worker(WorkerLink& link, const EngineFactory& make_engine, const WorkerOptions& o) {
   const int rank = link.rank();
+  RankState s;  // outlives the try: a failed rank still takes part in its peers' steps
+  std::function<Lockstep(bool)> join;
+  // The coordinator's next message. With a weight exchange, the rank takes part in its peers'
+  // steps while it waits (their all-gathers need its share), looking for a message between
+  // them, and waiting up to 1 ms for one while no rank runs a step.
+  auto next = [&]() -> Message {
+    if (!join) return link.receive();
+    for (;;) {
+      if (auto m = link.receive_for(std::chrono::microseconds(0))) return std::move(*m);
+      if (join(false) == Lockstep::idle)
+        if (auto m = link.receive_for(std::chrono::milliseconds(1))) return std::move(*m);
+    }
+  };
+  // Told to stop: with a weight exchange, steps go on until every rank of the node is leaving.
+  auto leave = [&] {
+    if (join)
+      while (join(true) != Lockstep::all_left) {
+      }
+  };
   try {
     const Message start = link.receive();
     if (start.kind != MsgKind::start) return;  // the job stopped before it began (or had no work)
@@ -161,9 +180,9 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     shape.max_prompt_tokens = shape_json.at("max_prompt_tokens").get<int64_t>();
     shape.max_new_tokens = shape_json.at("max_new_tokens").get<int64_t>();
     shape.max_batch = shape_json.value("max_batch", int64_t{0});
-    RankState s;
     s.engine = make_engine(o.place, shape);
     HS_CHECK(s.engine.generator != nullptr, "the engine factory made no generator");
+    join = s.engine.join_step;
     if (Tokenizer::available(o.model_dir)) s.tokenizer = Tokenizer::from_model_dir(o.model_dir);
     json hello = json::parse(host_facts_json());
     hello["rank"] = rank;
@@ -195,8 +214,11 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
                                 : "");
     link.send(MsgKind::hello, hello.dump());
     for (;;) {
-      Message m = link.receive();
-      if (m.kind != MsgKind::unit) return;  // stop
+      Message m = next();
+      if (m.kind != MsgKind::unit) {  // stop
+        leave();
+        return;
+      }
       const WorkUnit u = decode_work_unit(m.payload);
       link.send(MsgKind::result, encode_unit_result(run_unit(s, u, rank, o), /*with_trace=*/true));
     }
@@ -205,8 +227,9 @@ void run_worker(WorkerLink& link, const EngineFactory& make_engine, const Worker
     link.send(MsgKind::failed, e.what());
     // The coordinator answers `failed` with stop; wait for it so that no message is left
     // in flight when the rank leaves.
-    while (link.receive().kind != MsgKind::stop) {
+    while (next().kind != MsgKind::stop) {
     }
+    leave();
   }
 }
 

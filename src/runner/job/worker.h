@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cache/node_group.h"
+#include "engine/factory.h"  // Lockstep
 #include "engine/generator.h"
 #include "engine/trace.h"
 #include "runner/comm/worker_link.h"
@@ -26,6 +27,9 @@ struct RankEngine {
   std::string batch_why;    // how it was chosen (--batch-size auto: the planner's reasons)
   // The engine's trace events since the last call (empty function: the engine keeps none).
   std::function<std::vector<TraceEvent>()> take_trace;
+  // Where the engine exchanges weights with the node's ranks (engine/factory.h: lockstep_of),
+  // its part in their steps while this rank has no unit; empty otherwise.
+  std::function<Lockstep(bool leaving)> join_step;
 };
 // The envelope of the requests a rank may be handed (over the whole dataset, sent by rank 0 with
 // `start`), so that every rank's engine can plan memory for the longest request it will see.
@@ -55,7 +59,9 @@ struct WorkerOptions {
   bool keep_trace = true;  // forward the engine's trace events to the coordinator
 };
 
-// Runs until the coordinator says stop. Never throws: a rank that cannot go on (its engine
+// Runs until the coordinator says stop. With a weight exchange (RankEngine::join_step) the rank
+// takes part in its peers' steps whenever it waits for a message, and leaves only once every
+// rank of the node leaves. Never throws: a rank that cannot go on (its engine
 // does not build, a message is corrupt) reports `failed` with the reason and returns, and the
 // job goes on without it. A request whose generation throws is retried alone; if it fails
 // alone too, it gets an error result and the rest of its unit goes on.

@@ -26,6 +26,7 @@ const char* const kKindColors[kNumTraceKinds] = {
     "#bab0ac",  // embed
     "#17becf",  // expand
     "#8c564b",  // cache-expand
+    "#7f7f7f",  // exchange
 };
 const char* const kLaneColors[kMaxLanesDrawn] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759",
                                                  "#b07aa1", "#76b7b2", "#9c755f", "#edc948"};

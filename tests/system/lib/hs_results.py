@@ -18,6 +18,7 @@ the binary's output with what the documented formats say, not with the code's ow
     hs_results.py journal-ids JOURNAL    prints the ids of journaled requests, one per line
     hs_results.py wait-journal JOURNAL --requests N [--pid P] [--timeout S]
     hs_results.py wait-file PATH [--pid P] [--timeout S]   until PATH exists
+    hs_results.py wait-gone PID [--timeout S]   until process PID has ended (fails if it has not)
     hs_results.py count RESULTS FIELD VALUE   prints how many rows have FIELD == VALUE
     hs_results.py subset RESULTS JOURNAL every result in RESULTS is in JOURNAL (a checkpoint)
     hs_results.py lost JOURNAL           units of the last session handed out without results
@@ -266,6 +267,19 @@ def cmd_wait_file(a):
     fail(f"{a.path} did not appear within {a.timeout} s")
 
 
+def cmd_wait_gone(a):
+    # Bounds how long a process that should end may take: it fails (the caller's "hang") if the
+    # process is still there after --timeout seconds.
+    t0 = time.time()
+    while time.time() - t0 < a.timeout:
+        try:
+            os.kill(a.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    fail(f"process {a.pid} is still running after {a.timeout} s")
+
+
 def cmd_snapshot(a):
     """What a reader sees at a checkpoint (run from --on-checkpoint): the file is consistent
     (h5check for .h5), every result in it is journaled, and its rows go to OUT as JSON."""
@@ -407,6 +421,8 @@ def main():
     s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("wait-file"); s.add_argument("path")
     s.add_argument("--pid", type=int, default=0); s.add_argument("--timeout", type=float, default=300)
+    s = sub.add_parser("wait-gone"); s.add_argument("pid", type=int)
+    s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("subset"); s.add_argument("results"); s.add_argument("journal")
     s = sub.add_parser("lost"); s.add_argument("journal")
     s = sub.add_parser("snapshot"); s.add_argument("results"); s.add_argument("journal")
