@@ -23,6 +23,7 @@ tests=(dataset_test "tokenizer_test:-Tokenizer.OneMegabyteLineWithoutSpacesIsFas
        chat_template_test gguf_test gguf_model_test
        gguf_tokenizer_test model_loading_test quant_test hostile_input_test runner_journal_test
        runner_work_unit_test runner_fingerprint_test hdf5_writer_test engine_generate_test
+       engine_exchange_test
        "engine_policies_test:-EngineSpread.*" reference_parity_test sampler_test
        run_text_errors_test)
 systems=(resume_test rank_death_test errors_test openai_batch_test)

@@ -234,50 +234,46 @@ def cmd_journal_ids(a):
         print(i)
 
 
-def cmd_wait_journal(a):
-    # Polling an observable (the journal) is how the test finds its kill point; the interval
-    # only sets how far past the threshold the kill lands.
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def poll(ready, timeout, what, pid=0):
+    """Polls an observable: returns once ready() is true; fails if process pid (0: none) ends
+    first or `timeout` seconds pass. The 20 ms interval only sets how late the moment is seen."""
     t0 = time.time()
-    while time.time() - t0 < a.timeout:
-        n = len(journal_ids(a.journal)) if os.path.exists(a.journal) else 0
-        if n >= a.requests:
-            print(n)
+    while time.time() - t0 < timeout:
+        if ready():
             return
-        try:
-            if a.pid:
-                os.kill(a.pid, 0)
-        except ProcessLookupError:
-            fail(f"process {a.pid} ended before the journal reached {a.requests} requests ({n})")
+        if pid and not alive(pid):
+            fail(f"process {pid} ended before {what}")
         time.sleep(0.02)
-    fail(f"journal did not reach {a.requests} requests within {a.timeout} s")
+    fail(f"{what}: not within {timeout} s")
+
+
+def cmd_wait_journal(a):
+    # Polling an observable (the journal) is how the test finds its kill point.
+    n = [0]
+    def reached():
+        n[0] = len(journal_ids(a.journal)) if os.path.exists(a.journal) else 0
+        return n[0] >= a.requests
+    poll(reached, a.timeout, f"the journal reached {a.requests} requests", a.pid)
+    print(n[0])
 
 
 def cmd_wait_file(a):
-    # Polls for a mark a process under test leaves (and, with --pid, that it is still alive).
-    t0 = time.time()
-    while time.time() - t0 < a.timeout:
-        if os.path.exists(a.path):
-            return
-        try:
-            if a.pid:
-                os.kill(a.pid, 0)
-        except ProcessLookupError:
-            fail(f"process {a.pid} ended before {a.path} appeared")
-        time.sleep(0.02)
-    fail(f"{a.path} did not appear within {a.timeout} s")
+    # A mark a process under test leaves (and, with --pid, that it is still alive).
+    poll(lambda: os.path.exists(a.path), a.timeout, f"{a.path} appeared", a.pid)
 
 
 def cmd_wait_gone(a):
     # Bounds how long a process that should end may take: it fails (the caller's "hang") if the
     # process is still there after --timeout seconds.
-    t0 = time.time()
-    while time.time() - t0 < a.timeout:
-        try:
-            os.kill(a.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    fail(f"process {a.pid} is still running after {a.timeout} s")
+    poll(lambda: not alive(a.pid), a.timeout, f"process {a.pid} ended")
 
 
 def cmd_snapshot(a):
@@ -308,15 +304,11 @@ def cmd_lost(a):
 
 def cmd_wait_dispatch(a):
     # Polling the journal is how the test finds a point where the rank holds work.
-    t0 = time.time()
-    while time.time() - t0 < a.timeout:
-        if os.path.exists(a.journal):
-            n = sum(1 for t, r in read_journal(a.journal)[0]
-                    if t == TYPE_DISPATCH and r["rank"] == a.rank)
-            if n >= a.units:
-                return
-        time.sleep(0.02)
-    fail(f"rank {a.rank} was not handed {a.units} units within {a.timeout} s")
+    def handed():
+        return os.path.exists(a.journal) and sum(
+            1 for t, r in read_journal(a.journal)[0]
+            if t == TYPE_DISPATCH and r["rank"] == a.rank) >= a.units
+    poll(handed, a.timeout, f"rank {a.rank} was handed {a.units} units")
 
 
 def cmd_subset(a):
