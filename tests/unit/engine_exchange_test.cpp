@@ -2,7 +2,8 @@
 // threads of this process (thread_group.h; tests/system/exchange_test.sh runs it under
 // mpirun): ranks given different requests, one of them none, each copy only their share of
 // every streamed layer and all-gather the rest in lockstep, and each gets Hugging Face's tokens
-// for its own requests under every cache policy (int8 weights: the lone engine's tokens); the
+// for its own requests under every cache policy (int8 weights: the lone engine's tokens), and
+// the lone engine's logits bit for bit; the
 // trace shows each rank's share crossing and the rest exchanged; layers stored on the device
 // are not exchanged; plans the engine cannot run are refused.
 #include <map>
@@ -25,6 +26,7 @@ namespace {
 
 struct RankRun {
   std::vector<GenResult> out;
+  test::LogitsRows logits;  // by (index in the rank's batch, step)
   std::vector<TraceEvent> trace;
   std::string error;
 };
@@ -56,6 +58,7 @@ std::vector<RankRun> run_ranks(const WeightSource& weights, Plan p, const Worklo
       limits.node = &g;
       try {
         HybridEngine e(weights, make_backend("cpu"), p, w, limits);
+        e.set_logits_observer(test::record_logits(run.logits));
         const std::vector<GenRequest> mine = share_of(batch, r, n);
         if (!mine.empty()) run.out = e.generate(mine, SamplingParams{});
         run.trace = e.trace();
@@ -92,14 +95,17 @@ TEST(EngineExchange, RanksInLockstepGiveHuggingFacesTokensAndCopyOnlyTheirShare)
         Plan p = test::hand_plan(policy, act, /*gpu_weight_layers=*/0, 0, 2);
         p.weight_format = f;
         p.quant_group = 16;
-        // The reference: Hugging Face's tokens, or for int8 weights the lone engine's.
+        // The reference: Hugging Face's tokens, or for int8 weights the lone engine's; and
+        // the lone engine's logits, bit for bit.
         std::vector<std::vector<int32_t>> want;
+        test::LogitsRows lone_logits;
+        HybridEngine lone(*weights, make_backend("cpu"), p, w);
+        lone.set_logits_observer(test::record_logits(lone_logits));
+        for (const GenResult& g : lone.generate(batch, SamplingParams{})) want.push_back(g.output);
+        ASSERT_FALSE(lone_logits.empty());
         if (f == WeightFormat::native) {
+          want.clear();
           for (const auto& k : golden.cases) want.push_back(k.greedy);
-        } else {
-          HybridEngine lone(*weights, make_backend("cpu"), p, w);
-          for (const GenResult& g : lone.generate(batch, SamplingParams{}))
-            want.push_back(g.output);
         }
         for (const int n : {2, 3}) {
           const std::string what =
@@ -115,6 +121,9 @@ TEST(EngineExchange, RanksInLockstepGiveHuggingFacesTokensAndCopyOnlyTheirShare)
               if (n != 1 && (r >= 2 || static_cast<int>(i % 2) != r)) continue;
               ASSERT_LT(k, run.out.size()) << what;
               EXPECT_EQ(run.out[k].output, want[i]) << what << ", rank " << r << ", case " << i;
+              for (int64_t step = 0; lone_logits.count({i, step}); ++step)
+                EXPECT_EQ(run.logits.at({k, step}), lone_logits.at({i, step}))
+                    << what << ", rank " << r << ", case " << i << ", step " << step;
               ++k;
             }
             EXPECT_EQ(k, run.out.size()) << what;
