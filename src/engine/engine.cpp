@@ -15,6 +15,9 @@ namespace {
 
 // A failure inside a step of the weight exchange: the peers are in the step too and would wait
 // in its next all-gather for ever, so the process ends and the launcher ends the job.
+// The step agreement of the weight exchange: each rank says what it does, and the largest wins.
+constexpr int64_t kRunsStep = 2, kIdle = 1, kLeaving = 0;
+
 [[noreturn]] void end_in_step(const std::exception& e) {
   std::fprintf(stderr,
                "hybridserve: failed inside a step of the weight exchange, which the node's other "
@@ -174,7 +177,7 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     part_bytes_.push_back(stored_part_bytes(spec, dt, plan_.weight_format, plan_.quant_group));
     streamed_bytes_ += part_bytes_.back();
   }
-  if (exchange_) share_bytes_ = (streamed_bytes_ + plan_.exchange_ranks - 1) / plan_.exchange_ranks;
+  share_bytes_ = (streamed_bytes_ + plan_.exchange_ranks - 1) / plan_.exchange_ranks;
   const int L = static_cast<int>(cfg_.n_layers);
   resident_.resize(static_cast<size_t>(L));
   together(g, "loading the weights", [&] {
@@ -415,7 +418,7 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
     if (!exchange_) {
       run_step(s);
     } else {
-      agree(2);
+      exchange_->max(kRunsStep);
       try {
         run_step(s);
       } catch (const std::exception& e) {
@@ -448,15 +451,11 @@ void HybridEngine::run_batch(const std::vector<GenRequest>& all, const std::vect
 
 // ---- the weight exchange's lockstep -----------------------------------------------------------
 
-int64_t HybridEngine::agree(int64_t state) {
-  return exchange_->max(state);
-}
-
 Lockstep HybridEngine::join_step(bool leaving) {
   HS_CHECK(exchange_, "join_step: this engine exchanges no weights");
-  const int64_t all = agree(leaving ? 0 : 1);
-  if (all == 0) return Lockstep::all_left;
-  if (all == 1) return Lockstep::idle;
+  const int64_t all = exchange_->max(leaving ? kLeaving : kIdle);
+  if (all == kLeaving) return Lockstep::all_left;
+  if (all == kIdle) return Lockstep::idle;
   // A peer runs a step: its weight copies and all-gathers, layer by layer, as its list has them
   // (every streamed layer whose weights cross, in order).
   try {

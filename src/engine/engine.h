@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -136,12 +137,11 @@ class HybridEngine final : public Generator {
   Event sample(Step& s, int mb);
   Event expand_weights(Step& s, int layer);
   Event exchange_weights(Step& s, int layer);
-  // The exchange's parts: layer bytes [begin, end) of this rank's share, in share coordinates,
-  // into the layer's buffers (staging for compressed parts); the other ranks' shares into them.
-  void copy_share(int layer, int64_t begin, int64_t end);
+  // The exchange's parts: bytes [begin, end) of this rank's share of a layer (from the share's
+  // start; without an exchange the share is the layer) into the layer's buffers (staging for
+  // compressed parts), returning the bytes copied; the other ranks' shares into them.
+  int64_t copy_share(int layer, int64_t begin, int64_t end);
   void gather_shares(int layer);
-  // The step agreement: every rank says 2 (runs a step), 1 (idle) or 0 (leaving); the largest.
-  int64_t agree(int64_t state);
   void expand_cache(Step& s, int layer, int mb, bool kv);
 
   void init(const WeightSource& weights, const MemoryLimits& limits);
@@ -192,11 +192,18 @@ class HybridEngine final : public Generator {
   std::vector<bool> compressed_;
   std::vector<int64_t> part_bytes_;
   int64_t streamed_bytes_ = 0;
-  // The weight exchange (nullptr: none): the node group, and the bytes of a layer's share
-  // (ceil(streamed_bytes_ / ranks); the last rank's may be shorter).
+  // The weight exchange (nullptr: none): the node group, and the bytes of a layer's share,
+  // ceil(streamed_bytes_ / ranks) (without an exchange: the whole layer, rank 0's).
   NodeGroup* exchange_ = nullptr;
   int64_t share_bytes_ = 0;
-  int64_t share_begin() const { return exchange_ ? exchange_->rank() * share_bytes_ : 0; }
+  // Bytes [first, second) of a streamed layer that rank r copies (the last rank's may be short).
+  std::pair<int64_t, int64_t> share_of(int r) const {
+    return {std::min(r * share_bytes_, streamed_bytes_),
+            std::min((r + 1) * share_bytes_, streamed_bytes_)};
+  }
+  std::pair<int64_t, int64_t> own_share() const {
+    return share_of(exchange_ ? exchange_->rank() : 0);
+  }
   std::array<const void*, 32> global_ = {};  // model-wide parts by Part
   Tracer tracer_;
   size_t trace_done_ = 0;  // trace events of finished steps (run_step reads their times late)

@@ -37,8 +37,8 @@ StepShape HybridEngine::step_shape(const Step& s) const {
   shape.streamed = streamed_;
   shape.host_cache = host_cache_;
   shape.host_sets = plan_.host_sets;
-  shape.layer_bytes = exchange_ ? share_bytes_ : streamed_bytes_;
-  shape.exchange_bytes = exchange_ ? streamed_bytes_ - share_bytes_ : 0;
+  shape.layer_bytes = share_bytes_;
+  shape.exchange_bytes = streamed_bytes_ - share_bytes_;
   shape.stored_on_device = stored_on_device_;
   shape.expand = plan_.weight_format != WeightFormat::native;
   const CacheLayout& cl = mem_->cache_layout;
@@ -144,20 +144,19 @@ Event HybridEngine::embed(Step& s, int mb) {
 // layer (the layer's compute waits for it).
 Event HybridEngine::load_weights(Step& s, const StepOp& slice) {
   const int l = slice.layer;
-  const int64_t total =
-      stored_on_device_[static_cast<size_t>(l)] ? 0 : (exchange_ ? share_bytes_ : streamed_bytes_);
+  const int64_t total = stored_on_device_[static_cast<size_t>(l)] ? 0 : share_bytes_;
   if (slice.end <= slice.begin) return slice.end == total ? b_.record(Stream::weights) : Event{};
   const Event t = tracer_.begin(Stream::weights);
-  const int64_t from = std::min(share_begin() + slice.begin, streamed_bytes_);
-  const int64_t to = std::min(share_begin() + slice.end, streamed_bytes_);
-  copy_share(l, slice.begin, slice.end);
-  return tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1, to - from);
+  const int64_t moved = copy_share(l, slice.begin, slice.end);
+  return tracer_.end(t, Stream::weights, TraceKind::weights, s.index, l, -1, moved);
 }
 
-void HybridEngine::copy_share(int l, int64_t begin, int64_t end) {
+int64_t HybridEngine::copy_share(int l, int64_t begin, int64_t end) {
   const std::vector<int>& host_parts = mem_->host_layer_parts[l];
   const int buf = weight_buffer(l);
-  const int64_t lo = share_begin() + begin, hi = std::min(share_begin() + end, streamed_bytes_);
+  const auto [first_byte, end_byte] = own_share();
+  const int64_t lo = std::min(first_byte + begin, end_byte);
+  const int64_t hi = std::min(first_byte + end, end_byte);
   int64_t first = 0;  // first byte of part i in the layer
   for (size_t i = 0; i < layer_specs_.size(); ++i) {
     const int64_t part_bytes = part_bytes_[i];
@@ -172,6 +171,7 @@ void HybridEngine::copy_share(int l, int64_t begin, int64_t end) {
     }
     first += part_bytes;
   }
+  return hi - lo;
 }
 
 // The other ranks' shares of a streamed layer, all-gathered into its buffers (staging for
@@ -181,9 +181,9 @@ Event HybridEngine::exchange_weights(Step& s, int l) {
   b_.synchronize();  // this rank's share is in before the peers read it
   const Event t = tracer_.begin(Stream::expand);
   gather_shares(l);
-  const int64_t own =
-      std::max<int64_t>(0, std::min(share_begin() + share_bytes_, streamed_bytes_) - share_begin());
-  return tracer_.end(t, Stream::expand, TraceKind::exchange, s.index, l, -1, streamed_bytes_ - own);
+  const auto [lo, hi] = own_share();
+  return tracer_.end(t, Stream::expand, TraceKind::exchange, s.index, l, -1,
+                     streamed_bytes_ - (hi - lo));
 }
 
 void HybridEngine::gather_shares(int l) {
@@ -194,9 +194,9 @@ void HybridEngine::gather_shares(int l) {
   for (size_t i = 0; i < layer_specs_.size(); ++i) {
     const int64_t part_end = first + part_bytes_[i];
     for (int r = 0; r < ranks; ++r) {
-      const int64_t lo = std::max(first, r * share_bytes_);
-      const int64_t hi = std::min(part_end, (r + 1) * share_bytes_);
-      counts[static_cast<size_t>(r)] = std::max<int64_t>(0, hi - lo);
+      const auto [lo, hi] = share_of(r);
+      counts[static_cast<size_t>(r)] =
+          std::max<int64_t>(0, std::min(part_end, hi) - std::max(first, lo));
     }
     const LayerWeights& into = compressed_[i] ? staging_[buf] : buffer_[buf];
     exchange_->all_gather(const_cast<void*>(into[static_cast<size_t>(layer_specs_[i].part)]),

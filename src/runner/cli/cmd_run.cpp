@@ -48,8 +48,6 @@ void run(const RunOptions& o, const std::string& config_toml) {
   HS_CHECK(o.exchange.mode != "host" || o.device == "cpu",
            "--weight-exchange host all-gathers the weights through host memory, which is the "
            "cpu backend's device memory: it runs with --device cpu");
-  HS_CHECK(!o.exchange.gbps || o.exchange.mode != "none",
-           "--exchange-gbps is the weight exchange's rate: give --weight-exchange host");
   JobOptions job;
   job.model_dir = o.model_dir;
   job.input = o.input;
@@ -71,12 +69,12 @@ void run(const RunOptions& o, const std::string& config_toml) {
   job.progress_s = o.progress_s;
   job.trace = !o.no_trace;
   job.config_toml = config_toml;
-  if (o.exchange.mode != "none")
-    job.check_place = [o](const RankPlace& place) {
-      const int ranks = place.node ? place.node->size() : 1;
-      check_weight_exchange(o.exchange, ranks, o.share_weights == "node" && ranks > 1,
-                            /*run=*/true);
-    };
+  // --weight-exchange against the node's ranks, on every rank before any file is opened.
+  job.check_place = [o](const RankPlace& place) {
+    const int ranks = place.node ? place.node->size() : 1;
+    check_weight_exchange(o.exchange, ranks, o.share_weights == "node" && ranks > 1,
+                          /*run=*/true);
+  };
 
   // One engine per rank, built on the thread that runs it; device_index is the rank's GPU and
   // shape the longest prompt and generation in the dataset (what the plan must hold).
@@ -110,8 +108,7 @@ void run(const RunOptions& o, const std::string& config_toml) {
       eo.host_mem_gib = double(default_host_mem_bytes()) * place.machine_share / kBytesPerGib;
     eo.node = place.node;
     eo.share_weights = share;
-    if (o.exchange.mode != "none") {
-      check_weight_exchange(o.exchange, place.node ? place.node->size() : 1, share, /*run=*/true);
+    if (o.exchange.mode != "none") {  // checked against the node by job.check_place
       eo.exchange_ranks = place.node->size();
       eo.constants.exchange_gbps = exchange_gbps(o.exchange);
     }
