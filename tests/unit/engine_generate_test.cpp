@@ -102,7 +102,7 @@ TEST(EngineGenerate, BudgetsAsInTheReference) {
   batch[2].max_new_tokens = 9;
   std::vector<int32_t> long_prompt;
   for (int i = 0; i < 124; ++i) long_prompt.push_back(3 + (i * 37) % 800);
-  batch.push_back({"near-context", long_prompt, 20});  // only 4 positions left
+  batch.push_back({"near-context", long_prompt, 20, {}});  // only 4 positions left
   const auto want = ReferenceGenerator(*weights).generate(batch, SamplingParams{});
   ASSERT_EQ(want.back().output.size(), 4u);
   for (Policy pol : {Policy::kv, Policy::hybrid, Policy::recompute_tokens}) {

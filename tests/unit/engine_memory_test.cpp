@@ -25,7 +25,8 @@ struct Fixture {
 Fixture load(const std::string& model) {
   Fixture f{test::load_golden(model), open_model_dir(test::data_path("models/" + model)), {}, {}};
   for (size_t i = 0; i < f.golden.cases.size(); ++i) {
-    f.batch.push_back({"r" + std::to_string(i), f.golden.cases[i].prompt, f.golden.max_new_tokens});
+    f.batch.push_back(
+        {"r" + std::to_string(i), f.golden.cases[i].prompt, f.golden.max_new_tokens, {}});
     f.workload.prompt_lens.push_back(static_cast<int64_t>(f.golden.cases[i].prompt.size()));
     f.workload.gen_lens.push_back(f.golden.max_new_tokens);
   }

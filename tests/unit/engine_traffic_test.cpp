@@ -33,7 +33,7 @@ EngineRun run(const std::string& model, Policy policy, double f, int64_t gpu_wei
   EngineRun r;
   Workload w;
   for (size_t i = 0; i < g.cases.size(); ++i) {
-    r.batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, g.max_new_tokens});
+    r.batch.push_back({"r" + std::to_string(i), g.cases[i].prompt, g.max_new_tokens, {}});
     w.prompt_lens.push_back(static_cast<int64_t>(g.cases[i].prompt.size()));
     w.gen_lens.push_back(g.max_new_tokens);
   }

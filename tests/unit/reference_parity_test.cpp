@@ -92,7 +92,7 @@ TEST(Reference, ResultIndependentOfBatchOrder) {
   ReferenceGenerator gen(*weights);
   std::vector<GenRequest> fwd, rev;
   for (size_t i = 0; i < g.cases.size(); ++i)
-    fwd.push_back({"r" + std::to_string(i), g.cases[i].prompt, 6});
+    fwd.push_back({"r" + std::to_string(i), g.cases[i].prompt, 6, {}});
   rev.assign(fwd.rbegin(), fwd.rend());
   SamplingParams s;
   s.temperature = 0.9f;

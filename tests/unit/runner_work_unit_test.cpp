@@ -73,7 +73,7 @@ TEST(WorkUnit, RoundTrip) {
   WorkUnit u;
   u.index = 11;
   u.rows = {0, 9};
-  u.requests = {{"a", {1, 2, 3}, 16}, {"b", {4}, 0}};
+  u.requests = {{"a", {1, 2, 3}, 16, {}}, {"b", {4}, 0, {}}};
   const WorkUnit v = decode_work_unit(encode_work_unit(u));
   EXPECT_EQ(v.index, 11);
   EXPECT_EQ(v.rows, u.rows);

@@ -84,7 +84,7 @@ TEST(Score, DecodeScoringReadsTheCachesAndIsHuggingFaces) {
     }
     texts.push_back({texts[0][0]});  // one token: nothing scored
     std::vector<GenRequest> shape;   // the workload the engines are sized for
-    for (const auto& t : texts) shape.push_back({"t", {t[0]}, static_cast<int64_t>(t.size())});
+    for (const auto& t : texts) shape.push_back({"t", {t[0]}, static_cast<int64_t>(t.size()), {}});
     ReferenceGenerator ref(*weights);
     // The largest distance from HF's numbers (or the prefill scores).
     auto check = [&](Generator& gen, const std::string& what, double tol) -> double {
@@ -140,7 +140,7 @@ TEST(Score, RefusesTextsLongerThanTheContext) {
   EXPECT_THROW(token_nll(ref, {2, 3}, 0), Error);
   EXPECT_THROW(token_nll_decode(ref, {ids}, 4), Error);
   EXPECT_THROW(token_nll_decode(ref, {{2, 3}}, 0), Error);
-  GenRequest r{"bad", {2}, 2};  // a forced token outside the vocabulary
+  GenRequest r{"bad", {2}, 2, {}};  // a forced token outside the vocabulary
   r.forced = {3, static_cast<int32_t>(weights->config().vocab_size)};
   EXPECT_THROW(ref.generate({r}, SamplingParams{}), Error);
 }
