@@ -79,6 +79,10 @@ Bpe Bpe::from_json(const JsonNode& model) {
   for (const auto& [token, id_json] : vocab.json().items()) {
     const int32_t id =
         JsonNode(id_json, vocab.file(), cat(vocab.path(), "[\"", token, "\"]")).as_id();
+    // Ids name a dense table: one far past the entries would size it by the id (GBs).
+    if (static_cast<size_t>(id) >= vocab.json().size() + 65536)
+      vocab.fail("id ", id, " of '", token, "' is far beyond the vocabulary's ",
+                 vocab.json().size(), " entries");
     if (static_cast<size_t>(id) >= bpe.tokens_.size()) {
       bpe.tokens_.resize(static_cast<size_t>(id) + 1);
       bpe.has_token_.resize(static_cast<size_t>(id) + 1, false);
