@@ -144,6 +144,20 @@ TEST(HostileJson, ANumberOutOfRangeIsABadLineNotAnEscapedException) {
   expect_error([&] { Tokenizer::from_file(path); }, {path, "invalid JSON", "number overflow"});
 }
 
+// A BPE vocab id far past the vocab's entries (found by fuzz_tokenizer_json): the reader sized its
+// token table by the largest id, so a two-entry vocab with an id of 2^31 - 2 asked for 10.9 GB.
+// An id more than 65,536 past the entries is now an error naming it; one within stays a sparse
+// vocab, as real files have gaps.
+TEST(HostileJson, AVocabIdFarBeyondItsEntriesIsAnErrorNotAHugeTable) {
+  const std::string path = test::temp_dir() + "/tokenizer.json";
+  test::write_file(path,
+                   R"({"decoder": {"type": "ByteLevel"}, "pre_tokenizer": {"type": "ByteLevel"}, )"
+                   R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 2147483646}, )"
+                   R"("merges": []}})");
+  expect_error([&] { Tokenizer::from_file(path); },
+               {path, "id 2147483646 of 'b' is far beyond the vocabulary's 2 entries"});
+}
+
 // A GGUF metadata key holding a NUL byte (found by fuzz_gguf): the error quoted the key, and
 // what() ended at the NUL, so the message lost the key and what was wrong with it. Control bytes
 // in any hs::Error are now written as \xNN.
