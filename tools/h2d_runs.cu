@@ -4,6 +4,8 @@
 // GPU machine, not part of the build:
 //   nvcc -O2 -std=c++17 -arch=sm_90 -o h2d_runs tools/h2d_runs.cu -lcublas && ./h2d_runs [MiB]
 //   ./h2d_runs footprint   (the rate against how much pinned memory the runs are spread over)
+//   ./h2d_runs kernel [MiB]  (the runs copied by SMs reading mapped host memory, by block count,
+//                             alone and beside GEMMs, against the copy engines beside them)
 //   ./h2d_runs sustained [seconds]   (the rate, second by second, before, during and after
 //                                     GEMMs that keep the GPU at its power limit)
 //   ./h2d_runs timeline SECONDS FILE (every load of 64 MiB, back to back, alone: its start in
@@ -58,6 +60,29 @@ __global__ void spin_fma(float* out, int iters) {
   float a = threadIdx.x, b = 1.0001f;
   for (int i = 0; i < iters; ++i) a = fmaf(a, b, 0.5f);
   if (a == 12345.f) out[0] = a;
+}
+
+// Copies runs of run_words 16-byte words, host to device, by the SMs instead of the copy
+// engines: each thread reads words of the mapped (UVA) host sources and writes them to the
+// device, with U loads in flight per thread so that enough reads are outstanding to fill the link.
+__global__ void read_host_runs(char* const* dsts, const char* const* srcs, size_t run_words,
+                               size_t n_words) {
+  constexpr int U = 8;
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t base = blockIdx.x * size_t(blockDim.x) + threadIdx.x; base < n_words;
+       base += stride * U) {
+    uint4 v[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const size_t i = base + u * stride;
+      if (i < n_words) v[u] = reinterpret_cast<const uint4*>(srcs[i / run_words])[i % run_words];
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const size_t i = base + u * stride;
+      if (i < n_words) reinterpret_cast<uint4*>(dsts[i / run_words])[i % run_words] = v[u];
+    }
+  }
 }
 
 // Copies of equal runs, host to device.
@@ -268,9 +293,107 @@ int timeline(double seconds, const char* path) {
 
 }  // namespace
 
+// The same 2 MiB runs moved by read_host_runs with a given number of blocks, alone and beside
+// fp16 GEMMs on another stream, against the copy engines (cudaMemcpyBatchAsync) beside the same
+// GEMMs; and what each does to the GEMMs' own time.
+int kernel_copies(size_t total) {
+  char *host = nullptr, *dev = nullptr;
+  CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), 2 * total,
+                      cudaHostAllocPortable | cudaHostAllocMapped));
+  CHECK(cudaMalloc(&dev, total));
+  for (size_t i = 0; i < 2 * total; i += 4096) host[i] = static_cast<char>(i);
+  const size_t run = size_t(2) << 20, n = total / run;
+  std::vector<size_t> place(2 * n);
+  std::iota(place.begin(), place.end(), size_t(0));
+  std::mt19937 rng(1);
+  std::shuffle(place.begin(), place.end(), rng);
+  Runs r;
+  for (size_t i = 0; i < n; ++i) {
+    r.dsts.push_back(dev + i * run);
+    r.srcs.push_back(host + place[i] * run);
+    r.sizes.push_back(run);
+  }
+  char** d_dsts = nullptr;
+  const char** d_srcs = nullptr;
+  CHECK(cudaMalloc(&d_dsts, n * sizeof(char*)));
+  CHECK(cudaMalloc(&d_srcs, n * sizeof(char*)));
+  CHECK(cudaMemcpy(d_dsts, r.dsts.data(), n * sizeof(char*), cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy(d_srcs, r.srcs.data(), n * sizeof(char*), cudaMemcpyHostToDevice));
+  const size_t floats = size_t(1) << 28;  // 1 GiB each
+  float *x = nullptr, *y = nullptr;
+  CHECK(cudaMalloc(&x, floats * 4));
+  CHECK(cudaMalloc(&y, floats * 4));
+  CHECK(cudaMemset(x, 0, floats * 4));
+  CHECK(cudaMemset(y, 0, floats * 4));
+  cudaStream_t k;
+  CHECK(cudaStreamCreateWithFlags(&k, cudaStreamNonBlocking));
+  cublasHandle_t blas;
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+  cublasSetStream(blas, k);
+  cudaEvent_t g0, g1;
+  CHECK(cudaEventCreate(&g0));
+  CHECK(cudaEventCreate(&g1));
+  auto gemms = [&](int count) {  // fp16 8192^3 GEMMs on k, ~1.4 ms each
+    const float one = 1.f, zero = 0.f;
+    CHECK(cudaEventRecord(g0, k));
+    for (int i = 0; i < count; ++i)
+      cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, 8192, 8192, 8192, &one, x, CUDA_R_16F, 8192, y,
+                   CUDA_R_16F, 8192, &zero, x + (size_t(1) << 26), CUDA_R_16F, 8192,
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    CHECK(cudaEventRecord(g1, k));
+  };
+  auto gemm_ms = [&] {
+    CHECK(cudaEventSynchronize(g1));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, g0, g1));
+    return double(ms);
+  };
+  Timer t;
+  const size_t words = total / 16, run_words = run / 16;
+  // Beside: fp16 GEMMs (compute-bound, as a prefill's or a recompute's) or a kernel streaming
+  // device memory (as a decode step's small-batch GEMMs and the expansions are).
+  auto hbm = [&](int count) {
+    CHECK(cudaEventRecord(g0, k));
+    for (int i = 0; i < count; ++i) stream_hbm<<<132 * 8, 256, 0, k>>>(x, y, floats);
+    CHECK(cudaEventRecord(g1, k));
+  };
+  gemms(20);
+  const double gemm_alone = gemm_ms();
+  hbm(40);
+  const double hbm_alone = gemm_ms();
+  std::printf("alone: 20 GEMMs %.2f ms, 40 HBM passes %.2f ms\n", gemm_alone, hbm_alone);
+  std::printf("copier blocks alone_gbps beside_gemm_gbps gemm_ms_beside beside_hbm_gbps "
+              "hbm_ms_beside\n");
+  // blocks 0: the copy engines (cudaMemcpyBatchAsync, 48 runs a call).
+  for (int blocks : {0, 2, 4, 8, 16, 32, 66, 132}) {
+    auto enqueue = [&] {
+      if (blocks == 0)
+        Timer::enqueue_batched(r, 48, kOverlap, t.s);
+      else
+        read_host_runs<<<blocks, 512, 0, t.s>>>(d_dsts, d_srcs, run_words, words);
+    };
+    double alone = 0, by_gemm = 0, by_hbm = 0, gms = 1e30, hms = 1e30;
+    for (int round = 0; round < 3; ++round) {
+      alone = std::max(alone, t.gbps(total, enqueue));
+      gemms(20);  // ~28 ms: outlasts a 1 GiB load at 55 GB/s (~20 ms)
+      by_gemm = std::max(by_gemm, t.gbps(total, enqueue));
+      gms = std::min(gms, gemm_ms());
+      hbm(40);  // 2 x 1 GiB a pass: ~30 ms at 3 TB/s
+      by_hbm = std::max(by_hbm, t.gbps(total, enqueue));
+      hms = std::min(hms, gemm_ms());
+    }
+    CHECK(cudaGetLastError());
+    std::printf("%s %d %.2f %.2f %.2f %.2f %.2f\n", blocks ? "kernel" : "dma", blocks, alone,
+                by_gemm, gms, by_hbm, hms);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc > 3 && std::string(argv[1]) == "timeline") return timeline(std::atof(argv[2]), argv[3]);
   if (argc > 1 && std::string(argv[1]) == "footprint") return footprints();
+  if (argc > 1 && std::string(argv[1]) == "kernel")
+    return kernel_copies((argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1024) << 20);
   if (argc > 1 && std::string(argv[1]) == "sustained")
     return sustained(argc > 2 ? std::atoi(argv[2]) : 10);
   const size_t total = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1024) << 20;
