@@ -2,7 +2,8 @@
 # Packs a CUDA build made here (Debian 12) for a GPU machine that lacks the project's libraries
 # (e.g. Ubuntu with serial HDF5 and no PCRE2/gtest dev packages): the hybridserve binary, the
 # GPU test executables and the shared libraries they need that the GPU machine's base system may
-# not have. The CUDA runtime, cuBLAS and the driver are NOT packed: the GPU machine has its own.
+# not have. The CUDA runtime, cuBLAS, NCCL and the driver are NOT packed: the GPU machine has its
+# own.
 # The build below needs Debian's serial HDF5 (apt-get install libhdf5-dev) beside setup.sh's
 # packages: with MPI off, the OpenMPI build of HDF5 fails on its own #include <mpi.h>.
 #   cmake -S . -B build-dev -DHS_WITH_CUDA=ON -DHS_WITH_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
@@ -19,7 +20,7 @@ cp "$build/src/hybridserve" "$out/bin/"
 # 64 MiB a device call carries (70 MiB with all of them).
 root="$(cd "$(dirname "$0")/.." && pwd)"
 for f in "$root"/tests/gpu/*_test.cpp; do cp "$build/tests/$(basename "$f" .cpp)" "$out/bin/"; done
-skip='^(linux-vdso|ld-linux|libc\.|libm\.|libpthread|libdl\.|librt\.|libresolv|libnss|libcuda\.|libcudart|libcublas|libnvidia|libstdc\+\+|libgcc_s)'
+skip='^(linux-vdso|ld-linux|libc\.|libm\.|libpthread|libdl\.|librt\.|libresolv|libnss|libcuda\.|libcudart|libcublas|libnccl|libnvidia|libstdc\+\+|libgcc_s)'
 for f in "$out"/bin/*; do
   ldd "$f" | awk '/=> \//{print $1, $3}' | while read -r name path; do
     [[ "$name" =~ $skip ]] && continue

@@ -4,6 +4,7 @@
 #include "util/error.h"
 #ifdef HS_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/nccl_exchange.h"
 #endif
 
 namespace hs {
@@ -30,6 +31,15 @@ const char* stream_name(Stream s) {
       return "expand";
   }
   return "?";
+}
+
+std::string device_exchange_unavailable(const std::string& device) {
+  if (device != "cuda") return "it gathers GPU memory: it runs with --device cuda";
+#ifdef HS_HAVE_CUDA
+  return NcclExchange::unavailable();
+#else
+  return "this binary has no cuda backend";
+#endif
 }
 
 std::vector<std::string> available_backends() {

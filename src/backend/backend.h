@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "model/cache_format.h"
 #include "model/quant.h"
 #include "util/dtype.h"
+#include "util/error.h"
 
 namespace hs {
 
@@ -106,6 +108,28 @@ class Backend {
   // dtype(): the cpu backend's expand_cache_row, bit for bit.
   virtual void expand_rows(void* dst, const void* src, int64_t count, int64_t cols, CacheFormat f,
                            int64_t group, Stream s) = 0;
+  // ---- the weight exchange between the GPUs of a node (--weight-exchange nccl) -------------
+  // Empty where this backend can gather device memory among the ranks of a node itself, else
+  // why it cannot (no NCCL in the build, or a backend without one).
+  virtual std::string device_exchange_unavailable() const {
+    return "the " + name() + " backend has no exchange between devices";
+  }
+  // Joins the node's exchange as `rank` of `ranks`: rank 0 makes the group's id and
+  // broadcast(id) hands it to every rank (the node group's broadcast). Every rank of the node
+  // calls it once, at the same point. Throws hs::Error if the group cannot be formed.
+  virtual void join_exchange(int rank, int ranks,
+                             const std::function<std::string(const std::string&)>& broadcast) {
+    (void)rank, (void)ranks, (void)broadcast;
+    fail("--weight-exchange nccl: ", device_exchange_unavailable());
+  }
+  // In place, in device memory, on stream s: rank r's counts[r] bytes, which start at the sum of
+  // counts[0 .. r - 1] in buf, reach every rank's buf. counts is the same on every rank, one
+  // per rank, and every rank makes the same calls in the same order.
+  virtual void all_gather(void* buf, const std::vector<int64_t>& counts, Stream s) {
+    (void)buf, (void)counts, (void)s;
+    fail("--weight-exchange nccl: ", device_exchange_unavailable());
+  }
+
   virtual Event record(Stream s) = 0;        // marks the work enqueued on s so far
   virtual void wait(Stream s, Event e) = 0;  // later work on s starts after e
   virtual void sync(Event e) = 0;            // the host waits for e
@@ -147,6 +171,9 @@ class Backend {
 
 // Backends this binary was built with ("cpu", and "cuda" when nvcc was found).
 std::vector<std::string> available_backends();
+// Empty where `--weight-exchange nccl` can run with this binary on `device`, else why not: the
+// check a command makes before it loads anything.
+std::string device_exchange_unavailable(const std::string& device);
 
 struct BackendOptions {
   int device_index = 0;       // CUDA device (the local rank under MPI)

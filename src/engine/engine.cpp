@@ -63,11 +63,19 @@ void HybridEngine::init(const WeightSource& weights, const MemoryLimits& limits)
     HS_CHECK(plan_.node.shared_weights,
              "the weight exchange copies each rank's share from the node's one copy of the "
              "weights: it needs shared weights (--share-weights node)");
-    HS_CHECK(b_.device_memory_is_host(),
-             "this build exchanges weights through host memory only (--weight-exchange host, the "
-             "MPI stand-in on the cpu backend); the NCCL exchange between GPUs is not built yet "
-             "(plan --weight-exchange nccl predicts it)");
     exchange_ = limits.node;
+    // On a GPU the shares are gathered in device memory by the backend (NCCL), on the cpu
+    // backend, whose device memory is host memory, by the node group (MPI).
+    if (!b_.device_memory_is_host()) {
+      const std::string why = b_.device_exchange_unavailable();
+      HS_CHECK(why.empty(), "--weight-exchange nccl: ", why);
+      NodeGroup* node = limits.node;
+      together(*node, "joining the node's NCCL exchange", [&] {
+        b_.join_exchange(node->rank(), node->size(),
+                         [node](const std::string& id) { return node->broadcast(id); });
+      });
+      device_exchange_ = true;
+    }
   }
   const double f = plan_.act_fraction;
   HS_CHECK(f >= 0 && f <= 1, "the activation share must be in [0, 1], got ", f);
@@ -462,9 +470,18 @@ Lockstep HybridEngine::join_step(bool leaving) {
     for (int l = 0; l < static_cast<int>(cfg_.n_layers); ++l) {
       if (!streams_weights(l) || stored_on_device_[static_cast<size_t>(l)]) continue;
       copy_share(l, 0, share_bytes_);
-      b_.synchronize();
-      gather_shares(l);
+      if (device_exchange_) {
+        // Ordered on the device: the gather after this rank's copy, the next copy into the
+        // buffer after the gather.
+        b_.wait(Stream::expand, b_.record(Stream::weights));
+        gather_shares(l);
+        b_.wait(Stream::weights, b_.record(Stream::expand));
+      } else {
+        b_.synchronize();
+        gather_shares(l);
+      }
     }
+    b_.synchronize();
   } catch (const std::exception& e) {
     end_in_step(e);
   }

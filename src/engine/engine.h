@@ -195,6 +195,7 @@ class HybridEngine final : public Generator {
   // The weight exchange (nullptr: none): the node group, and the bytes of a layer's share,
   // ceil(streamed_bytes_ / ranks) (without an exchange: the whole layer, rank 0's).
   NodeGroup* exchange_ = nullptr;
+  bool device_exchange_ = false;  // the backend gathers in device memory (NCCL), not exchange_
   int64_t share_bytes_ = 0;
   // Bytes [first, second) of a streamed layer that rank r copies (the last rank's may be short).
   std::pair<int64_t, int64_t> share_of(int r) const {

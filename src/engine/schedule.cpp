@@ -176,9 +176,11 @@ int64_t HybridEngine::copy_share(int l, int64_t begin, int64_t end) {
 
 // The other ranks' shares of a streamed layer, all-gathered into its buffers (staging for
 // compressed parts) once this rank's share is in: one all-gather per part, each rank giving
-// the bytes of its share that fall in the part.
+// the bytes of its share that fall in the part. On a GPU the backend gathers on the expand
+// stream, which the step list has waiting for this rank's final slice; through host memory
+// (MPI) the host waits for the slice first.
 Event HybridEngine::exchange_weights(Step& s, int l) {
-  b_.synchronize();  // this rank's share is in before the peers read it
+  if (!device_exchange_) b_.synchronize();  // this rank's share is in before the peers read it
   const Event t = tracer_.begin(Stream::expand);
   gather_shares(l);
   const auto [lo, hi] = own_share();
@@ -199,8 +201,11 @@ void HybridEngine::gather_shares(int l) {
           std::max<int64_t>(0, std::min(part_end, hi) - std::max(first, lo));
     }
     const LayerWeights& into = compressed_[i] ? staging_[buf] : buffer_[buf];
-    exchange_->all_gather(const_cast<void*>(into[static_cast<size_t>(layer_specs_[i].part)]),
-                          counts);
+    void* part = const_cast<void*>(into[static_cast<size_t>(layer_specs_[i].part)]);
+    if (device_exchange_)
+      b_.all_gather(part, counts, Stream::expand);
+    else
+      exchange_->all_gather(part, counts);
     first = part_end;
   }
 }

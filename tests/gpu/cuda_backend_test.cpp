@@ -183,10 +183,12 @@ TEST(CudaBackend, CopyRunsWithTheHostPool) {
   std::vector<int> writes(dev_units, 0);
   for (const CopyRun& r : runs)
     for (int64_t u = r.src; u < r.src + r.count; ++u) ++writes[u];
-  for (int64_t u = 0; u < dev_units; ++u)
-    if (writes[u] <= 1)
+  for (int64_t u = 0; u < dev_units; ++u) {
+    if (writes[u] <= 1) {
       EXPECT_EQ(std::memcmp(&got[u * unit_elems], &want_dev[u * unit_elems], unit_bytes), 0)
           << "host pool -> device, unit " << u;
+    }
+  }
   b.host_free(pool);
 }
 
@@ -290,6 +292,41 @@ TEST(CudaBackend, EventsTimeAndExpire) {
   for (int i = 0; i < 65536; ++i) b.record(Stream::cache_in);
   EXPECT_THROW(b.event_ms(e0), Error);
   b.synchronize();
+}
+
+// The weight exchange's NCCL path on the one GPU a machine may have: a node of one rank forms
+// its communicator through the broadcast it is given, and its all-gather (one in-place
+// broadcast per rank with bytes) leaves its own bytes as they were, ordered on the stream it
+// names. Ranks of one node on several GPUs are what --weight-exchange nccl is for; NCCL refuses
+// two ranks on one GPU, so this is as much of it as one GPU can run.
+TEST(CudaBackend, NcclExchangeOfOneRank) {
+  auto b = make_cuda_backend({});
+  ASSERT_EQ(b->device_exchange_unavailable(), "") << "this build has no NCCL";
+  EXPECT_THROW(b->all_gather(nullptr, {1}, Stream::expand), Error);  // before joining
+  int broadcasts = 0;
+  b->join_exchange(0, 1, [&](const std::string& id) {
+    ++broadcasts;
+    EXPECT_EQ(id.size(), 128u);  // NCCL_UNIQUE_ID_BYTES
+    return id;
+  });
+  EXPECT_EQ(broadcasts, 1);
+  EXPECT_THROW(b->join_exchange(0, 1, [](const std::string& id) { return id; }), Error);
+
+  const size_t n = size_t(3) << 20;
+  std::vector<uint8_t> want(n);
+  for (size_t i = 0; i < n; ++i) want[i] = static_cast<uint8_t>(i * 7 + 3);
+  void* dev = b->device_alloc(n);
+  b->copy_h2d(dev, want.data(), n, Stream::weights);
+  b->wait(Stream::expand, b->record(Stream::weights));
+  b->all_gather(dev, {static_cast<int64_t>(n)}, Stream::expand);
+  b->all_gather(dev, {0}, Stream::expand);  // nothing to gather: no broadcast at all
+  std::vector<uint8_t> got(n);
+  b->wait(Stream::weights, b->record(Stream::expand));
+  b->copy_d2h(got.data(), dev, n, Stream::weights);
+  b->synchronize();
+  EXPECT_EQ(got, want);
+  EXPECT_THROW(b->all_gather(dev, {1, 1}, Stream::expand), Error);  // counts for 2 ranks
+  b->device_free(dev);
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ step "refused, saying what to change"
 expect_error "start 2 or more ranks on each node" "$BIN" $(opts e1.h5 kv --weight-exchange host)
 expect_error "it needs --share-weights node" \
   mpirun -np 2 "$BIN" $(opts e2.h5 kv --weight-exchange host --share-weights none)
-expect_error "the NCCL exchange between GPUs is not built yet" \
+expect_error "--weight-exchange nccl: it gathers GPU memory: it runs with --device cuda" \
   "$BIN" $(opts e3.h5 kv --weight-exchange nccl)
 expect_error "it runs with --device cpu" "$BIN" $(opts e4.h5 kv --weight-exchange host --device cuda)
 expect_error "--exchange-gbps is the weight exchange's rate" "$BIN" $(opts e5.h5 kv --exchange-gbps 5)

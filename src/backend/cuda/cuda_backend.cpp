@@ -10,12 +10,14 @@
 #include <climits>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "backend/cpu/sampling.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/nccl_exchange.h"
 #include "kernels/kernels.h"
 #include "util/error.h"
 
@@ -97,6 +99,7 @@ class CudaBackend final : public Backend {
     // error has already been reported by the call that saw it.
     cudaSetDevice(device_);
     for (cudaStream_t s : streams_) cudaStreamSynchronize(s);
+    nccl_.reset();
     for (cudaEvent_t e : slots_)
       if (e) cudaEventDestroy(e);
     cudaEventDestroy(epoch_);
@@ -237,6 +240,20 @@ class CudaBackend final : public Backend {
     for (size_t i = 0; i < run_bytes_.size(); ++i)
       CUDA_CHECK(
           cudaMemcpyAsync(run_dsts_[i], run_srcs_[i], run_bytes_[i], cudaMemcpyDefault, stream(s)));
+  }
+
+  // ---- the weight exchange (NCCL: backend/cuda/nccl_exchange.h) ------------------------------
+  std::string device_exchange_unavailable() const override { return NcclExchange::unavailable(); }
+  void join_exchange(int rank, int ranks,
+                     const std::function<std::string(const std::string&)>& broadcast) override {
+    HS_CHECK(!nccl_, "join_exchange: this backend is in an exchange already");
+    use_device();
+    nccl_ = std::make_unique<NcclExchange>(rank, ranks, broadcast);
+  }
+  void all_gather(void* buf, const std::vector<int64_t>& counts, Stream s) override {
+    HS_CHECK(nccl_, "all_gather: this backend has joined no exchange");
+    use_device();
+    nccl_->all_gather(buf, counts, stream(s));
   }
 
   void dequantize(void* dst, const void* src, WeightFormat f, int64_t rows, int64_t cols,
@@ -541,8 +558,9 @@ class CudaBackend final : public Backend {
   std::vector<int64_t> slot_ids_;   // which Event id each slot holds
   int64_t next_event_id_ = 0;
   size_t capacity_bytes_ = 0;
-  bool batch_copies_ = true;     // cudaMemcpyBatchAsync works here (until it says otherwise)
-  std::vector<void*> run_dsts_;  // copy_runs' argument arrays, kept to reuse their memory
+  std::unique_ptr<NcclExchange> nccl_;  // the node's weight exchange, once joined
+  bool batch_copies_ = true;            // cudaMemcpyBatchAsync works here (until it says otherwise)
+  std::vector<void*> run_dsts_;         // copy_runs' argument arrays, kept to reuse their memory
   std::vector<const void*> run_srcs_;
   std::vector<size_t> run_bytes_;
 };

@@ -41,10 +41,13 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o, const std::string& config_toml) {
-  HS_CHECK(o.exchange.mode != "nccl",
-           "--weight-exchange nccl: the NCCL exchange between GPUs is not built yet (plan "
-           "--weight-exchange nccl predicts it); --weight-exchange host runs the same split and "
-           "lockstep on the cpu backend");
+  if (o.exchange.mode == "nccl") {
+    const std::string why = device_exchange_unavailable(o.device);
+    HS_CHECK(why.empty(), "--weight-exchange nccl: ", why,
+             o.device == "cpu" ? " (--weight-exchange host runs the same split and lockstep on "
+                                 "the cpu backend)"
+                               : "");
+  }
   HS_CHECK(o.exchange.mode != "host" || o.device == "cpu",
            "--weight-exchange host all-gathers the weights through host memory, which is the "
            "cpu backend's device memory: it runs with --device cpu");

@@ -149,8 +149,8 @@ void add_weight_exchange_options(CLI::App& cmd, ExchangeArgs& a, bool run) {
                              "weights and all-gathers the rest from its peers, the ranks "
                              "walking every step's layers in lockstep. host: an MPI all-gather "
                              "through host memory (the stand-in, on the cpu backend); nccl: "
-                             "NCCL between GPUs") +
-                     (run ? " (not built yet: plan predicts it)" : "") +
+                             "NCCL between the GPUs (--device cuda), in device memory on the "
+                             "expand stream") +
                      "; none, the default: each rank copies whole layers" +
                      (run ? "" : ". Needs --ranks-per-node 2 or more"))
       ->check(CLI::IsMember({"none", "host", "nccl"}))

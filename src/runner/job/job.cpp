@@ -105,7 +105,7 @@ class DatasetUnits : public UnitSource {
       }
       u.unit.rows.push_back(e.row);
       u.unit.requests.push_back(
-          {*e.id, std::move(e.input_ids), e.max_new_tokens.value_or(default_max_new_)});
+          {*e.id, std::move(e.input_ids), e.max_new_tokens.value_or(default_max_new_), {}});
       u.unit.options.push_back(std::move(e.options));
       u.lines.push_back(e.line);
       u.prompt_texts.push_back(std::move(e.prompt));
