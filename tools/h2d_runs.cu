@@ -146,6 +146,39 @@ struct Timer {
 
 constexpr unsigned kOverlap = cudaMemcpyFlagPreferOverlapWithCompute;
 
+// What runs beside the copies: two device buffers of `floats` floats each, zeroed, and a stream
+// with a cuBLAS handle on it.
+struct Beside {
+  float *x = nullptr, *y = nullptr;
+  cudaStream_t k;
+  cublasHandle_t blas;
+  explicit Beside(size_t floats) {
+    CHECK(cudaMalloc(&x, floats * 4));
+    CHECK(cudaMalloc(&y, floats * 4));
+    CHECK(cudaMemset(x, 0, floats * 4));
+    CHECK(cudaMemset(y, 0, floats * 4));
+    CHECK(cudaStreamCreateWithFlags(&k, cudaStreamNonBlocking));
+    if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+    cublasSetStream(blas, k);
+  }
+};
+
+// total / run runs of `run` bytes into dev, back to back, from n of the 2n run-sized places of
+// host (2 * total bytes), in a shuffled order: sources scattered as a cache's blocks are.
+Runs scattered_runs(char* dev, char* host, size_t total, size_t run, std::mt19937& rng) {
+  const size_t n = total / run;
+  std::vector<size_t> place(2 * n);
+  std::iota(place.begin(), place.end(), size_t(0));
+  std::shuffle(place.begin(), place.end(), rng);
+  Runs r;
+  for (size_t i = 0; i < n; ++i) {
+    r.dsts.push_back(dev + i * run);
+    r.srcs.push_back(host + place[i] * run);
+    r.sizes.push_back(run);
+  }
+  return r;
+}
+
 // Batched 2 MiB runs scattered over `footprint` bytes of pinned memory: from cudaHostAlloc
 // (4 KiB pages) or from 2 MiB-aligned memory advised into transparent huge pages and pinned by
 // cudaHostRegister. Best GB/s of three rounds of 2 GiB.
@@ -303,16 +336,8 @@ int kernel_copies(size_t total) {
   CHECK(cudaMalloc(&dev, total));
   for (size_t i = 0; i < 2 * total; i += 4096) host[i] = static_cast<char>(i);
   const size_t run = size_t(2) << 20, n = total / run;
-  std::vector<size_t> place(2 * n);
-  std::iota(place.begin(), place.end(), size_t(0));
   std::mt19937 rng(1);
-  std::shuffle(place.begin(), place.end(), rng);
-  Runs r;
-  for (size_t i = 0; i < n; ++i) {
-    r.dsts.push_back(dev + i * run);
-    r.srcs.push_back(host + place[i] * run);
-    r.sizes.push_back(run);
-  }
+  const Runs r = scattered_runs(dev, host, total, run, rng);
   char** d_dsts = nullptr;
   const char** d_srcs = nullptr;
   CHECK(cudaMalloc(&d_dsts, n * sizeof(char*)));
@@ -320,16 +345,10 @@ int kernel_copies(size_t total) {
   CHECK(cudaMemcpy(d_dsts, r.dsts.data(), n * sizeof(char*), cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(d_srcs, r.srcs.data(), n * sizeof(char*), cudaMemcpyHostToDevice));
   const size_t floats = size_t(1) << 28;  // 1 GiB each
-  float *x = nullptr, *y = nullptr;
-  CHECK(cudaMalloc(&x, floats * 4));
-  CHECK(cudaMalloc(&y, floats * 4));
-  CHECK(cudaMemset(x, 0, floats * 4));
-  CHECK(cudaMemset(y, 0, floats * 4));
-  cudaStream_t k;
-  CHECK(cudaStreamCreateWithFlags(&k, cudaStreamNonBlocking));
-  cublasHandle_t blas;
-  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
-  cublasSetStream(blas, k);
+  Beside w(floats);
+  float *x = w.x, *y = w.y;
+  cudaStream_t k = w.k;
+  cublasHandle_t blas = w.blas;
   cudaEvent_t g0, g1;
   CHECK(cudaEventCreate(&g0));
   CHECK(cudaEventCreate(&g1));
@@ -410,16 +429,7 @@ int main(int argc, char** argv) {
        {size_t(64) << 10, size_t(128) << 10, size_t(256) << 10, size_t(512) << 10, size_t(1) << 20,
         size_t(2) << 20, size_t(4) << 20, size_t(16) << 20, size_t(64) << 20, size_t(256) << 20}) {
     const size_t n = total / run;
-    // Sources: n of the 2n run-sized places of the host buffer, in a shuffled order.
-    std::vector<size_t> place(2 * n);
-    std::iota(place.begin(), place.end(), size_t(0));
-    std::shuffle(place.begin(), place.end(), rng);
-    Runs r;
-    for (size_t i = 0; i < n; ++i) {
-      r.dsts.push_back(dev + i * run);
-      r.srcs.push_back(host + place[i] * run);
-      r.sizes.push_back(run);
-    }
+    const Runs r = scattered_runs(dev, host, total, run, rng);
     double best[3] = {0, 0, 0};
     for (int round = 0; round < 3; ++round) {
       // In loads of at most 512 runs, as the engine's items are.
@@ -442,15 +452,10 @@ int main(int argc, char** argv) {
     r.sizes.push_back(run);
   }
   const size_t floats = size_t(1) << 29;  // 2 GiB each
-  float *x = nullptr, *y = nullptr;
-  CHECK(cudaMalloc(&x, floats * 4));
-  CHECK(cudaMalloc(&y, floats * 4));
-  CHECK(cudaMemset(y, 0, floats * 4));
-  cudaStream_t k;
-  CHECK(cudaStreamCreateWithFlags(&k, cudaStreamNonBlocking));
-  cublasHandle_t blas;
-  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
-  cublasSetStream(blas, k);
+  Beside w(floats);
+  float *x = w.x, *y = w.y;
+  cudaStream_t k = w.k;
+  cublasHandle_t blas = w.blas;
   float* host_out = nullptr;  // zero-copy target: 64 MiB of mapped pinned memory
   CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host_out), size_t(64) << 20,
                       cudaHostAllocPortable | cudaHostAllocMapped));
