@@ -381,8 +381,9 @@ int kernel_copies(size_t total) {
   hbm(40);
   const double hbm_alone = gemm_ms();
   std::printf("alone: 20 GEMMs %.2f ms, 40 HBM passes %.2f ms\n", gemm_alone, hbm_alone);
-  std::printf("copier blocks alone_gbps beside_gemm_gbps gemm_ms_beside beside_hbm_gbps "
-              "hbm_ms_beside\n");
+  std::printf(
+      "copier blocks alone_gbps beside_gemm_gbps gemm_ms_beside beside_hbm_gbps "
+      "hbm_ms_beside\n");
   // blocks 0: the copy engines (cudaMemcpyBatchAsync, 48 runs a call).
   for (int blocks : {0, 2, 4, 8, 16, 32, 66, 132}) {
     auto enqueue = [&] {
