@@ -150,7 +150,7 @@ void add_weight_exchange_options(CLI::App& cmd, ExchangeArgs& a, bool run) {
                              "walking every step's layers in lockstep. host: an MPI all-gather "
                              "through host memory (the stand-in, on the cpu backend); nccl: "
                              "NCCL between the GPUs (--device cuda), in device memory on the "
-                             "expand stream") +
+                             "expand stream (not yet run on a GPU: README, Many GPUs)") +
                      "; none, the default: each rank copies whole layers" +
                      (run ? "" : ". Needs --ranks-per-node 2 or more"))
       ->check(CLI::IsMember({"none", "host", "nccl"}))
